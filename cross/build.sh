@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# cross/build.sh TARGET — build a static, size-optimised release binary of
+# regmirror for a Raspberry Pi (or amd64, for the container image).
+#
+#   TARGET   Rust triple                       runs on
+#   aarch64  aarch64-unknown-linux-gnu         Pi 3/4/400/5, Zero 2 W, CM3/CM4 (64-bit OS)
+#   armv7    armv7-unknown-linux-gnueabihf     Pi 2 and later with a 32-bit OS
+#   armv6    armv5te-unknown-linux-gnueabi     Pi Zero / Zero W / Pi 1 (ARM1176JZF-S)
+#   amd64    x86_64-unknown-linux-gnu          PCs, the linux/amd64 image
+#
+# Why armv5te for "armv6": the Pi Zero's ARM1176 is ARMv6 + VFPv2. Rust's ARMv6
+# hard-float target (arm-unknown-linux-gnueabihf) would need an ARMv6 hard-float
+# glibc to link statically, and Debian has none — its armhf libc is ARMv7 (Thumb-2,
+# VFPv3) and a binary linked with it dies with SIGILL on an ARM1176 (Raspbian
+# rebuilt armhf for ARMv6 for exactly this reason). Debian's armel libc is ARMv5TE
+# soft-float, which every ARMv6/v7/v8 32-bit core runs, so armv5te + armel glibc
+# gives one static binary that runs on every 32-bit Pi. Soft-float costs little
+# here: a registry mirror is I/O- and hash-bound (sha2 is integer code).
+#
+# Toolchain: Debian's rustc-web/cargo-web (/usr/bin, 1.96) with the std source
+# from rust-web-src, std rebuilt for the target (-Zbuild-std, enabled with
+# RUSTC_BOOTSTRAP=1 since this is a stable compiler), Debian's cross gcc as the
+# linker and C compiler (ring's C/asm). rustup's toolchain is not used: it is
+# first on PATH but has no ARM std and cannot fetch one here.
+#
+# Output: $CROSS_TARGET_DIR/<triple>/release/regmirror (default target/cross,
+# separate from the host's target/ so host builds are not invalidated). The path
+# is the last line on stdout; everything else goes to stderr.
+#
+# Env: REGMIRROR_SRC  source tree to build (default: this repository)
+#      CROSS_TARGET_DIR  cargo target dir (default: target/cross of this repository)
+#      CROSS_JOBS  cargo -j (default: nproc)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+[ $# -eq 1 ] || die "usage: $0 aarch64|armv7|armv6|amd64"
+SHORT=$1
+TRIPLE=$(target_triple "$SHORT")
+SRC=${REGMIRROR_SRC:-$REPO_ROOT}
+SRC=$(cd "$SRC" && pwd)
+[ -f "$SRC/Cargo.toml" ] || die "no Cargo.toml in $SRC"
+
+case "$TRIPLE" in
+    aarch64-*) GCC=aarch64-linux-gnu ;;
+    armv7-*)   GCC=arm-linux-gnueabihf ;;
+    armv5te-*) GCC=arm-linux-gnueabi ;;
+    x86_64-*)  GCC=x86_64-linux-gnu ;;
+esac
+command -v "$GCC-gcc" >/dev/null && [ -x /usr/bin/cargo ] && [ -x /usr/bin/rustc ] \
+    || "$(dirname "$0")/setup-debian.sh" >&2
+
+UPPER=$(echo "$TRIPLE" | tr 'a-z-' 'A-Z_')
+LOWER=$(echo "$TRIPLE" | tr '-' '_')
+export RUSTC=/usr/bin/rustc            # never rustup's (first on PATH, no ARM std)
+export RUSTC_BOOTSTRAP=1               # -Zbuild-std on a stable compiler
+export "CARGO_TARGET_${UPPER}_LINKER=$GCC-gcc"
+export "CC_${LOWER}=$GCC-gcc" "AR_${LOWER}=$GCC-ar"
+CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
+# Static, and the same bytes wherever the tree or the cargo home is checked out.
+# With an explicit --target these flags reach only target code, not build scripts.
+export RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$SRC=/build/regmirror --remap-path-prefix=$CARGO_HOME=/cargo"
+unset CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
+
+log "building $TRIPLE from $SRC into $CROSS_TARGET_DIR ($($RUSTC --version))"
+start=$(date +%s)
+(cd "$SRC" && timeout 3600 nice -n 10 /usr/bin/cargo build --release \
+    -Zbuild-std=std,panic_abort --target "$TRIPLE" \
+    --target-dir "$CROSS_TARGET_DIR" -j "${CROSS_JOBS:-$(nproc)}" --bin regmirror) >&2
+
+BIN=$CROSS_TARGET_DIR/$TRIPLE/release/regmirror
+[ -x "$BIN" ] || die "no binary at $BIN"
+desc=$(file -b "$BIN")
+case "$desc" in
+    *"statically linked"*|*"static-pie linked"*) ;;
+    *) die "not static: $desc" ;;
+esac
+size=$(stat -c %s "$BIN")
+log "$TRIPLE: $size bytes ($(awk -v s="$size" 'BEGIN{printf "%.2f", s/1048576}') MiB), $(( $(date +%s) - start )) s: $desc"
+[ "$size" -le $((3 * 1024 * 1024)) ] || log "warning: $BIN is over the 3 MiB budget"
+echo "$BIN"

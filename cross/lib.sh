@@ -1,0 +1,80 @@
+# shellcheck shell=bash
+# Helpers sourced by cross/*.sh and image/*.sh. Not executable on its own.
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export REPO_ROOT
+
+log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Shared apt settings. The stock image's docker-clean hook empties
+# /var/cache/apt/archives whenever *any* apt run ends, which breaks installs that
+# run concurrently with another engineer's ("cannot stat pathname … .deb"), so we
+# keep downloaded .debs in a private archive dir and wait for the dpkg lock.
+APT_ARCHIVES=/var/cache/regmirror-apt
+APT_OPTS=(-o DPkg::Lock::Timeout=900 -o Dir::Cache::Archives="$APT_ARCHIVES")
+
+SUDO=(); [ "$(id -u)" = 0 ] || SUDO=(sudo)
+
+# apt_ensure PKG… — install whatever is missing; a no-op (one dpkg-query) when
+# everything is there already, so scripts can call it on every run.
+apt_ensure() {
+    local missing=() p st
+    for p in "$@"; do
+        st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+        [ "$st" = installed ] || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing: ${missing[*]}"
+    "${SUDO[@]}" mkdir -p "$APT_ARCHIVES/partial"
+    export DEBIAN_FRONTEND=noninteractive
+    # `update` does not wait for the lists lock and a mirror sync can make it
+    # fail: retry a few times, then go on with the lists we have.
+    local i
+    for i in 1 2 3; do
+        if timeout 600 "${SUDO[@]}" apt-get "${APT_OPTS[@]}" -q update >&2; then break; fi
+        log "apt-get update failed (try $i), retrying"; sleep $((i * 5))
+    done
+    timeout 1800 "${SUDO[@]}" apt-get "${APT_OPTS[@]}" -q -y --no-install-recommends \
+        install "${missing[@]}" >&2
+}
+
+# Rust target triple for one of our short names.
+target_triple() {
+    case "$1" in
+        aarch64|arm64)            echo aarch64-unknown-linux-gnu ;;
+        armv7|armhf|arm/v7)       echo armv7-unknown-linux-gnueabihf ;;
+        armv6|armel|arm/v6)       echo armv5te-unknown-linux-gnueabi ;;
+        amd64|x86_64)             echo x86_64-unknown-linux-gnu ;;
+        *) die "unknown target '$1' (want aarch64, armv7, armv6 or amd64)" ;;
+    esac
+}
+
+# Where cross/build.sh leaves the binary for a short target name.
+CROSS_TARGET_DIR=${CROSS_TARGET_DIR:-$REPO_ROOT/target/cross}
+binary_path() { echo "$CROSS_TARGET_DIR/$(target_triple "$1")/release/regmirror"; }
+
+# qemu-user command for the smallest board of each target (empty for the host).
+qemu_for() {
+    case "$(target_triple "$1")" in
+        aarch64-*) echo "qemu-aarch64 -cpu cortex-a53" ;;   # Pi 3 / Zero 2 W
+        armv7-*)   echo "qemu-arm -cpu cortex-a7" ;;        # Pi 2
+        armv5te-*) echo "qemu-arm -cpu arm1176" ;;          # Pi Zero / Zero W / Pi 1
+        x86_64-*)  echo "" ;;
+    esac
+}
+
+# free_port — an unused TCP port on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_http URL SECONDS — poll until URL answers (any HTTP status).
+wait_http() {
+    local url=$1 secs=${2:-30} i
+    for ((i = 0; i < secs * 5; i++)); do
+        if curl -s -o /dev/null --max-time 2 "$url"; then return 0; fi
+        sleep 0.2
+    done
+    return 1
+}
