@@ -78,3 +78,49 @@ wait_http() {
     done
     return 1
 }
+
+# A private network namespace with loopback only: every client (and the servers
+# it talks to) runs there, so a failing mirror can never make anything fall back
+# to registry-1.docker.io on the internet. netns_create NAME; in_ns NAME cmd…
+netns_create() {
+    ip netns add "$1"
+    ip netns exec "$1" ip link set lo up
+}
+netns_delete() { ip netns delete "$1" 2>/dev/null || true; }
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# start_registry NS DIR PORT [PROXY_URL] — Debian's docker-registry (CNCF
+# distribution 2.8) on 127.0.0.1:PORT inside netns NS, storage and log under DIR.
+# With PROXY_URL it is a pull-through mirror of that URL. Sets REGISTRY_PID.
+start_registry() {
+    local ns=$1 dir=$2 port=$3 proxy=${4:-}
+    mkdir -p "$dir/data"
+    {
+        echo "version: 0.1"
+        echo "log: {level: info, accesslog: {disabled: false}}"
+        echo "storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}"
+        echo "http: {addr: 127.0.0.1:$port}"
+        [ -z "$proxy" ] || echo "proxy: {remoteurl: $proxy}"
+    } > "$dir/config.yml"
+    ip netns exec "$ns" docker-registry serve "$dir/config.yml" > "$dir/log" 2>&1 &
+    REGISTRY_PID=$!
+    in_ns "$ns" bash -c "$(declare -f wait_http); wait_http http://127.0.0.1:$port/v2/ 30" \
+        || { tail -20 "$dir/log" >&2; die "registry on :$port did not start"; }
+}
+
+# check_dir_copy DIR DIGEST — verify a `skopeo copy … dir:DIR`: the top-level
+# manifest has DIGEST and every stored blob's sha256 matches its file name.
+# Prints the number of digest-named files checked.
+check_dir_copy() {
+    local dir=$1 want=$2 f n=0 got
+    [ -f "$dir/manifest.json" ] || { log "no $dir/manifest.json"; return 1; }
+    got="sha256:$(sha256sum < "$dir/manifest.json" | cut -d' ' -f1)"
+    [ "$got" = "$want" ] || { log "manifest digest $got != $want"; return 1; }
+    for f in "$dir"/*; do
+        [[ $(basename "$f") =~ ^[0-9a-f]{64}$ ]] || continue
+        got=$(sha256sum < "$f" | cut -d' ' -f1)
+        [ "$got" = "$(basename "$f")" ] || { log "blob $f has sha256 $got"; return 1; }
+        n=$((n + 1))
+    done
+    echo "$n"
+}
