@@ -1,1 +1,82 @@
-fn main() {}
+//! `regmirror`: flags → `Config` → logger → one `LocalExecutor` running the server.
+
+use regmirror::cli::{self, Command};
+use regmirror::{cache::store::Store, logger, server};
+use smol::LocalExecutor;
+use std::process::ExitCode;
+use std::rc::Rc;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let program = argv.first().map_or("regmirror", |p| p.rsplit('/').next().unwrap_or(p));
+    let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
+    let parsed = match cli::parse(program, &args) {
+        Ok(a) => a,
+        Err((text, 0)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err((text, code)) => {
+            eprintln!("{text}");
+            return ExitCode::from(code as u8);
+        }
+    };
+    match parsed.command {
+        Command::Serve(s) => {
+            let config = match s.into_config() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{program}: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            logger::init(config.verbose);
+            let executor = Rc::new(LocalExecutor::new());
+            let (listener, mirror) = match server::start(&config, executor.clone()) {
+                Ok(x) => x,
+                Err(e) => {
+                    log::error!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            smol::block_on(executor.run(server::serve(listener, mirror, config.max_connections, executor.clone())));
+            ExitCode::SUCCESS
+        }
+        Command::Verify(v) => verify(&v.cache_dir()),
+    }
+}
+
+fn verify(dir: &std::path::Path) -> ExitCode {
+    let store = match Store::open_existing(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("regmirror verify: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match store.verify_all() {
+        Ok(report) => {
+            for d in &report.bad {
+                println!("BAD {d} (deleted)");
+            }
+            for p in &report.strays {
+                println!("STRAY {} (not a blob; left alone)", p.display());
+            }
+            println!(
+                "{} blobs verified, {} bad, {} bytes hashed",
+                report.good + report.bad.len() as u64,
+                report.bad.len(),
+                report.bytes
+            );
+            if report.bad.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("regmirror verify: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Tag → digest records on disk, so tags keep resolving when upstream is unreachable.
+//!
+//! `tags/<upstream>/<repo…>/_tags/<tag>` holds three lines: digest, media type, and the
+//! Unix time it was last confirmed upstream. `_tags` can never be a repository component
+//! (components start with a letter or digit), so a repository `a` and a repository `a/b`
+//! never collide. Every path component comes from a validated type.
+//!
+//! Records are replaced by write-to-temp + rename (atomic) but not `fsync`ed: losing the
+//! newest confirmation in a power cut only means one extra revalidation, and SD cards are
+//! spared a flush per tag check.
+
+use crate::reference::{Digest, Repository, Tag};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Name of the directory holding a repository's tag records.
+const TAGS_DIR: &str = "_tags";
+
+/// What we last learned about a tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRecord {
+    /// The manifest digest the tag pointed to.
+    pub digest: Digest,
+    /// The manifest's media type.
+    pub media_type: String,
+    /// When upstream last confirmed it.
+    pub checked: SystemTime,
+}
+
+/// The tag records under `<cache>/tags`.
+#[derive(Debug)]
+pub struct Tags {
+    root: PathBuf,
+}
+
+impl Tags {
+    /// Tag records under `root` (created on first write).
+    pub fn new(root: PathBuf) -> Tags {
+        Tags { root }
+    }
+
+    fn dir(&self, upstream: &str, repo: &Repository) -> PathBuf {
+        let mut p = self.root.join(upstream);
+        p.extend(repo.components());
+        p.join(TAGS_DIR)
+    }
+
+    /// The record for a tag, if one was saved and is readable.
+    pub fn get(&self, upstream: &str, repo: &Repository, tag: &Tag) -> Option<TagRecord> {
+        let text = fs::read_to_string(self.dir(upstream, repo).join(tag.as_str())).ok()?;
+        let mut lines = text.lines();
+        let digest = Digest::parse(lines.next()?).ok()?;
+        let media_type = lines.next()?.to_owned();
+        let secs: u64 = lines.next()?.parse().ok()?;
+        Some(TagRecord {
+            digest,
+            media_type,
+            checked: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+        })
+    }
+
+    /// Saves a record, replacing any older one atomically.
+    pub fn put(&self, upstream: &str, repo: &Repository, tag: &Tag, rec: &TagRecord) -> io::Result<()> {
+        let dir = self.dir(upstream, repo);
+        fs::create_dir_all(&dir)?;
+        let secs = rec
+            .checked
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let tmp = dir.join(format!(".{}.tmp", tag.as_str()));
+        fs::write(&tmp, format!("{}\n{}\n{secs}\n", rec.digest, rec.media_type))?;
+        fs::rename(&tmp, dir.join(tag.as_str()))
+    }
+
+    /// Forgets a tag upstream says no longer exists.
+    pub fn remove(&self, upstream: &str, repo: &Repository, tag: &Tag) {
+        let _ = fs::remove_file(self.dir(upstream, repo).join(tag.as_str()));
+    }
+
+    /// Tags known for a repository, sorted (the offline fallback for `tags/list`).
+    pub fn list(&self, upstream: &str, repo: &Repository) -> Vec<String> {
+        let mut tags: Vec<String> = fs::read_dir(self.dir(upstream, repo))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| Tag::parse(n).is_ok())
+            .collect();
+        tags.sort();
+        tags
+    }
+
+    /// Every `(upstream, repository)` with at least one tag record, sorted (`_catalog`).
+    pub fn repositories(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for up in fs::read_dir(&self.root).into_iter().flatten().flatten() {
+            let name = up.file_name().to_string_lossy().into_owned();
+            collect_repos(&up.path(), String::new(), &name, &mut out);
+        }
+        out.sort();
+        out
+    }
+}
+
+fn collect_repos(dir: &Path, prefix: String, upstream: &str, out: &mut Vec<(String, String)>) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if name == TAGS_DIR {
+            if !prefix.is_empty() {
+                out.push((upstream.to_owned(), prefix.clone()));
+            }
+        } else {
+            let repo = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            collect_repos(&entry.path(), repo, upstream, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_list_and_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let tags = Tags::new(dir.path().to_path_buf());
+        let a = Repository::parse("library/a").unwrap();
+        let ab = Repository::parse("library/a/b").unwrap();
+        let rec = TagRecord {
+            digest: Digest::of(b"m"),
+            media_type: "application/vnd.oci.image.index.v1+json".into(),
+            checked: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        };
+        let latest = Tag::parse("latest").unwrap();
+        tags.put("docker.io", &a, &latest, &rec).unwrap();
+        tags.put("docker.io", &ab, &Tag::parse("v1").unwrap(), &rec).unwrap();
+        assert_eq!(tags.get("docker.io", &a, &latest), Some(rec.clone()));
+        assert_eq!(tags.get("ghcr.io", &a, &latest), None);
+        assert_eq!(tags.list("docker.io", &a), vec!["latest"]);
+        assert_eq!(
+            tags.repositories(),
+            vec![
+                ("docker.io".into(), "library/a".into()),
+                ("docker.io".into(), "library/a/b".into())
+            ]
+        );
+        tags.remove("docker.io", &a, &latest);
+        assert_eq!(tags.get("docker.io", &a, &latest), None);
+    }
+
+    #[test]
+    fn garbage_record_reads_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let tags = Tags::new(dir.path().to_path_buf());
+        let a = Repository::parse("x").unwrap();
+        let t = Tag::parse("t").unwrap();
+        let p = dir.path().join("docker.io/x/_tags");
+        fs::create_dir_all(&p).unwrap();
+        fs::write(p.join("t"), "not a digest\n").unwrap();
+        assert_eq!(tags.get("docker.io", &a, &t), None);
+    }
+}

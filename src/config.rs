@@ -1,0 +1,327 @@
+//! The validated configuration every other module reads, and the parsers for its values
+//! (sizes, durations, upstream URLs). Built once by `cli`; nothing else reads flags or env.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default upstream: Docker Hub's registry endpoint.
+pub const DOCKER_HUB: &str = "docker.io";
+
+/// Where Docker Hub's registry API lives (`docker.io` itself is only the name).
+pub const DOCKER_HUB_URL: &str = "https://registry-1.docker.io";
+
+/// Listen on every interface: the office's machines must reach the board.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:5000";
+
+/// Cache in the working directory unless told otherwise, so a first run needs no set-up.
+pub const DEFAULT_CACHE_DIR: &str = "regmirror-cache";
+
+/// A tag is trusted this long before a revalidating `HEAD`: minutes, not seconds, so a
+/// burst of pulls costs one upstream check, and a pushed `latest` shows up soon enough.
+pub const DEFAULT_TAG_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// Longest wait for an upstream to send response headers (and for each later read of a
+/// body). Long enough for a slow token server; short because Docker falls back to the
+/// origin when a mirror errors, but waits forever on one that hangs.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Concurrent client connections. Each costs at most a few tens of KiB of buffers; 128
+/// keeps a Pi Zero (512 MB, shared with the OS) far from trouble while serving an office.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
+
+/// Everything `serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Root of the on-disk cache.
+    pub cache_dir: PathBuf,
+    /// Byte budget for cached blobs; `None` derives it from the filesystem's free space.
+    pub max_size: Option<u64>,
+    /// Allowlisted upstreams; the first is never special, `docker.io` is the default one.
+    pub upstreams: Vec<UpstreamConfig>,
+    /// Extra PEM CA certificates trusted for upstream TLS (added to the built-in roots).
+    pub upstream_ca: Option<PathBuf>,
+    /// How long a tag → digest mapping is served without asking upstream.
+    pub tag_ttl: Duration,
+    /// Upstream header and idle-read timeout.
+    pub upstream_timeout: Duration,
+    /// Concurrent client connections accepted.
+    pub max_connections: usize,
+    /// Debug logging.
+    pub verbose: bool,
+}
+
+impl Config {
+    /// Defaults for everything but the cache directory: what tests start from.
+    pub fn new(cache_dir: PathBuf) -> Config {
+        Config {
+            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            cache_dir,
+            max_size: None,
+            upstreams: vec![UpstreamConfig {
+                name: DOCKER_HUB.into(),
+                url: UpstreamUrl::parse(DOCKER_HUB_URL).expect("valid default"),
+                credentials: None,
+            }],
+            upstream_ca: None,
+            tag_ttl: DEFAULT_TAG_TTL,
+            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            verbose: false,
+        }
+    }
+
+    /// Adds or replaces the upstream called `name`.
+    pub fn set_upstream(&mut self, name: &str, url: UpstreamUrl) {
+        self.upstreams.retain(|u| u.name != name);
+        self.upstreams.push(UpstreamConfig {
+            name: name.into(),
+            url,
+            credentials: None,
+        });
+    }
+}
+
+/// One allowlisted upstream registry.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// The registry's name as clients say it: `docker.io`, `ghcr.io`, `localhost:5000`.
+    /// Validated by [`valid_upstream_name`], so it is a safe directory name.
+    pub name: String,
+    /// Where its API is.
+    pub url: UpstreamUrl,
+    /// Basic credentials (used directly or to get a Bearer token).
+    pub credentials: Option<Credentials>,
+}
+
+/// `http(s)://host[:port]` — no path, no user info.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamUrl {
+    /// TLS or not.
+    pub https: bool,
+    /// Host name or IP literal (IPv6 without brackets).
+    pub host: String,
+    /// Port, defaulted from the scheme.
+    pub port: u16,
+}
+
+impl UpstreamUrl {
+    /// Parses `http://127.0.0.1:5000` or `https://ghcr.io`.
+    pub fn parse(s: &str) -> Result<UpstreamUrl, String> {
+        let (https, rest) = if let Some(r) = s.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = s.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!("{s:?}: upstream URL must start with http:// or https://"));
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() || authority.contains(['/', '@', '?', '#']) {
+            return Err(format!("{s:?}: upstream URL must be scheme://host[:port] with no path"));
+        }
+        let default_port = if https { 443 } else { 80 };
+        let (host, port) = split_host_port(authority)
+            .ok_or_else(|| format!("{s:?}: bad host or port"))?;
+        Ok(UpstreamUrl {
+            https,
+            host: host.to_owned(),
+            port: port.unwrap_or(default_port),
+        })
+    }
+
+    /// `host:port` for connecting (IPv6 literals bracketed).
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for UpstreamUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.https { "https" } else { "http" };
+        write!(f, "{scheme}://{}", self.authority())
+    }
+}
+
+/// Splits `host`, `host:port`, `[v6]:port`; `None` if the port is not a number.
+fn split_host_port(a: &str) -> Option<(&str, Option<u16>)> {
+    if let Some(rest) = a.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return match after {
+            "" => Some((host, None)),
+            p => Some((host, Some(p.strip_prefix(':')?.parse().ok()?))),
+        };
+    }
+    match a.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() => Some((h, Some(p.parse().ok()?))),
+        Some(_) => None,
+        None => Some((a, None)),
+    }
+}
+
+/// A registry name as a client writes it in `?ns=` or a path prefix: a DNS name with at
+/// least one dot (or `localhost`), optionally `:port`. This also makes it a safe directory
+/// name (no `/`, never `.` or `..`) and tells it apart from a repository's first component.
+pub fn valid_upstream_name(name: &str) -> bool {
+    let (host, port) = match name.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (name, None),
+    };
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return false;
+    }
+    let labels_ok = !host.is_empty()
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    labels_ok && (host.contains('.') || host == "localhost")
+}
+
+/// Upstream credentials. `Debug` never shows the password.
+#[derive(Clone)]
+pub struct Credentials {
+    /// User name.
+    pub user: String,
+    /// Password or access token (read from a file, never from argv).
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials {{ user: {:?}, password: <redacted> }}", self.user)
+    }
+}
+
+/// Parses `500MB`, `20GiB`, `1.5G`, `1048576`. SI units (`kB`, `MB`, `GB`, `TB`) are powers
+/// of 1000; IEC units (`KiB`…) and bare `K`/`M`/`G`/`T` are powers of 1024.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a size such as 500MB or 20GiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "mb" => 1000_u64.pow(2),
+        "gb" => 1000_u64.pow(3),
+        "tb" => 1000_u64.pow(4),
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        _ => return Err(format!("{s:?}: unknown size unit (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)")),
+    };
+    let bytes = value * mult as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("{s:?}: size out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+/// Parses `0s`, `90s`, `5m`, `1h`, `1d`, `1h30m`. A unit is required: `300` is ambiguous.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let err = || format!("{s:?}: expected a duration such as 0s, 90s, 5m, 1h or 1h30m");
+    let mut total: u64 = 0;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(err());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+        if digits == 0 {
+            return Err(err());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| err())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let secs = match &rest[..unit_len] {
+            "ms" => {
+                total = total.checked_add(n / 1000).ok_or_else(err)?;
+                rest = &rest[unit_len..];
+                continue;
+            }
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86400,
+            _ => return Err(err()),
+        };
+        total = n
+            .checked_mul(secs)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(err)?;
+        rest = &rest[unit_len..];
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("20GiB"), Ok(20 << 30));
+        assert_eq!(parse_size("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("10 kB"), Ok(10_000));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5XB").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        for bad in ["", "300", "5x", "m", "1h 5m", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn upstream_urls() {
+        let u = UpstreamUrl::parse("http://127.0.0.1:5000").unwrap();
+        assert_eq!((u.https, u.host.as_str(), u.port), (false, "127.0.0.1", 5000));
+        let u = UpstreamUrl::parse("https://ghcr.io/").unwrap();
+        assert_eq!((u.https, u.host.as_str(), u.port), (true, "ghcr.io", 443));
+        let u = UpstreamUrl::parse("http://[::1]:8080").unwrap();
+        assert_eq!(u.authority(), "[::1]:8080");
+        for bad in ["ftp://x", "https://", "https://h/path", "http://u:p@h", "http://h:port"] {
+            assert!(UpstreamUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn upstream_names() {
+        for good in ["docker.io", "ghcr.io", "registry.k8s.io", "localhost:5000", "my-reg.lan:443"] {
+            assert!(valid_upstream_name(good), "{good}");
+        }
+        for bad in ["library", "..", ".", "a/b", "Docker.io", "x.io:99999", "-a.io", "a..io", ""] {
+            assert!(!valid_upstream_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn credentials_debug_is_redacted() {
+        let c = Credentials { user: "bob".into(), password: "hunter2".into() };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,44 @@
+//! regmirror — a pull-through Docker/OCI registry mirror for small boards.
+//!
+//! One process, one thread: a smol `LocalExecutor` runs every connection and every
+//! upstream fill. Clients (Docker, containerd, podman, skopeo) pull through it; each blob
+//! is fetched from upstream once, verified, kept on disk under a byte budget, and served
+//! from disk afterwards — also when the upstream is gone.
+//!
+//! # Layout
+//! ```text
+//! main.rs          argv → Config → logger → LocalExecutor running server::serve
+//! cli.rs           flags → validated Config (the only reader of argv)
+//! config.rs        Config and the parsers for sizes, durations, upstream URLs
+//! logger.rs        `log` to stderr + a ring of recent lines for /_regmirror/log
+//! reference.rs     Digest, Repository, Tag, Reference: validated at the edge
+//! error.rs         the one Error enum → HTTP status + OCI code + side at fault
+//! server.rs        accept loop, connection limit, header timeout, async-h1 ↔ our
+//!                  Request/Reply, access log line when a body is done
+//! http.rs          our own Request/Reply types (routes never see async-h1/http-types)
+//! routes.rs        path → Route; dispatch; Error → OCI JSON
+//! mirror.rs        the pull logic: manifests, tags, blobs across cache and upstream
+//! manifest.rs      media types, Accept negotiation, default platform of an index
+//! status.rs        /_regmirror/status, /metrics, /v2/_catalog, tags/list fallback
+//! upstream/        client.rs, auth.rs, breaker.rs, registry.rs — the only HTTP client code
+//! cache/           store.rs (files, commit, scan), index.rs (byte LRU, budget),
+//!                  fill.rs (one upstream fetch, many readers), tags.rs (tag → digest)
+//! metrics.rs       counters; Prometheus text at /metrics
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod logger;
+pub mod manifest;
+pub mod metrics;
+pub mod mirror;
+pub mod reference;
+pub mod routes;
+pub mod server;
+pub mod status;
+pub mod upstream;

@@ -1,0 +1,257 @@
+//! Request path → [`Route`], dispatch to the mirror, and every `Error` turned into an OCI
+//! error reply: [`handle`] cannot fail.
+//!
+//! Which upstream a registry path means: `?ns=<name>` (containerd), else a first path
+//! component that is a registry name (`/v2/ghcr.io/owner/app/…`), else Docker Hub, where
+//! single-segment names get `library/`. Only configured upstreams are ever contacted.
+
+use crate::config::{valid_upstream_name, DOCKER_HUB};
+use crate::error::Error;
+use crate::http::{Body, Method, Outcome, Reply, Request};
+use crate::manifest::Accept;
+use crate::metrics;
+use crate::mirror::{resolve_upstream, Mirror, Target};
+use crate::reference::{Digest, Reference, Repository};
+use crate::status;
+use futures_lite::io::BufReader;
+
+/// Per-connection read buffer for streamed blobs: one `pread` per this many bytes. Small
+/// enough that 32 parallel downloads stay a few MiB; large enough for SD sequential reads.
+pub const STREAM_BUF: usize = 32 * 1024;
+
+/// What a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `/v2/`: API version check.
+    Base,
+    /// `/v2/_catalog`: repositories in the cache.
+    Catalog,
+    /// `/v2/<name>/manifests/<reference>`
+    Manifest(Name, Reference),
+    /// `/v2/<name>/blobs/<digest>`
+    Blob(Name, Digest),
+    /// `/v2/<name>/tags/list`
+    TagsList(Name),
+    /// `/v2/<name>/blobs/uploads/…` and other write paths.
+    Write,
+    /// `/metrics`
+    Metrics,
+    /// `/_regmirror/status`
+    Status,
+    /// `/_regmirror/log`
+    Log,
+}
+
+/// An upstream name and a repository on it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Name {
+    /// Upstream registry name (`docker.io`, `ghcr.io`, …), not yet checked against config.
+    pub upstream: String,
+    /// Repository there.
+    pub repo: Repository,
+}
+
+/// Parses a request's path (and `ns` query) into a route.
+pub fn parse(req: &Request) -> Result<Route, Error> {
+    let path = req.path.as_str();
+    match path {
+        "/v2" | "/v2/" => return Ok(Route::Base),
+        "/v2/_catalog" => return Ok(Route::Catalog),
+        "/metrics" => return Ok(Route::Metrics),
+        "/_regmirror/status" | "/_regmirror/status/" => return Ok(Route::Status),
+        "/_regmirror/log" | "/_regmirror/log/" => return Ok(Route::Log),
+        _ => {}
+    }
+    let rest = path.strip_prefix("/v2/").ok_or(Error::NotFound)?;
+    let segs: Vec<&str> = rest.split('/').collect();
+    if segs.windows(2).any(|w| w == ["blobs", "uploads"]) {
+        return Ok(Route::Write);
+    }
+    let n = segs.len();
+    if n < 3 {
+        return Err(Error::NotFound);
+    }
+    let name_of = |end: usize| name(&segs[..end], req.query_param("ns"));
+    match (segs[n - 2], segs[n - 1]) {
+        ("manifests", r) => Ok(Route::Manifest(name_of(n - 2)?, Reference::parse(r)?)),
+        ("blobs", d) => Ok(Route::Blob(name_of(n - 2)?, Digest::parse(d)?)),
+        ("tags", "list") => Ok(Route::TagsList(name_of(n - 2)?)),
+        _ => Err(Error::NotFound),
+    }
+}
+
+fn name(segs: &[&str], ns: Option<&str>) -> Result<Name, Error> {
+    let (upstream, repo_segs) = match ns {
+        Some(ns) => (ns, segs),
+        None if segs.len() > 1 && valid_upstream_name(segs[0]) => (segs[0], &segs[1..]),
+        None => (DOCKER_HUB, segs),
+    };
+    if !valid_upstream_name(upstream) {
+        return Err(Error::UnknownUpstream(upstream.to_owned()));
+    }
+    let mut repo = Repository::parse(&repo_segs.join("/"))?;
+    if upstream == DOCKER_HUB {
+        repo = repo.with_library_prefix();
+    }
+    Ok(Name { upstream: upstream.to_owned(), repo })
+}
+
+/// Answers a request. Never fails: errors become OCI error replies.
+pub async fn handle(mirror: &Mirror, req: &Request) -> Reply {
+    let head = req.method == Method::Head;
+    let reply = match (&req.method, parse(req)) {
+        (_, Err(e)) => Err(e),
+        (_, Ok(Route::Write)) | (Method::Other(_), Ok(_)) => Err(Error::Unsupported),
+        (_, Ok(route)) => dispatch(mirror, req, route).await,
+    };
+    let reply = reply.unwrap_or_else(error_reply);
+    let reply = reply.header("Docker-Distribution-API-Version", "registry/2.0");
+    count(reply.outcome, reply.status);
+    if head {
+        reply.into_head()
+    } else {
+        reply
+    }
+}
+
+async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply, Error> {
+    let target = |n: Name| -> Result<Target, Error> {
+        Ok(Target { registry: resolve_upstream(&mirror.upstreams, &n.upstream)?, repo: n.repo })
+    };
+    match route {
+        Route::Base => Ok(Reply::json(200, "{}".into())),
+        Route::Catalog => Ok(Reply::json(200, status::catalog(mirror))),
+        Route::Metrics => Ok(Reply::new(200, Body::Bytes(status::metrics(mirror).into_bytes()))
+            .header("Content-Type", "text/plain; version=0.0.4")),
+        Route::Status => Ok(Reply::json(200, status::status(mirror))),
+        Route::Log => Ok(Reply::new(200, Body::Bytes(crate::logger::recent().into_bytes()))
+            .header("Content-Type", "text/plain; charset=utf-8")),
+        Route::Manifest(n, reference) => {
+            let t = target(n)?;
+            let m = mirror.manifest(&t, &reference, &Accept::parse(&req.accept)).await?;
+            Ok(Reply::new(200, Body::Bytes(m.bytes))
+                .header("Content-Type", m.media_type)
+                .header("Docker-Content-Digest", m.digest.to_string())
+                .header("Etag", format!("\"{}\"", m.digest))
+                .outcome(m.outcome))
+        }
+        Route::Blob(n, digest) => {
+            let t = target(n)?;
+            let head = req.method == Method::Head;
+            let b = mirror.blob(&t, &digest, req.range.as_deref(), head).await?;
+            let (status, len) = match b.range {
+                Some(r) => (206, r.end - r.start),
+                None => (200, b.total),
+            };
+            let body = match b.body {
+                Some(r) => Body::Stream(Box::new(BufReader::with_capacity(STREAM_BUF, r)), len),
+                None => Body::Empty,
+            };
+            let mut reply = Reply::new(status, body)
+                .header("Content-Type", "application/octet-stream")
+                .header("Docker-Content-Digest", digest.to_string())
+                .header("Accept-Ranges", "bytes")
+                .header("Etag", format!("\"{digest}\""))
+                .header("Cache-Control", "max-age=31536000")
+                .outcome(b.outcome);
+            reply.head_len = Some(len);
+            if let Some(r) = b.range {
+                reply = reply.header("Content-Range", format!("bytes {}-{}/{}", r.start, r.end - 1, b.total));
+            }
+            Ok(reply)
+        }
+        Route::TagsList(n) => {
+            let t = target(n)?;
+            let (json, outcome) = status::tags_list(mirror, &t, req.query.as_deref()).await?;
+            Ok(Reply::new(200, Body::Bytes(json)).header("Content-Type", "application/json").outcome(outcome))
+        }
+        Route::Write => Err(Error::Unsupported),
+    }
+}
+
+/// The OCI error reply for `e`.
+pub fn error_reply(e: Error) -> Reply {
+    match e.side() {
+        crate::error::Side::Client => log::debug!("{e}"),
+        _ => log::warn!("{e}"),
+    }
+    let mut reply = Reply::json(e.status(), e.to_json());
+    if let Some(secs) = e.retry_after() {
+        reply = reply.header("Retry-After", secs.to_string());
+    }
+    if let Error::RangeNotSatisfiable { size } = e {
+        reply = reply.header("Content-Range", format!("bytes */{size}"));
+    }
+    if let Error::Unsupported = e {
+        reply = reply.header("Allow", "GET, HEAD");
+    }
+    reply
+}
+
+fn count(outcome: Outcome, status: u16) {
+    if status >= 400 {
+        metrics::REQUESTS_ERROR.inc();
+        return;
+    }
+    match outcome {
+        Outcome::Hit => metrics::REQUESTS_HIT.inc(),
+        Outcome::Miss => metrics::REQUESTS_MISS.inc(),
+        Outcome::Coalesced => metrics::REQUESTS_COALESCED.inc(),
+        Outcome::Stale => metrics::REQUESTS_STALE.inc(),
+        Outcome::Pass => metrics::REQUESTS_PASS.inc(),
+        Outcome::None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(path: &str) -> Result<Route, Error> {
+        parse(&Request::get(path))
+    }
+
+    fn name(up: &str, repo: &str) -> Name {
+        Name { upstream: up.into(), repo: Repository::parse(repo).unwrap() }
+    }
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn docker_hub_names_get_library() {
+        let Ok(Route::Manifest(n, Reference::Tag(t))) = route("/v2/alpine/manifests/latest") else { panic!() };
+        assert_eq!((n, t.as_str()), (name("docker.io", "library/alpine"), "latest"));
+        let Ok(Route::Blob(n, _)) = route(&format!("/v2/myorg/team/app/blobs/{D}")) else { panic!() };
+        assert_eq!(n, name("docker.io", "myorg/team/app"));
+    }
+
+    #[test]
+    fn ns_query_and_path_prefix_choose_the_upstream() {
+        let Ok(Route::Manifest(n, _)) = route("/v2/owner/app/manifests/1?ns=ghcr.io") else { panic!() };
+        assert_eq!(n, name("ghcr.io", "owner/app"));
+        let Ok(Route::TagsList(n)) = route("/v2/ghcr.io/owner/app/tags/list") else { panic!() };
+        assert_eq!(n, name("ghcr.io", "owner/app"));
+        let Ok(Route::Manifest(n, _)) = route("/v2/library/alpine/manifests/1?ns=docker.io") else { panic!() };
+        assert_eq!(n, name("docker.io", "library/alpine"));
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_the_right_error() {
+        assert!(matches!(route("/v2/../etc/manifests/x"), Err(Error::Invalid(_))));
+        assert!(matches!(route("/v2/a/manifests/..%2f"), Err(Error::Invalid(_))));
+        assert!(matches!(route("/v2/a/blobs/sha256:abc"), Err(Error::Invalid(_))));
+        assert!(matches!(route("/v2/a/manifests/x?ns=../../x"), Err(Error::UnknownUpstream(_))));
+        assert!(matches!(route("/v2/a/blobs/uploads/"), Ok(Route::Write)));
+        assert!(matches!(route("/etc/passwd"), Err(Error::NotFound)));
+        assert!(matches!(route("/v2/a/b"), Err(Error::NotFound)));
+        assert!(matches!(route("/v2/Alpine/manifests/x"), Err(Error::Invalid(_))));
+    }
+
+    #[test]
+    fn fixed_routes() {
+        assert_eq!(route("/v2/").unwrap(), Route::Base);
+        assert_eq!(route("/v2").unwrap(), Route::Base);
+        assert_eq!(route("/v2/_catalog").unwrap(), Route::Catalog);
+        assert_eq!(route("/_regmirror/status").unwrap(), Route::Status);
+    }
+}

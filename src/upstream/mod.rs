@@ -1,0 +1,51 @@
+//! Talking to upstream registries: one [`Registry`] per allowlisted upstream, reached through
+//! [`Upstreams`]. The only module besides `server` that may name async-h1 or http-types.
+//!
+//! Layout: `client.rs` (connections over smol, TLS via rustls, timeouts, redirects),
+//! `stream.rs` (plain/TLS connection, idle timeout, length-checked body reader),
+//! `auth.rs` (Bearer token flow, per-repository token cache), `challenge.rs`
+//! (`WWW-Authenticate` parsing, Basic header), `breaker.rs` (circuit breaker),
+//! `response.rs` (status → error, header parsing), `registry.rs` (manifest/blob GET/HEAD on
+//! one upstream).
+//!
+//! CONTRACT (implemented by the upstream work; callers rely on exactly this):
+//! - `Upstreams::new(&Config) -> Result<Upstreams, String>`: builds one `Registry` per
+//!   `config.upstreams` entry; loads `config.upstream_ca` (PEM, added to webpki-roots);
+//!   an unreadable/invalid CA file is an `Err` with a clear message (startup error).
+//! - `Upstreams::get(&self, name) -> Option<Rc<Registry>>`, `Upstreams::all()`.
+//! - `Registry::manifest(&self, repo, reference, head: bool) -> Result<Manifest, UpstreamError>`
+//!   sends `Accept` with the four manifest media types; GET reads at most
+//!   `MAX_MANIFEST_BYTES` (else `BadContent`), verifies sha256 against the digest reference
+//!   or against `Docker-Content-Digest` when asking by tag (mismatch → `BadContent`).
+//!   HEAD returns `body: None` and the digest from `Docker-Content-Digest` (missing →
+//!   `Protocol`).
+//! - `Registry::blob(&self, repo, digest, offset) -> Result<BlobStream, UpstreamError>`: GET,
+//!   with `Range: bytes=<offset>-` when offset > 0; follows redirects; the body reader
+//!   fails with an io error on reset or on `upstream_timeout` of silence.
+//! - `Registry::blob_head(&self, repo, digest) -> Result<u64, UpstreamError>`: length.
+//! - `Registry::tags_list(&self, repo, query) -> Result<(String, Vec<u8>), UpstreamError>`.
+//! - 404 → `NotFound`, 429 → `TooManyRequests{retry_after}`, 401 after auth → `Unauthorized`,
+//!   403 → `Denied`, other non-2xx → `Status`; network/TLS/timeout/open breaker →
+//!   `Unavailable`.
+
+mod auth;
+mod breaker;
+mod challenge;
+mod client;
+mod registry;
+mod response;
+mod stream;
+
+pub use registry::{BlobStream, Manifest, Registry, RegistryStatus, Upstreams};
+
+/// The manifest media types we ask for and serve, in preference order.
+pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+/// Largest manifest we accept (the design's limit; distribution's own is 4 MiB). Read into
+/// memory whole, so it bounds memory per manifest request.
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
