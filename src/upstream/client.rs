@@ -1,0 +1,360 @@
+//! The HTTP client under every upstream call: one connection per request (TCP, TLS via
+//! rustls with the ring provider), async-h1 for the protocol, timeouts, redirects, and a body
+//! reader that notices a response cut short.
+//!
+//! async-h1's client consumes its stream per request, so there is no connection pool: a
+//! request costs a TCP (and TLS) handshake. Upstream requests are rare next to cache hits
+//! (each blob is fetched once), so simplicity wins over reuse here.
+
+use super::stream::{Conn, Idle};
+use crate::config::UpstreamUrl;
+use crate::error::UpstreamError;
+use crate::metrics;
+use futures_lite::future;
+use futures_rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+use futures_rustls::rustls::{self, ClientConfig, RootCertStore};
+use futures_rustls::TlsConnector;
+use http_types::{url::Host, Method, Request, Response, Url};
+use smol::net::TcpStream;
+use smol::Timer;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest wait for TCP connect plus TLS handshake. A reachable registry answers in well
+/// under a second; five covers a slow link without making a dead host cost much.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Redirects followed for one request. Docker Hub sends a blob GET to a CDN in one hop;
+/// five allows a chain of CDNs and stops a loop.
+pub(crate) const MAX_REDIRECTS: usize = 5;
+
+/// Sent on every request so upstream operators can tell a mirror from a client.
+const USER_AGENT: &str = concat!("regmirror/", env!("CARGO_PKG_VERSION"));
+
+/// Builds the TLS configuration: the built-in web PKI roots plus the certificates of the
+/// optional PEM file (private registries, tests). An unreadable or empty file is an error.
+pub(crate) fn tls_config(extra_ca: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = extra_ca {
+        let what = |e: &dyn fmt::Display| format!("upstream CA file {}: {e}", path.display());
+        let mut added = 0;
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| what(&e))? {
+            roots
+                .add(cert.map_err(|e| what(&e))?)
+                .map_err(|e| what(&e))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(what(&"no PEM certificate in it"));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Sends requests; cheap to share (an `Arc` inside).
+#[derive(Clone)]
+pub(crate) struct Client {
+    tls: TlsConnector,
+    /// Longest wait for response headers, and for any single read or write after that.
+    timeout: Duration,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Client {
+    pub(crate) fn new(tls: Arc<ClientConfig>, timeout: Duration) -> Client {
+        Client {
+            tls: TlsConnector::from(tls),
+            timeout,
+        }
+    }
+
+    /// One request, one connection, no redirects. `headers` values must be ASCII (checked).
+    /// Transport failures become `Unavailable`, a malformed answer `Protocol`; any status is
+    /// returned as it is.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, UpstreamError> {
+        metrics::UPSTREAM_REQUESTS.inc();
+        let started = Instant::now();
+        let result = self.exchange(method, url, headers).await;
+        let ms = started.elapsed().as_millis();
+        match &result {
+            Ok(res) => {
+                let status = u16::from(res.status());
+                if status >= 500 {
+                    metrics::UPSTREAM_FAILURES.inc();
+                }
+                log::debug!("upstream {method} {} {status} {ms}ms", loggable(url));
+            }
+            Err(e) => {
+                metrics::UPSTREAM_FAILURES.inc();
+                log::debug!(
+                    "upstream {method} {} failed after {ms}ms: {e}",
+                    loggable(url)
+                );
+            }
+        }
+        result
+    }
+
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &Url,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, UpstreamError> {
+        let mut req = Request::new(method, url.clone());
+        req.insert_header("user-agent", USER_AGENT);
+        for (name, value) in headers {
+            if !value.bytes().all(|b| b.is_ascii() && !b.is_ascii_control()) {
+                return Err(UpstreamError::Protocol(format!(
+                    "{name} header is not plain ASCII"
+                )));
+            }
+            req.insert_header(*name, *value);
+        }
+        let stream = self.connect(url).await?;
+        let answer = async_h1::connect(stream, req);
+        let deadline = async {
+            Timer::after(self.timeout).await;
+            Err(http_types::Error::from_str(
+                http_types::StatusCode::GatewayTimeout,
+                format!("no response headers within {:?}", self.timeout),
+            ))
+        };
+        future::or(answer, deadline).await.map_err(|e| {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                UpstreamError::Unavailable(format!("{}: {io}", host_of(url)))
+            } else if e.status() == http_types::StatusCode::GatewayTimeout {
+                UpstreamError::Unavailable(format!("{}: {e}", host_of(url)))
+            } else {
+                UpstreamError::Protocol(format!("{}: {e}", host_of(url)))
+            }
+        })
+    }
+
+    /// TCP connect plus TLS handshake for `https`, bounded by [`CONNECT_TIMEOUT`].
+    async fn connect(&self, url: &Url) -> Result<Idle<Conn>, UpstreamError> {
+        let unavailable =
+            |e: std::io::Error| UpstreamError::Unavailable(format!("{}: {e}", host_of(url)));
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            other => {
+                return Err(UpstreamError::Protocol(format!(
+                    "unsupported scheme {other:?}"
+                )))
+            }
+        };
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if https { 443 } else { 80 });
+        let (tcp_addr, server_name) = match url.host() {
+            Some(Host::Domain(d)) => (d.to_owned(), ServerName::try_from(d.to_owned()).ok()),
+            Some(Host::Ipv4(ip)) => (ip.to_string(), Some(ServerName::IpAddress(ip.into()))),
+            Some(Host::Ipv6(ip)) => (ip.to_string(), Some(ServerName::IpAddress(ip.into()))),
+            None => return Err(UpstreamError::Protocol("URL without a host".into())),
+        };
+        let handshake = async {
+            let tcp = TcpStream::connect((tcp_addr.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            if !https {
+                return Ok(Conn::Plain(tcp));
+            }
+            let name = server_name.ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a valid TLS server name",
+                )
+            })?;
+            Ok(Conn::Tls(Box::new(self.tls.connect(name, tcp).await?)))
+        };
+        let deadline = async {
+            Timer::after(CONNECT_TIMEOUT).await;
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("connect and TLS handshake took over {CONNECT_TIMEOUT:?}"),
+            ))
+        };
+        let conn = future::or(handshake, deadline).await.map_err(unavailable)?;
+        Ok(Idle::new(conn, self.timeout))
+    }
+
+    /// [`Client::send`], following up to [`MAX_REDIRECTS`] redirects. `authorization` goes
+    /// only to `origin` itself (same scheme, host and port), never to a host it redirects
+    /// to (a CDN must not see our token); an https → http redirect is refused.
+    pub(crate) async fn send_following(
+        &self,
+        method: Method,
+        mut url: Url,
+        headers: &[(&str, &str)],
+        authorization: Option<&str>,
+        origin: &UpstreamUrl,
+    ) -> Result<Response, UpstreamError> {
+        for hop in 0..=MAX_REDIRECTS {
+            let mut all: Vec<(&str, &str)> = headers.to_vec();
+            if let Some(auth) = authorization.filter(|_| same_origin(&url, origin)) {
+                all.push(("authorization", auth));
+            }
+            let res = self.send(method, &url, &all).await?;
+            if !matches!(u16::from(res.status()), 301 | 302 | 303 | 307 | 308) {
+                return Ok(res);
+            }
+            if hop == MAX_REDIRECTS {
+                break;
+            }
+            let location = res
+                .header("location")
+                .ok_or_else(|| UpstreamError::Protocol("redirect without Location".into()))?;
+            url = resolve_redirect(&url, location.last().as_str())?;
+        }
+        Err(UpstreamError::Protocol(format!(
+            "more than {MAX_REDIRECTS} redirects"
+        )))
+    }
+}
+
+/// Where a redirect points: `location` may be absolute or relative to `from`. Refuses a
+/// downgrade from https to http and anything that is not http(s) or carries user info.
+pub(crate) fn resolve_redirect(from: &Url, location: &str) -> Result<Url, UpstreamError> {
+    let next = from
+        .join(location.trim())
+        .map_err(|e| UpstreamError::Protocol(format!("bad redirect Location: {e}")))?;
+    match (from.scheme(), next.scheme()) {
+        ("https", "http") => Err(UpstreamError::Protocol(format!(
+            "refusing redirect from https to http ({})",
+            host_of(&next)
+        ))),
+        (_, "http" | "https") if next.username().is_empty() && next.password().is_none() => {
+            Ok(next)
+        }
+        _ => Err(UpstreamError::Protocol(
+            "redirect to an unsupported URL".into(),
+        )),
+    }
+}
+
+/// Is `url` on the configured upstream itself (scheme, host and port)?
+pub(crate) fn same_origin(url: &Url, origin: &UpstreamUrl) -> bool {
+    let host_matches = match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case(&origin.host),
+        Some(Host::Ipv4(ip)) => origin.host.parse() == Ok(std::net::IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => origin.host.parse() == Ok(std::net::IpAddr::V6(ip)),
+        None => false,
+    };
+    let scheme = if origin.https { "https" } else { "http" };
+    host_matches && url.scheme() == scheme && url.port_or_known_default() == Some(origin.port)
+}
+
+/// `host[:port]` of a URL, for messages.
+fn host_of(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => "?".to_owned(),
+    }
+}
+
+/// The URL without its query (which may carry signed CDN parameters), for logs.
+fn loggable(url: &Url) -> String {
+    let q = if url.query().is_some() { "?…" } else { "" };
+    format!("{}://{}{}{q}", url.scheme(), host_of(url), url.path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn authorization_only_for_the_upstream_itself() {
+        let origin = UpstreamUrl::parse("https://registry.example:443").unwrap();
+        assert!(same_origin(
+            &url("https://registry.example/v2/x/blobs/y"),
+            &origin
+        ));
+        assert!(same_origin(
+            &url("https://REGISTRY.example:443/v2/"),
+            &origin
+        ));
+        assert!(!same_origin(&url("https://cdn.example/blob"), &origin));
+        assert!(!same_origin(
+            &url("https://registry.example:8443/v2/"),
+            &origin
+        ));
+        assert!(!same_origin(
+            &url("http://registry.example:443/v2/"),
+            &origin
+        ));
+        let local = UpstreamUrl::parse("http://127.0.0.1:5000").unwrap();
+        assert!(same_origin(&url("http://127.0.0.1:5000/v2/"), &local));
+        assert!(
+            !same_origin(&url("http://localhost:5000/v2/"), &local),
+            "another host name"
+        );
+        let v6 = UpstreamUrl::parse("http://[::1]:5000").unwrap();
+        assert!(same_origin(&url("http://[::1]:5000/v2/"), &v6));
+    }
+
+    #[test]
+    fn redirects_resolve_relative_and_absolute_and_refuse_downgrades() {
+        let from = url("https://r.example/v2/a/blobs/sha256:00");
+        let rel = resolve_redirect(&from, "/cdn/blob?sig=1").unwrap();
+        assert_eq!(rel.as_str(), "https://r.example/cdn/blob?sig=1");
+        let abs = resolve_redirect(&from, "https://cdn.example:8443/x").unwrap();
+        assert_eq!(abs.as_str(), "https://cdn.example:8443/x");
+        assert!(matches!(
+            resolve_redirect(&from, "http://cdn.example/x"),
+            Err(UpstreamError::Protocol(_))
+        ));
+        assert!(matches!(
+            resolve_redirect(&from, "ftp://cdn.example/x"),
+            Err(UpstreamError::Protocol(_))
+        ));
+        assert!(matches!(
+            resolve_redirect(&from, "https://u:p@cdn.example/x"),
+            Err(UpstreamError::Protocol(_))
+        ));
+        let plain = url("http://r.lan:5000/v2/");
+        assert!(resolve_redirect(&plain, "http://other.lan/x").is_ok());
+    }
+
+    #[test]
+    fn log_lines_never_show_query_strings() {
+        let u = url("https://cdn.example/blob?X-Amz-Signature=secret");
+        assert_eq!(loggable(&u), "https://cdn.example/blob?…");
+    }
+
+    #[test]
+    fn an_extra_ca_file_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        assert!(tls_config(Some(&empty))
+            .unwrap_err()
+            .contains("no PEM certificate"));
+        assert!(tls_config(Some(&dir.path().join("missing.pem"))).is_err());
+        assert!(tls_config(None).is_ok());
+    }
+}
