@@ -71,46 +71,67 @@ pub struct VerifyArgs {
 impl VerifyArgs {
     /// The cache directory to verify.
     pub fn cache_dir(&self) -> PathBuf {
-        self.cache_dir.clone().unwrap_or_else(|| config::DEFAULT_CACHE_DIR.into())
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| config::DEFAULT_CACHE_DIR.into())
     }
 }
 
 impl ServeArgs {
     /// Validates every flag; the error is one line naming the flag.
     pub fn into_config(self) -> Result<Config, String> {
-        let mut c = Config::new(self.cache_dir.unwrap_or_else(|| config::DEFAULT_CACHE_DIR.into()));
+        let mut c = Config::new(
+            self.cache_dir
+                .unwrap_or_else(|| config::DEFAULT_CACHE_DIR.into()),
+        );
         if let Some(l) = self.listen {
-            c.listen = l.parse().map_err(|_| format!("--listen {l:?}: expected ADDRESS:PORT such as 0.0.0.0:5000"))?;
+            c.listen = l.parse().map_err(|_| {
+                format!("--listen {l:?}: expected ADDRESS:PORT such as 0.0.0.0:5000")
+            })?;
         }
         if let Some(s) = self.max_size {
             c.max_size = Some(config::parse_size(&s).map_err(|e| format!("--max-size {e}"))?);
         }
         for u in &self.upstream {
-            let (name, url) = u.split_once('=').ok_or_else(|| format!("--upstream {u:?}: expected NAME=URL"))?;
+            let (name, url) = u
+                .split_once('=')
+                .ok_or_else(|| format!("--upstream {u:?}: expected NAME=URL"))?;
             if !config::valid_upstream_name(name) {
-                return Err(format!("--upstream {u:?}: {name:?} is not a registry name like docker.io or ghcr.io"));
+                return Err(format!(
+                    "--upstream {u:?}: {name:?} is not a registry name like docker.io or ghcr.io"
+                ));
             }
-            c.set_upstream(name, UpstreamUrl::parse(url).map_err(|e| format!("--upstream {e}"))?);
+            c.set_upstream(
+                name,
+                UpstreamUrl::parse(url).map_err(|e| format!("--upstream {e}"))?,
+            );
         }
         for a in &self.upstream_auth {
             let bad = || format!("--upstream-auth {a:?}: expected NAME=USER:PASSWORD_FILE");
             let (name, rest) = a.split_once('=').ok_or_else(bad)?;
             let (user, file) = rest.split_once(':').ok_or_else(bad)?;
-            let password = std::fs::read_to_string(file)
-                .map_err(|e| format!("--upstream-auth {name}: cannot read password file {file:?}: {e}"))?;
+            let password = std::fs::read_to_string(file).map_err(|e| {
+                format!("--upstream-auth {name}: cannot read password file {file:?}: {e}")
+            })?;
             let upstream = c
                 .upstreams
                 .iter_mut()
                 .find(|u| u.name == name)
-                .ok_or_else(|| format!("--upstream-auth {name}: no such upstream (add it with --upstream)"))?;
-            upstream.credentials = Some(Credentials { user: user.into(), password: password.trim_end_matches(['\r', '\n']).into() });
+                .ok_or_else(|| {
+                    format!("--upstream-auth {name}: no such upstream (add it with --upstream)")
+                })?;
+            upstream.credentials = Some(Credentials {
+                user: user.into(),
+                password: password.trim_end_matches(['\r', '\n']).into(),
+            });
         }
         c.upstream_ca = self.upstream_ca;
         if let Some(t) = self.tag_ttl {
             c.tag_ttl = config::parse_duration(&t).map_err(|e| format!("--tag-ttl {e}"))?;
         }
         if let Some(t) = self.upstream_timeout {
-            c.upstream_timeout = config::parse_duration(&t).map_err(|e| format!("--upstream-timeout {e}"))?;
+            c.upstream_timeout =
+                config::parse_duration(&t).map_err(|e| format!("--upstream-timeout {e}"))?;
             if c.upstream_timeout.is_zero() {
                 return Err("--upstream-timeout must be more than 0s".into());
             }
@@ -132,8 +153,15 @@ pub fn parse(program: &str, args: &[&str]) -> Result<Args, (String, i32)> {
     Args::from_args(&[program], args).map_err(|early| match early.status {
         Ok(()) => (early.output, 0),
         Err(()) => {
-            let first = early.output.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
-            (format!("{program}: {}; see {program} --help", first.trim()), 2)
+            let first = early
+                .output
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("bad arguments");
+            (
+                format!("{program}: {}; see {program} --help", first.trim()),
+                2,
+            )
         }
     })
 }
@@ -157,15 +185,34 @@ mod tests {
         assert_eq!(c.listen.to_string(), "0.0.0.0:5000");
         assert_eq!(c.cache_dir, PathBuf::from("regmirror-cache"));
         assert_eq!(c.upstreams.len(), 1);
-        assert_eq!(c.upstreams[0].url.to_string(), "https://registry-1.docker.io:443");
+        assert_eq!(
+            c.upstreams[0].url.to_string(),
+            "https://registry-1.docker.io:443"
+        );
         assert_eq!(c.max_size, None);
     }
 
     #[test]
     fn upstream_override_and_extra() {
-        let c = serve(&["--upstream", "docker.io=http://127.0.0.1:5000", "--upstream", "ghcr.io=https://ghcr.io"]).unwrap();
-        let names: Vec<_> = c.upstreams.iter().map(|u| (u.name.as_str(), u.url.to_string())).collect();
-        assert_eq!(names, [("docker.io", "http://127.0.0.1:5000".into()), ("ghcr.io", "https://ghcr.io:443".into())]);
+        let c = serve(&[
+            "--upstream",
+            "docker.io=http://127.0.0.1:5000",
+            "--upstream",
+            "ghcr.io=https://ghcr.io",
+        ])
+        .unwrap();
+        let names: Vec<_> = c
+            .upstreams
+            .iter()
+            .map(|u| (u.name.as_str(), u.url.to_string()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("docker.io", "http://127.0.0.1:5000".into()),
+                ("ghcr.io", "https://ghcr.io:443".into())
+            ]
+        );
     }
 
     #[test]
@@ -177,7 +224,9 @@ mod tests {
             vec!["serve", "--listen", "nowhere"],
         ] {
             let err = match parse("regmirror", &args) {
-                Ok(Args { command: Command::Serve(s) }) => s.into_config().unwrap_err(),
+                Ok(Args {
+                    command: Command::Serve(s),
+                }) => s.into_config().unwrap_err(),
                 _ => panic!("{args:?}"),
             };
             assert!(!err.contains('\n'), "{err}");
@@ -197,7 +246,10 @@ mod tests {
         let auth = format!("docker.io=bob:{}", pw.display());
         let c = serve(&["--upstream-auth", &auth]).unwrap();
         let creds = c.upstreams[0].credentials.as_ref().unwrap();
-        assert_eq!((creds.user.as_str(), creds.password.as_str()), ("bob", "s3cret"));
+        assert_eq!(
+            (creds.user.as_str(), creds.password.as_str()),
+            ("bob", "s3cret")
+        );
         assert!(serve(&["--upstream-auth", "docker.io=bob:/nonexistent"]).is_err());
     }
 }

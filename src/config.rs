@@ -116,15 +116,19 @@ impl UpstreamUrl {
         } else if let Some(r) = s.strip_prefix("http://") {
             (false, r)
         } else {
-            return Err(format!("{s:?}: upstream URL must start with http:// or https://"));
+            return Err(format!(
+                "{s:?}: upstream URL must start with http:// or https://"
+            ));
         };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.is_empty() || authority.contains(['/', '@', '?', '#']) {
-            return Err(format!("{s:?}: upstream URL must be scheme://host[:port] with no path"));
+            return Err(format!(
+                "{s:?}: upstream URL must be scheme://host[:port] with no path"
+            ));
         }
         let default_port = if https { 443 } else { 80 };
-        let (host, port) = split_host_port(authority)
-            .ok_or_else(|| format!("{s:?}: bad host or port"))?;
+        let (host, port) =
+            split_host_port(authority).ok_or_else(|| format!("{s:?}: bad host or port"))?;
         Ok(UpstreamUrl {
             https,
             host: host.to_owned(),
@@ -179,7 +183,8 @@ pub fn valid_upstream_name(name: &str) -> bool {
     let labels_ok = !host.is_empty()
         && host.split('.').all(|l| {
             !l.is_empty()
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         });
@@ -197,7 +202,11 @@ pub struct Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Credentials {{ user: {:?}, password: <redacted> }}", self.user)
+        write!(
+            f,
+            "Credentials {{ user: {:?}, password: <redacted> }}",
+            self.user
+        )
     }
 }
 
@@ -222,7 +231,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "m" | "mib" => 1 << 20,
         "g" | "gib" => 1 << 30,
         "t" | "tib" => 1 << 40,
-        _ => return Err(format!("{s:?}: unknown size unit (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)")),
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown size unit (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+            ))
+        }
     };
     let bytes = value * mult as f64;
     if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
@@ -246,7 +259,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         let n: u64 = rest[..digits].parse().map_err(|_| err())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let secs = match &rest[..unit_len] {
             "ms" => {
                 total = total.checked_add(n / 1000).ok_or_else(err)?;
@@ -299,29 +314,57 @@ mod tests {
     #[test]
     fn upstream_urls() {
         let u = UpstreamUrl::parse("http://127.0.0.1:5000").unwrap();
-        assert_eq!((u.https, u.host.as_str(), u.port), (false, "127.0.0.1", 5000));
+        assert_eq!(
+            (u.https, u.host.as_str(), u.port),
+            (false, "127.0.0.1", 5000)
+        );
         let u = UpstreamUrl::parse("https://ghcr.io/").unwrap();
         assert_eq!((u.https, u.host.as_str(), u.port), (true, "ghcr.io", 443));
         let u = UpstreamUrl::parse("http://[::1]:8080").unwrap();
         assert_eq!(u.authority(), "[::1]:8080");
-        for bad in ["ftp://x", "https://", "https://h/path", "http://u:p@h", "http://h:port"] {
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://h/path",
+            "http://u:p@h",
+            "http://h:port",
+        ] {
             assert!(UpstreamUrl::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn upstream_names() {
-        for good in ["docker.io", "ghcr.io", "registry.k8s.io", "localhost:5000", "my-reg.lan:443"] {
+        for good in [
+            "docker.io",
+            "ghcr.io",
+            "registry.k8s.io",
+            "localhost:5000",
+            "my-reg.lan:443",
+        ] {
             assert!(valid_upstream_name(good), "{good}");
         }
-        for bad in ["library", "..", ".", "a/b", "Docker.io", "x.io:99999", "-a.io", "a..io", ""] {
+        for bad in [
+            "library",
+            "..",
+            ".",
+            "a/b",
+            "Docker.io",
+            "x.io:99999",
+            "-a.io",
+            "a..io",
+            "",
+        ] {
             assert!(!valid_upstream_name(bad), "{bad}");
         }
     }
 
     #[test]
     fn credentials_debug_is_redacted() {
-        let c = Credentials { user: "bob".into(), password: "hunter2".into() };
+        let c = Credentials {
+            user: "bob".into(),
+            password: "hunter2".into(),
+        };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

@@ -133,9 +133,10 @@ impl Error {
             Error::UnknownUpstream(_) => "NAME_UNKNOWN",
             Error::ManifestUnknown | Error::ManifestNotAcceptable(_) => "MANIFEST_UNKNOWN",
             Error::BlobUnknown => "BLOB_UNKNOWN",
-            Error::Unsupported | Error::Malformed(_) | Error::HeadersTooLarge | Error::HeaderTimeout => {
-                "UNSUPPORTED"
-            }
+            Error::Unsupported
+            | Error::Malformed(_)
+            | Error::HeadersTooLarge
+            | Error::HeaderTimeout => "UNSUPPORTED",
             Error::NotFound => "NOT_FOUND",
             Error::RangeNotSatisfiable { .. } => "RANGE_INVALID",
             Error::Upstream(u) => match u {
@@ -195,17 +196,28 @@ impl fmt::Display for Error {
         match self {
             Error::Invalid(Invalid::Name(why)) => write!(f, "invalid repository name: {why}"),
             Error::Invalid(Invalid::Tag) => f.write_str("invalid tag"),
-            Error::Invalid(Invalid::Digest) => f.write_str("invalid digest: expected sha256:<64 lowercase hex>"),
-            Error::UnknownUpstream(ns) => write!(f, "upstream registry {ns:?} is not configured on this mirror"),
+            Error::Invalid(Invalid::Digest) => {
+                f.write_str("invalid digest: expected sha256:<64 lowercase hex>")
+            }
+            Error::UnknownUpstream(ns) => write!(
+                f,
+                "upstream registry {ns:?} is not configured on this mirror"
+            ),
             Error::ManifestUnknown => f.write_str("manifest unknown"),
             Error::BlobUnknown => f.write_str("blob unknown"),
-            Error::ManifestNotAcceptable(t) => write!(f, "manifest is {t}, which the Accept header excludes"),
-            Error::Unsupported => f.write_str("this registry is a read-only mirror: only GET and HEAD are supported"),
+            Error::ManifestNotAcceptable(t) => {
+                write!(f, "manifest is {t}, which the Accept header excludes")
+            }
+            Error::Unsupported => {
+                f.write_str("this registry is a read-only mirror: only GET and HEAD are supported")
+            }
             Error::NotFound => f.write_str("not a registry API path"),
             Error::Malformed(m) => write!(f, "malformed HTTP request: {m}"),
             Error::HeadersTooLarge => f.write_str("request headers larger than 8 KiB"),
             Error::HeaderTimeout => f.write_str("request headers not received in time"),
-            Error::RangeNotSatisfiable { size } => write!(f, "range not satisfiable for a blob of {size} bytes"),
+            Error::RangeNotSatisfiable { size } => {
+                write!(f, "range not satisfiable for a blob of {size} bytes")
+            }
             Error::Upstream(u) => u.fmt(f),
             Error::Internal(e) => write!(f, "internal error: {e}"),
         }
@@ -244,10 +256,29 @@ mod tests {
             (Error::Unsupported, 405, "UNSUPPORTED"),
             (Error::BlobUnknown, 404, "BLOB_UNKNOWN"),
             (Error::ManifestUnknown, 404, "MANIFEST_UNKNOWN"),
-            (Error::UnknownUpstream("evil.example".into()), 404, "NAME_UNKNOWN"),
-            (UpstreamError::TooManyRequests { retry_after: Some(7) }.into(), 429, "TOOMANYREQUESTS"),
-            (UpstreamError::Unavailable("timeout".into()).into(), 503, "UNAVAILABLE"),
-            (UpstreamError::BadContent("digest".into()).into(), 502, "UNAVAILABLE"),
+            (
+                Error::UnknownUpstream("evil.example".into()),
+                404,
+                "NAME_UNKNOWN",
+            ),
+            (
+                UpstreamError::TooManyRequests {
+                    retry_after: Some(7),
+                }
+                .into(),
+                429,
+                "TOOMANYREQUESTS",
+            ),
+            (
+                UpstreamError::Unavailable("timeout".into()).into(),
+                503,
+                "UNAVAILABLE",
+            ),
+            (
+                UpstreamError::BadContent("digest".into()).into(),
+                502,
+                "UNAVAILABLE",
+            ),
         ];
         for (e, status, code) in cases {
             assert_eq!((e.status(), e.code()), (status, code), "{e}");
@@ -257,7 +288,10 @@ mod tests {
 
     #[test]
     fn json_body_has_the_oci_shape() {
-        let e: Error = UpstreamError::TooManyRequests { retry_after: Some(7) }.into();
+        let e: Error = UpstreamError::TooManyRequests {
+            retry_after: Some(7),
+        }
+        .into();
         let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
         assert_eq!(v["errors"][0]["code"], "TOOMANYREQUESTS");
         assert_eq!(e.retry_after(), Some(7));

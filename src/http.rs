@@ -48,7 +48,13 @@ impl Request {
             Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
             None => (path_and_query.to_owned(), None),
         };
-        Request { method: Method::Get, path, query, accept: Vec::new(), range: None }
+        Request {
+            method: Method::Get,
+            path,
+            query,
+            accept: Vec::new(),
+            range: None,
+        }
     }
 
     /// The value of query parameter `key` (no percent-decoding: our keys' values are
@@ -131,12 +137,19 @@ pub struct Reply {
 impl Reply {
     /// A reply with a status and body, no extra headers.
     pub fn new(status: u16, body: Body) -> Reply {
-        Reply { status, headers: Vec::new(), body, head_len: None, outcome: Outcome::None }
+        Reply {
+            status,
+            headers: Vec::new(),
+            body,
+            head_len: None,
+            outcome: Outcome::None,
+        }
     }
 
     /// A JSON reply.
     pub fn json(status: u16, json: String) -> Reply {
-        Reply::new(status, Body::Bytes(json.into_bytes())).header("Content-Type", "application/json")
+        Reply::new(status, Body::Bytes(json.into_bytes()))
+            .header("Content-Type", "application/json")
     }
 
     /// Adds a header.
@@ -198,13 +211,20 @@ pub fn parse_range(header: Option<&str>, total: u64) -> RangeAnswer {
     let (a, b) = (a.trim(), b.trim());
     let range = if a.is_empty() {
         // Suffix: the last n bytes.
-        let Ok(n) = b.parse::<u64>() else { return RangeAnswer::Full };
+        let Ok(n) = b.parse::<u64>() else {
+            return RangeAnswer::Full;
+        };
         if n == 0 || total == 0 {
             return RangeAnswer::Unsatisfiable;
         }
-        ByteRange { start: total.saturating_sub(n), end: total }
+        ByteRange {
+            start: total.saturating_sub(n),
+            end: total,
+        }
     } else {
-        let Ok(start) = a.parse::<u64>() else { return RangeAnswer::Full };
+        let Ok(start) = a.parse::<u64>() else {
+            return RangeAnswer::Full;
+        };
         let end = match b {
             "" => total,
             b => match b.parse::<u64>() {
@@ -236,8 +256,14 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=90-500"), 100), part(90, 100));
         assert_eq!(parse_range(Some("bytes=-10"), 100), part(90, 100));
         assert_eq!(parse_range(Some("bytes=-500"), 100), part(0, 100));
-        assert_eq!(parse_range(Some("bytes=100-"), 100), RangeAnswer::Unsatisfiable);
-        assert_eq!(parse_range(Some("bytes=-0"), 100), RangeAnswer::Unsatisfiable);
+        assert_eq!(
+            parse_range(Some("bytes=100-"), 100),
+            RangeAnswer::Unsatisfiable
+        );
+        assert_eq!(
+            parse_range(Some("bytes=-0"), 100),
+            RangeAnswer::Unsatisfiable
+        );
         assert_eq!(parse_range(Some("bytes=5-3"), 100), RangeAnswer::Full);
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), RangeAnswer::Full);
         assert_eq!(parse_range(Some("items=0-1"), 100), RangeAnswer::Full);

@@ -29,7 +29,12 @@ impl Log for Logger {
         if !self.enabled(r.metadata()) {
             return;
         }
-        let line = format!("{} {:<5} {}", timestamp(SystemTime::now()), r.level(), r.args());
+        let line = format!(
+            "{} {:<5} {}",
+            timestamp(SystemTime::now()),
+            r.level(),
+            r.args()
+        );
         let _ = writeln!(std::io::stderr().lock(), "{line}");
         if let Ok(mut recent) = RECENT.lock() {
             recent.write(line);
@@ -41,7 +46,11 @@ impl Log for Logger {
 
 /// Installs the logger: info by default, debug with `verbose`. Safe to call twice (tests).
 pub fn init(verbose: bool) {
-    let level = if verbose { LevelFilter::Debug } else { LevelFilter::Info };
+    let level = if verbose {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Info
+    };
     if log::set_boxed_logger(Box::new(Logger { level })).is_ok() {
         log::set_max_level(level);
     }
@@ -63,7 +72,12 @@ pub fn timestamp(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     let (days, rem) = (secs / 86400, secs % 86400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 → (year, month, day); Howard Hinnant's algorithm.

@@ -8,7 +8,9 @@ use std::rc::Rc;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let program = argv.first().map_or("regmirror", |p| p.rsplit('/').next().unwrap_or(p));
+    let program = argv
+        .first()
+        .map_or("regmirror", |p| p.rsplit('/').next().unwrap_or(p));
     let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
     let parsed = match cli::parse(program, &args) {
         Ok(a) => a,
@@ -39,7 +41,12 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            smol::block_on(executor.run(server::serve(listener, mirror, config.max_connections, executor.clone())));
+            smol::block_on(executor.run(server::serve(
+                listener,
+                mirror,
+                config.max_connections,
+                executor.clone(),
+            )));
             ExitCode::SUCCESS
         }
         Command::Verify(v) => verify(&v.cache_dir()),

@@ -53,7 +53,13 @@ impl Accept {
             values
                 .iter()
                 .flat_map(|v| v.split(','))
-                .map(|t| t.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+                .map(|t| {
+                    t.split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase()
+                })
                 .filter(|t| !t.is_empty())
                 .collect(),
         )
@@ -99,7 +105,10 @@ mod tests {
     fn sniffs_declared_and_inferred_types() {
         assert_eq!(sniff(INDEX.as_bytes()), DOCKER_LIST);
         assert_eq!(sniff(br#"{"schemaVersion":2,"manifests":[]}"#), OCI_INDEX);
-        assert_eq!(sniff(br#"{"schemaVersion":2,"config":{},"layers":[]}"#), OCI_MANIFEST);
+        assert_eq!(
+            sniff(br#"{"schemaVersion":2,"config":{},"layers":[]}"#),
+            OCI_MANIFEST
+        );
     }
 
     #[test]

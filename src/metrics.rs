@@ -54,21 +54,69 @@ pub static EVICTIONS: Counter = Counter::new();
 /// Prometheus text exposition of every counter plus the given gauges.
 pub fn render(gauges: &[(&str, &str, u64)]) -> String {
     let counters: [(&str, &str, &Counter); 11] = [
-        ("regmirror_requests_hit_total", "requests served from cache", &REQUESTS_HIT),
-        ("regmirror_requests_miss_total", "requests that started an upstream fill", &REQUESTS_MISS),
-        ("regmirror_requests_coalesced_total", "requests that joined a fill in progress", &REQUESTS_COALESCED),
-        ("regmirror_requests_stale_total", "tags served from cache because upstream failed", &REQUESTS_STALE),
-        ("regmirror_requests_pass_total", "requests streamed without caching", &REQUESTS_PASS),
-        ("regmirror_requests_error_total", "requests answered with an error", &REQUESTS_ERROR),
-        ("regmirror_sent_bytes_total", "response body bytes sent to clients", &BYTES_SENT),
-        ("regmirror_upstream_requests_total", "requests sent to upstreams", &UPSTREAM_REQUESTS),
-        ("regmirror_upstream_failures_total", "upstream requests that failed", &UPSTREAM_FAILURES),
-        ("regmirror_upstream_bytes_total", "blob bytes received from upstreams", &UPSTREAM_BYTES),
-        ("regmirror_evictions_total", "blobs evicted to stay under the budget", &EVICTIONS),
+        (
+            "regmirror_requests_hit_total",
+            "requests served from cache",
+            &REQUESTS_HIT,
+        ),
+        (
+            "regmirror_requests_miss_total",
+            "requests that started an upstream fill",
+            &REQUESTS_MISS,
+        ),
+        (
+            "regmirror_requests_coalesced_total",
+            "requests that joined a fill in progress",
+            &REQUESTS_COALESCED,
+        ),
+        (
+            "regmirror_requests_stale_total",
+            "tags served from cache because upstream failed",
+            &REQUESTS_STALE,
+        ),
+        (
+            "regmirror_requests_pass_total",
+            "requests streamed without caching",
+            &REQUESTS_PASS,
+        ),
+        (
+            "regmirror_requests_error_total",
+            "requests answered with an error",
+            &REQUESTS_ERROR,
+        ),
+        (
+            "regmirror_sent_bytes_total",
+            "response body bytes sent to clients",
+            &BYTES_SENT,
+        ),
+        (
+            "regmirror_upstream_requests_total",
+            "requests sent to upstreams",
+            &UPSTREAM_REQUESTS,
+        ),
+        (
+            "regmirror_upstream_failures_total",
+            "upstream requests that failed",
+            &UPSTREAM_FAILURES,
+        ),
+        (
+            "regmirror_upstream_bytes_total",
+            "blob bytes received from upstreams",
+            &UPSTREAM_BYTES,
+        ),
+        (
+            "regmirror_evictions_total",
+            "blobs evicted to stay under the budget",
+            &EVICTIONS,
+        ),
     ];
     let mut out = String::new();
     for (name, help, c) in counters {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.get());
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            c.get()
+        );
     }
     for (name, help, v) in gauges {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");

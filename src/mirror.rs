@@ -63,7 +63,11 @@ pub struct BlobOut {
 
 impl std::fmt::Debug for BlobOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BlobOut {{ total: {}, range: {:?}, outcome: {} }}", self.total, self.range, self.outcome)
+        write!(
+            f,
+            "BlobOut {{ total: {}, range: {:?}, outcome: {} }}",
+            self.total, self.range, self.outcome
+        )
     }
 }
 
@@ -84,13 +88,21 @@ pub struct Mirror {
 
 impl std::fmt::Debug for Mirror {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mirror").field("cache", &self.cache).field("tag_ttl", &self.tag_ttl).finish()
+        f.debug_struct("Mirror")
+            .field("cache", &self.cache)
+            .field("tag_ttl", &self.tag_ttl)
+            .finish()
     }
 }
 
 impl Mirror {
     /// A mirror spawning its fills on `executor`.
-    pub fn new(cache: Cache, upstreams: Upstreams, tag_ttl: Duration, executor: Rc<LocalExecutor<'static>>) -> Mirror {
+    pub fn new(
+        cache: Cache,
+        upstreams: Upstreams,
+        tag_ttl: Duration,
+        executor: Rc<LocalExecutor<'static>>,
+    ) -> Mirror {
         Mirror {
             cache: Rc::new(cache),
             upstreams,
@@ -101,7 +113,12 @@ impl Mirror {
     }
 
     /// A manifest by tag or digest, in a type the client accepts.
-    pub async fn manifest(&self, t: &Target, reference: &Reference, accept: &Accept) -> Result<ManifestOut, Error> {
+    pub async fn manifest(
+        &self,
+        t: &Target,
+        reference: &Reference,
+        accept: &Accept,
+    ) -> Result<ManifestOut, Error> {
         let out = match reference {
             Reference::Digest(d) => self.manifest_by_digest(t, d).await?,
             Reference::Tag(tag) => self.manifest_by_tag(t, tag).await?,
@@ -132,7 +149,12 @@ impl Mirror {
             .map_err(manifest_error)?;
         let bytes = m.body.unwrap_or_default();
         self.keep_manifest(d, &bytes);
-        Ok(ManifestOut { digest: *d, media_type: m.media_type, bytes, outcome: Outcome::Miss })
+        Ok(ManifestOut {
+            digest: *d,
+            media_type: m.media_type,
+            bytes,
+            outcome: Outcome::Miss,
+        })
     }
 
     async fn manifest_by_tag(&self, t: &Target, tag: &Tag) -> Result<ManifestOut, Error> {
@@ -148,7 +170,11 @@ impl Mirror {
                 }
             }
             // Revalidate: a HEAD costs no pull on Docker Hub and no body anywhere.
-            match t.registry.manifest(&t.repo, &Reference::Tag(tag.clone()), true).await {
+            match t
+                .registry
+                .manifest(&t.repo, &Reference::Tag(tag.clone()), true)
+                .await
+            {
                 Ok(head) => {
                     if let Some(out) = self.cached_manifest(&head.digest, Outcome::Hit)? {
                         self.remember(t, tag, &out.digest, &out.media_type);
@@ -174,14 +200,30 @@ impl Mirror {
         let bytes = m.body.unwrap_or_default();
         self.keep_manifest(&m.digest, &bytes);
         self.remember(t, tag, &m.digest, &m.media_type);
-        Ok(ManifestOut { digest: m.digest, media_type: m.media_type, bytes, outcome: Outcome::Miss })
+        Ok(ManifestOut {
+            digest: m.digest,
+            media_type: m.media_type,
+            bytes,
+            outcome: Outcome::Miss,
+        })
     }
 
     /// Upstream failed while revalidating `tag`: serve what we last knew, if we still have it.
-    fn stale(&self, t: &Target, tag: &Tag, rec: &TagRecord, e: UpstreamError) -> Result<ManifestOut, Error> {
+    fn stale(
+        &self,
+        t: &Target,
+        tag: &Tag,
+        rec: &TagRecord,
+        e: UpstreamError,
+    ) -> Result<ManifestOut, Error> {
         match self.cached_manifest(&rec.digest, Outcome::Stale)? {
             Some(out) => {
-                log::warn!("{}/{}:{tag}: serving last known {} ({e})", t.registry.name(), t.repo, rec.digest);
+                log::warn!(
+                    "{}/{}:{tag}: serving last known {} ({e})",
+                    t.registry.name(),
+                    t.repo,
+                    rec.digest
+                );
                 Ok(out)
             }
             None => Err(e.into()),
@@ -204,7 +246,11 @@ impl Mirror {
     }
 
     fn remember(&self, t: &Target, tag: &Tag, digest: &Digest, media_type: &str) {
-        let rec = TagRecord { digest: *digest, media_type: media_type.to_owned(), checked: SystemTime::now() };
+        let rec = TagRecord {
+            digest: *digest,
+            media_type: media_type.to_owned(),
+            checked: SystemTime::now(),
+        };
         if let Err(e) = self.cache.tags.put(t.registry.name(), &t.repo, tag, &rec) {
             log::warn!("could not record tag {}:{tag}: {e}", t.repo);
         }
@@ -212,29 +258,55 @@ impl Mirror {
 
     async fn lock(&self, t: &Target, reference: &str) -> LockGuard<'_> {
         let key = format!("{}/{}@{reference}", t.registry.name(), t.repo);
-        let mutex = self.locks.borrow_mut().entry(key.clone()).or_default().clone();
+        let mutex = self
+            .locks
+            .borrow_mut()
+            .entry(key.clone())
+            .or_default()
+            .clone();
         let guard = mutex.lock_arc().await;
-        LockGuard { mirror: self, key, _guard: guard }
+        LockGuard {
+            mirror: self,
+            key,
+            _guard: guard,
+        }
     }
 
     /// A blob, or the `range` part of it; `head` answers without a body.
     ///
     /// Cached → `HIT`. A fill in progress → follow it (`COALESCED`). Otherwise start one
     /// (`MISS`); a HEAD of an uncached blob asks upstream's HEAD instead, downloading nothing.
-    pub async fn blob(&self, t: &Target, d: &Digest, range: Option<&str>, head: bool) -> Result<BlobOut, Error> {
+    pub async fn blob(
+        &self,
+        t: &Target,
+        d: &Digest,
+        range: Option<&str>,
+        head: bool,
+    ) -> Result<BlobOut, Error> {
         if let Some((file, total)) = self.cache.lookup(d)? {
             return complete(file, total, range, head, Outcome::Hit);
         }
         let existing = self.cache.fill(d);
         if head && existing.is_none() {
             let total = t.registry.blob_head(&t.repo, d).await.map_err(blob_error)?;
-            return Ok(BlobOut { total, range: None, body: None, outcome: Outcome::Pass });
+            return Ok(BlobOut {
+                total,
+                range: None,
+                body: None,
+                outcome: Outcome::Pass,
+            });
         }
         let (fill, outcome) = match existing {
             Some(f) => (f, Outcome::Coalesced),
             None => {
                 let f = self.cache.start_fill(*d);
-                let task = fill::run(self.cache.clone(), t.registry.clone(), t.repo.clone(), *d, f.clone());
+                let task = fill::run(
+                    self.cache.clone(),
+                    t.registry.clone(),
+                    t.repo.clone(),
+                    *d,
+                    f.clone(),
+                );
                 self.executor.spawn(task).detach();
                 (f, Outcome::Miss)
             }
@@ -245,9 +317,15 @@ impl Mirror {
                 let part = resolve_range(range, total)?;
                 let (start, end) = part.map_or((0, total), |r| (r.start, r.end));
                 let body = (!head).then(|| {
-                    Box::new(BlobReader::following(fill.clone(), file, start, end)) as Box<dyn AsyncRead + Unpin + Send + Sync>
+                    Box::new(BlobReader::following(fill.clone(), file, start, end))
+                        as Box<dyn AsyncRead + Unpin + Send + Sync>
                 });
-                Ok(BlobOut { total, range: part, body, outcome })
+                Ok(BlobOut {
+                    total,
+                    range: part,
+                    body,
+                    outcome,
+                })
             }
             Phase::Failed(f) => Err(f.into()),
             Phase::Pass | Phase::Connecting => self.pass_through(t, d, head).await,
@@ -258,13 +336,23 @@ impl Mirror {
     async fn pass_through(&self, t: &Target, d: &Digest, head: bool) -> Result<BlobOut, Error> {
         if head {
             let total = t.registry.blob_head(&t.repo, d).await.map_err(blob_error)?;
-            return Ok(BlobOut { total, range: None, body: None, outcome: Outcome::Pass });
+            return Ok(BlobOut {
+                total,
+                range: None,
+                body: None,
+                outcome: Outcome::Pass,
+            });
         }
         let s = t.registry.blob(&t.repo, d, 0).await.map_err(blob_error)?;
         let total = s
             .total
             .ok_or_else(|| UpstreamError::Protocol("blob without a length".into()))?;
-        Ok(BlobOut { total, range: None, body: Some(s.body), outcome: Outcome::Pass })
+        Ok(BlobOut {
+            total,
+            range: None,
+            body: Some(s.body),
+            outcome: Outcome::Pass,
+        })
     }
 }
 
@@ -279,17 +367,33 @@ impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
         let mut locks = self.mirror.locks.borrow_mut();
         // Two references: the map's and our guard's. More means someone waits.
-        if locks.get(&self.key).is_some_and(|m| Arc::strong_count(m) <= 2) {
+        if locks
+            .get(&self.key)
+            .is_some_and(|m| Arc::strong_count(m) <= 2)
+        {
             locks.remove(&self.key);
         }
     }
 }
 
-fn complete(file: Arc<File>, total: u64, range: Option<&str>, head: bool, outcome: Outcome) -> Result<BlobOut, Error> {
+fn complete(
+    file: Arc<File>,
+    total: u64,
+    range: Option<&str>,
+    head: bool,
+    outcome: Outcome,
+) -> Result<BlobOut, Error> {
     let part = resolve_range(range, total)?;
     let (start, end) = part.map_or((0, total), |r| (r.start, r.end));
-    let body = (!head).then(|| Box::new(BlobReader::complete(file, start, end)) as Box<dyn AsyncRead + Unpin + Send + Sync>);
-    Ok(BlobOut { total, range: part, body, outcome })
+    let body = (!head).then(|| {
+        Box::new(BlobReader::complete(file, start, end)) as Box<dyn AsyncRead + Unpin + Send + Sync>
+    });
+    Ok(BlobOut {
+        total,
+        range: part,
+        body,
+        outcome,
+    })
 }
 
 fn resolve_range(range: Option<&str>, total: u64) -> Result<Option<ByteRange>, Error> {
@@ -317,5 +421,7 @@ fn blob_error(e: UpstreamError) -> Error {
 
 /// Looks up the upstream a request names (`?ns=`, a path prefix, or Docker Hub).
 pub fn resolve_upstream(upstreams: &Upstreams, name: &str) -> Result<Rc<Registry>, Error> {
-    upstreams.get(name).ok_or_else(|| Error::UnknownUpstream(name.to_owned()))
+    upstreams
+        .get(name)
+        .ok_or_else(|| Error::UnknownUpstream(name.to_owned()))
 }

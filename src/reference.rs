@@ -279,7 +279,13 @@ mod tests {
 
     #[test]
     fn repository_grammar() {
-        for good in ["alpine", "library/alpine", "myorg/team/app", "a.b_c__d--e/f-1", "0"] {
+        for good in [
+            "alpine",
+            "library/alpine",
+            "myorg/team/app",
+            "a.b_c__d--e/f-1",
+            "0",
+        ] {
             assert!(Repository::parse(good).is_ok(), "{good}");
         }
         for bad in [
@@ -314,7 +320,16 @@ mod tests {
         for good in ["latest", "v1.2.3", "_x", "A-b_c.d", &"t".repeat(128)] {
             assert!(Tag::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", ".", "..", "-x", ".hidden", "a/b", "a:b", &"t".repeat(129)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "-x",
+            ".hidden",
+            "a/b",
+            "a:b",
+            &"t".repeat(129),
+        ] {
             assert_eq!(Tag::parse(bad), Err(Invalid::Tag), "{bad}");
         }
     }

@@ -93,7 +93,10 @@ fn name(segs: &[&str], ns: Option<&str>) -> Result<Name, Error> {
     if upstream == DOCKER_HUB {
         repo = repo.with_library_prefix();
     }
-    Ok(Name { upstream: upstream.to_owned(), repo })
+    Ok(Name {
+        upstream: upstream.to_owned(),
+        repo,
+    })
 }
 
 /// Answers a request. Never fails: errors become OCI error replies.
@@ -116,19 +119,28 @@ pub async fn handle(mirror: &Mirror, req: &Request) -> Reply {
 
 async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply, Error> {
     let target = |n: Name| -> Result<Target, Error> {
-        Ok(Target { registry: resolve_upstream(&mirror.upstreams, &n.upstream)?, repo: n.repo })
+        Ok(Target {
+            registry: resolve_upstream(&mirror.upstreams, &n.upstream)?,
+            repo: n.repo,
+        })
     };
     match route {
         Route::Base => Ok(Reply::json(200, "{}".into())),
         Route::Catalog => Ok(Reply::json(200, status::catalog(mirror))),
-        Route::Metrics => Ok(Reply::new(200, Body::Bytes(status::metrics(mirror).into_bytes()))
-            .header("Content-Type", "text/plain; version=0.0.4")),
+        Route::Metrics => Ok(
+            Reply::new(200, Body::Bytes(status::metrics(mirror).into_bytes()))
+                .header("Content-Type", "text/plain; version=0.0.4"),
+        ),
         Route::Status => Ok(Reply::json(200, status::status(mirror))),
-        Route::Log => Ok(Reply::new(200, Body::Bytes(crate::logger::recent().into_bytes()))
-            .header("Content-Type", "text/plain; charset=utf-8")),
+        Route::Log => Ok(
+            Reply::new(200, Body::Bytes(crate::logger::recent().into_bytes()))
+                .header("Content-Type", "text/plain; charset=utf-8"),
+        ),
         Route::Manifest(n, reference) => {
             let t = target(n)?;
-            let m = mirror.manifest(&t, &reference, &Accept::parse(&req.accept)).await?;
+            let m = mirror
+                .manifest(&t, &reference, &Accept::parse(&req.accept))
+                .await?;
             Ok(Reply::new(200, Body::Bytes(m.bytes))
                 .header("Content-Type", m.media_type)
                 .header("Docker-Content-Digest", m.digest.to_string())
@@ -156,14 +168,19 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
                 .outcome(b.outcome);
             reply.head_len = Some(len);
             if let Some(r) = b.range {
-                reply = reply.header("Content-Range", format!("bytes {}-{}/{}", r.start, r.end - 1, b.total));
+                reply = reply.header(
+                    "Content-Range",
+                    format!("bytes {}-{}/{}", r.start, r.end - 1, b.total),
+                );
             }
             Ok(reply)
         }
         Route::TagsList(n) => {
             let t = target(n)?;
             let (json, outcome) = status::tags_list(mirror, &t, req.query.as_deref()).await?;
-            Ok(Reply::new(200, Body::Bytes(json)).header("Content-Type", "application/json").outcome(outcome))
+            Ok(Reply::new(200, Body::Bytes(json))
+                .header("Content-Type", "application/json")
+                .outcome(outcome))
         }
         Route::Write => Err(Error::Unsupported),
     }
@@ -212,39 +229,70 @@ mod tests {
     }
 
     fn name(up: &str, repo: &str) -> Name {
-        Name { upstream: up.into(), repo: Repository::parse(repo).unwrap() }
+        Name {
+            upstream: up.into(),
+            repo: Repository::parse(repo).unwrap(),
+        }
     }
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     #[test]
     fn docker_hub_names_get_library() {
-        let Ok(Route::Manifest(n, Reference::Tag(t))) = route("/v2/alpine/manifests/latest") else { panic!() };
-        assert_eq!((n, t.as_str()), (name("docker.io", "library/alpine"), "latest"));
-        let Ok(Route::Blob(n, _)) = route(&format!("/v2/myorg/team/app/blobs/{D}")) else { panic!() };
+        let Ok(Route::Manifest(n, Reference::Tag(t))) = route("/v2/alpine/manifests/latest") else {
+            panic!()
+        };
+        assert_eq!(
+            (n, t.as_str()),
+            (name("docker.io", "library/alpine"), "latest")
+        );
+        let Ok(Route::Blob(n, _)) = route(&format!("/v2/myorg/team/app/blobs/{D}")) else {
+            panic!()
+        };
         assert_eq!(n, name("docker.io", "myorg/team/app"));
     }
 
     #[test]
     fn ns_query_and_path_prefix_choose_the_upstream() {
-        let Ok(Route::Manifest(n, _)) = route("/v2/owner/app/manifests/1?ns=ghcr.io") else { panic!() };
+        let Ok(Route::Manifest(n, _)) = route("/v2/owner/app/manifests/1?ns=ghcr.io") else {
+            panic!()
+        };
         assert_eq!(n, name("ghcr.io", "owner/app"));
-        let Ok(Route::TagsList(n)) = route("/v2/ghcr.io/owner/app/tags/list") else { panic!() };
+        let Ok(Route::TagsList(n)) = route("/v2/ghcr.io/owner/app/tags/list") else {
+            panic!()
+        };
         assert_eq!(n, name("ghcr.io", "owner/app"));
-        let Ok(Route::Manifest(n, _)) = route("/v2/library/alpine/manifests/1?ns=docker.io") else { panic!() };
+        let Ok(Route::Manifest(n, _)) = route("/v2/library/alpine/manifests/1?ns=docker.io") else {
+            panic!()
+        };
         assert_eq!(n, name("docker.io", "library/alpine"));
     }
 
     #[test]
     fn bad_input_is_refused_with_the_right_error() {
-        assert!(matches!(route("/v2/../etc/manifests/x"), Err(Error::Invalid(_))));
-        assert!(matches!(route("/v2/a/manifests/..%2f"), Err(Error::Invalid(_))));
-        assert!(matches!(route("/v2/a/blobs/sha256:abc"), Err(Error::Invalid(_))));
-        assert!(matches!(route("/v2/a/manifests/x?ns=../../x"), Err(Error::UnknownUpstream(_))));
+        assert!(matches!(
+            route("/v2/../etc/manifests/x"),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            route("/v2/a/manifests/..%2f"),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            route("/v2/a/blobs/sha256:abc"),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            route("/v2/a/manifests/x?ns=../../x"),
+            Err(Error::UnknownUpstream(_))
+        ));
         assert!(matches!(route("/v2/a/blobs/uploads/"), Ok(Route::Write)));
         assert!(matches!(route("/etc/passwd"), Err(Error::NotFound)));
         assert!(matches!(route("/v2/a/b"), Err(Error::NotFound)));
-        assert!(matches!(route("/v2/Alpine/manifests/x"), Err(Error::Invalid(_))));
+        assert!(matches!(
+            route("/v2/Alpine/manifests/x"),
+            Err(Error::Invalid(_))
+        ));
     }
 
     #[test]

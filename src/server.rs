@@ -12,7 +12,7 @@ use crate::metrics;
 use crate::mirror::Mirror;
 use crate::routes;
 use crate::upstream::Upstreams;
-use futures_lite::io::{AsyncBufRead, AsyncRead, AsyncWriteExt, Cursor};
+use futures_lite::io::{AsyncBufRead, AsyncRead, AsyncWrite, AsyncWriteExt, Cursor};
 use futures_lite::FutureExt;
 use smol::lock::Semaphore;
 use smol::net::{TcpListener, TcpStream};
@@ -22,6 +22,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -36,25 +37,36 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Opens the cache, builds the upstream clients and binds the socket: every start-up
 /// failure surfaces here, as one clear sentence.
-pub fn start(config: &Config, executor: Rc<LocalExecutor<'static>>) -> Result<(TcpListener, Rc<Mirror>), String> {
+pub fn start(
+    config: &Config,
+    executor: Rc<LocalExecutor<'static>>,
+) -> Result<(TcpListener, Rc<Mirror>), String> {
     let dir = config.cache_dir.display();
     let cache = Cache::open(&config.cache_dir, config.max_size)
         .map_err(|e| format!("cache directory {dir} is not usable: {e}"))?;
     let upstreams = Upstreams::new(config)?;
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let listener = TcpListener::try_from(listener).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = TcpListener::try_from(listener)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let stats = cache.stats();
     log::info!(
         "regmirror {} listening on {}; cache {dir}: {} blobs, {} of {} bytes budget",
         env!("CARGO_PKG_VERSION"),
-        listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
         stats.blobs,
         stats.cached,
         stats.max
     );
     for u in &config.upstreams {
-        let auth = if u.credentials.is_some() { " (with credentials)" } else { "" };
+        let auth = if u.credentials.is_some() {
+            " (with credentials)"
+        } else {
+            ""
+        };
         log::info!("upstream {} = {}{auth}", u.name, u.url);
     }
     crate::status::mark_start();
@@ -64,7 +76,12 @@ pub fn start(config: &Config, executor: Rc<LocalExecutor<'static>>) -> Result<(T
 
 /// Accepts connections forever, at most `max_connections` at once (the rest wait in the
 /// kernel's backlog).
-pub async fn serve(listener: TcpListener, mirror: Rc<Mirror>, max_connections: usize, executor: Rc<LocalExecutor<'static>>) {
+pub async fn serve(
+    listener: TcpListener,
+    mirror: Rc<Mirror>,
+    max_connections: usize,
+    executor: Rc<LocalExecutor<'static>>,
+) {
     let slots = Arc::new(Semaphore::new(max_connections.max(1)));
     loop {
         let permit = slots.acquire_arc().await;
@@ -96,7 +113,12 @@ pub fn spawn(config: Config) -> Result<SocketAddr, String> {
         match start(&config, executor.clone()) {
             Ok((listener, mirror)) => {
                 let _ = tx.send(listener.local_addr().map_err(|e| e.to_string()));
-                smol::block_on(executor.run(serve(listener, mirror, config.max_connections, executor.clone())));
+                smol::block_on(executor.run(serve(
+                    listener,
+                    mirror,
+                    config.max_connections,
+                    executor.clone(),
+                )));
             }
             Err(e) => {
                 let _ = tx.send(Err(e));
@@ -109,8 +131,12 @@ pub fn spawn(config: Config) -> Result<SocketAddr, String> {
 /// Serves one connection: requests in sequence (keep-alive) until the client closes, a
 /// header timeout, or an error.
 async fn connection(stream: TcpStream, peer: SocketAddr, mirror: Rc<Mirror>) {
-    let mut first = true;
+    let stream = Counted {
+        inner: stream,
+        read: Arc::new(AtomicU64::new(0)),
+    };
     loop {
+        let read_before = stream.read.load(Ordering::Relaxed);
         // Set when async-h1 hands us a parsed request: from then on the header timeout no
         // longer applies, and an error is the body's, not a malformed request's.
         let dispatched = Rc::new(Cell::new(false));
@@ -135,15 +161,17 @@ async fn connection(stream: TcpStream, peer: SocketAddr, mirror: Rc<Mirror>) {
                 Err(None)
             }
         };
-        let result = async { server.accept_one().await.map_err(Some) }.or(timeout).await;
+        let result = async { server.accept_one().await.map_err(Some) }
+            .or(timeout)
+            .await;
         match result {
-            Ok(async_h1::server::ConnectionStatus::KeepAlive) => first = false,
+            Ok(async_h1::server::ConnectionStatus::KeepAlive) => {}
             Ok(async_h1::server::ConnectionStatus::Close) => return,
-            // Timed out waiting for headers: tell a client that started a request; an idle
-            // keep-alive connection just closes.
+            // Timed out waiting for headers: answer a client that sent part of a request;
+            // an idle connection (keep-alive, or a spare one Go clients open) just closes.
             Err(None) => {
-                if first {
-                    refuse(&stream, peer, Error::HeaderTimeout).await;
+                if stream.read.load(Ordering::Relaxed) > read_before {
+                    refuse(&stream.inner, peer, Error::HeaderTimeout).await;
                 }
                 return;
             }
@@ -154,7 +182,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, mirror: Rc<Mirror>) {
                 } else {
                     Error::Malformed(msg)
                 };
-                refuse(&stream, peer, err).await;
+                refuse(&stream.inner, peer, err).await;
                 return;
             }
             Err(Some(e)) => {
@@ -169,7 +197,9 @@ async fn connection(stream: TcpStream, peer: SocketAddr, mirror: Rc<Mirror>) {
 async fn refuse(stream: &TcpStream, peer: SocketAddr, e: Error) {
     log::info!("{peer} - - {} 0 0ms - ({e})", e.status());
     let reply = routes::error_reply(e);
-    let Body::Bytes(body) = &reply.body else { return };
+    let Body::Bytes(body) = &reply.body else {
+        return;
+    };
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         reply.status,
@@ -188,7 +218,11 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// async-h1 request → our `Request` → routes → our `Reply` → http-types response.
-async fn respond(mirror: &Mirror, req: http_types::Request, peer: SocketAddr) -> http_types::Response {
+async fn respond(
+    mirror: &Mirror,
+    req: http_types::Request,
+    peer: SocketAddr,
+) -> http_types::Response {
     let started = Instant::now();
     let ours = translate(&req);
     let reply = routes::handle(mirror, &ours).await;
@@ -196,7 +230,14 @@ async fn respond(mirror: &Mirror, req: http_types::Request, peer: SocketAddr) ->
         Some(q) => format!("{}?{q}", ours.path),
         None => ours.path.clone(),
     };
-    let line = AccessLine { peer, method: ours.method.clone(), target, status: reply.status, outcome: reply.outcome, started };
+    let line = AccessLine {
+        peer,
+        method: ours.method.clone(),
+        target,
+        status: reply.status,
+        outcome: reply.outcome,
+        started,
+    };
     encode(reply, line)
 }
 
@@ -207,7 +248,9 @@ fn translate(req: &http_types::Request) -> Request {
         m => Method::Other(m.to_string()),
     };
     let values = |name: &str| -> Vec<String> {
-        req.header(name).map(|v| v.iter().map(|x| x.as_str().to_owned()).collect()).unwrap_or_default()
+        req.header(name)
+            .map(|v| v.iter().map(|x| x.as_str().to_owned()).collect())
+            .unwrap_or_default()
     };
     Request {
         method,
@@ -219,13 +262,17 @@ fn translate(req: &http_types::Request) -> Request {
 }
 
 fn encode(reply: Reply, line: AccessLine) -> http_types::Response {
-    let status = http_types::StatusCode::try_from(reply.status).unwrap_or(http_types::StatusCode::InternalServerError);
+    let status = http_types::StatusCode::try_from(reply.status)
+        .unwrap_or(http_types::StatusCode::InternalServerError);
     let mut res = http_types::Response::new(status);
     for (name, value) in &reply.headers {
         res.append_header(*name, value.as_str());
     }
     let (reader, len): (Box<dyn AsyncBufRead + Unpin + Send + Sync>, u64) = match reply.body {
-        Body::Empty => (Box::new(futures_lite::io::empty()), reply.head_len.unwrap_or(0)),
+        Body::Empty => (
+            Box::new(futures_lite::io::empty()),
+            reply.head_len.unwrap_or(0),
+        ),
         Body::Bytes(b) => {
             let n = b.len() as u64;
             (Box::new(Cursor::new(b)), n)
@@ -233,12 +280,55 @@ fn encode(reply: Reply, line: AccessLine) -> http_types::Response {
         Body::Stream(r, n) => (r, n),
     };
     let expected = if line.method == Method::Head { 0 } else { len };
-    let logged = Logged { inner: reader, sent: 0, expected, line };
+    let logged = Logged {
+        inner: reader,
+        sent: 0,
+        expected,
+        line,
+    };
     res.set_body(http_types::Body::from_reader(logged, Some(len as usize)));
     if let Some((_, ct)) = reply.headers.iter().find(|(n, _)| *n == "Content-Type") {
         res.insert_header("Content-Type", ct.as_str());
     }
     res
+}
+
+/// A client socket that counts the bytes read from it, to tell a slow request from an idle
+/// connection when the header timeout fires. `Clone` + `Send` + `Sync` as async-h1 needs.
+#[derive(Clone)]
+struct Counted {
+    inner: TcpStream,
+    read: Arc<AtomicU64>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(n)) = poll {
+            self.read.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
+    }
 }
 
 /// What the access log says about a request, filled in when its body is done.
@@ -261,7 +351,11 @@ struct Logged {
 }
 
 impl AsyncRead for Logged {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(n)) = poll {
             self.sent += n as u64;
@@ -285,7 +379,11 @@ impl Drop for Logged {
     fn drop(&mut self) {
         let l = &self.line;
         metrics::BYTES_SENT.add(self.sent);
-        let cut = if self.sent < self.expected { " INCOMPLETE" } else { "" };
+        let cut = if self.sent < self.expected {
+            " INCOMPLETE"
+        } else {
+            ""
+        };
         log::info!(
             target: "regmirror::access",
             "{} {} {} {} {} {}ms {}{cut}",

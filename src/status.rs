@@ -70,15 +70,29 @@ pub fn metrics(mirror: &Mirror) -> String {
     let c = mirror.cache.stats();
     let mut out = metrics::render(&[
         ("regmirror_cache_bytes", "bytes of cached blobs", c.cached),
-        ("regmirror_cache_budget_bytes", "byte budget of the cache", c.max),
+        (
+            "regmirror_cache_budget_bytes",
+            "byte budget of the cache",
+            c.max,
+        ),
         ("regmirror_cache_blobs", "cached blobs", c.blobs as u64),
-        ("regmirror_fills_in_progress", "upstream fills in progress", c.fills as u64),
+        (
+            "regmirror_fills_in_progress",
+            "upstream fills in progress",
+            c.fills as u64,
+        ),
     ]);
-    out.push_str("# HELP regmirror_upstream_available 1 while the upstream's circuit breaker is closed\n");
+    out.push_str(
+        "# HELP regmirror_upstream_available 1 while the upstream's circuit breaker is closed\n",
+    );
     out.push_str("# TYPE regmirror_upstream_available gauge\n");
     for r in mirror.upstreams.all() {
         let s = r.status();
-        out.push_str(&format!("regmirror_upstream_available{{upstream=\"{}\"}} {}\n", s.name, u8::from(s.available)));
+        out.push_str(&format!(
+            "regmirror_upstream_available{{upstream=\"{}\"}} {}\n",
+            s.name,
+            u8::from(s.available)
+        ));
     }
     out
 }
@@ -90,16 +104,29 @@ pub fn catalog(mirror: &Mirror) -> String {
         .tags
         .repositories()
         .into_iter()
-        .map(|(up, repo)| if up == crate::config::DOCKER_HUB { repo } else { format!("{up}/{repo}") })
+        .map(|(up, repo)| {
+            if up == crate::config::DOCKER_HUB {
+                repo
+            } else {
+                format!("{up}/{repo}")
+            }
+        })
         .collect();
     json!({ "repositories": repos }).to_string()
 }
 
 /// `tags/list`: upstream's answer passed through; when upstream fails (not 404), the tags
 /// this cache knows.
-pub async fn tags_list(mirror: &Mirror, t: &Target, query: Option<&str>) -> Result<(Vec<u8>, Outcome), Error> {
+pub async fn tags_list(
+    mirror: &Mirror,
+    t: &Target,
+    query: Option<&str>,
+) -> Result<(Vec<u8>, Outcome), Error> {
     let query = query.map(|q| {
-        q.split('&').filter(|kv| !kv.starts_with("ns=")).collect::<Vec<_>>().join("&")
+        q.split('&')
+            .filter(|kv| !kv.starts_with("ns="))
+            .collect::<Vec<_>>()
+            .join("&")
     });
     let query = query.as_deref().filter(|q| !q.is_empty());
     match t.registry.tags_list(&t.repo, query).await {
@@ -110,8 +137,16 @@ pub async fn tags_list(mirror: &Mirror, t: &Target, query: Option<&str>) -> Resu
             if tags.is_empty() {
                 return Err(e.into());
             }
-            log::warn!("tags/list {}: upstream failed ({e}); answering from cache", t.repo);
-            Ok((json!({ "name": t.repo.as_str(), "tags": tags }).to_string().into_bytes(), Outcome::Stale))
+            log::warn!(
+                "tags/list {}: upstream failed ({e}); answering from cache",
+                t.repo
+            );
+            Ok((
+                json!({ "name": t.repo.as_str(), "tags": tags })
+                    .to_string()
+                    .into_bytes(),
+                Outcome::Stale,
+            ))
         }
     }
 }

@@ -156,17 +156,33 @@ pub struct BlobReader {
 impl BlobReader {
     /// Reads `[start, end)` of a complete file.
     pub fn complete(file: Arc<File>, start: u64, end: u64) -> BlobReader {
-        BlobReader { file, pos: start, end, fill: None, listener: None }
+        BlobReader {
+            file,
+            pos: start,
+            end,
+            fill: None,
+            listener: None,
+        }
     }
 
     /// Reads `[start, end)` of a file a fill is writing.
     pub fn following(fill: Arc<Fill>, file: Arc<File>, start: u64, end: u64) -> BlobReader {
-        BlobReader { file, pos: start, end, fill: Some(fill), listener: None }
+        BlobReader {
+            file,
+            pos: start,
+            end,
+            fill: Some(fill),
+            listener: None,
+        }
     }
 }
 
 impl AsyncRead for BlobReader {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         loop {
             if this.pos >= this.end || buf.is_empty() {
@@ -177,7 +193,9 @@ impl AsyncRead for BlobReader {
                 Some(fill) => {
                     let state = fill.lock();
                     if let Phase::Failed(f) = &state.phase {
-                        return Poll::Ready(Err(io::Error::other(format!("upstream fill failed: {f:?}"))));
+                        return Poll::Ready(Err(io::Error::other(format!(
+                            "upstream fill failed: {f:?}"
+                        ))));
                     }
                     state.written.min(this.end)
                 }
@@ -191,7 +209,10 @@ impl AsyncRead for BlobReader {
                 this.pos += got as u64;
                 return Poll::Ready(Ok(got));
             }
-            let fill = this.fill.as_ref().expect("a complete file always has bytes available");
+            let fill = this
+                .fill
+                .as_ref()
+                .expect("a complete file always has bytes available");
             match &mut this.listener {
                 // Register first, then look again: a notification between the check above
                 // and `listen` would otherwise be lost.
@@ -236,16 +257,35 @@ impl Drop for Finisher {
 }
 
 /// The fill task: fetch `digest` from `registry` into the cache, feeding `fill`'s readers.
-pub async fn run(cache: Rc<Cache>, registry: Rc<Registry>, repo: Repository, digest: Digest, fill: Arc<Fill>) {
-    let mut fin = Finisher { cache, digest, fill, reserved: 0, temp: None };
+pub async fn run(
+    cache: Rc<Cache>,
+    registry: Rc<Registry>,
+    repo: Repository,
+    digest: Digest,
+    fill: Arc<Fill>,
+) {
+    let mut fin = Finisher {
+        cache,
+        digest,
+        fill,
+        reserved: 0,
+        temp: None,
+    };
     if let Err(f) = fetch(&mut fin, &registry, &repo).await {
         fin.fail(f);
     }
 }
 
-async fn fetch(fin: &mut Finisher, registry: &Registry, repo: &Repository) -> Result<(), FillFailure> {
+async fn fetch(
+    fin: &mut Finisher,
+    registry: &Registry,
+    repo: &Repository,
+) -> Result<(), FillFailure> {
     let digest = fin.digest;
-    let mut stream = registry.blob(repo, &digest, 0).await.map_err(FillFailure::Upstream)?;
+    let mut stream = registry
+        .blob(repo, &digest, 0)
+        .await
+        .map_err(FillFailure::Upstream)?;
     let Some(total) = stream.total.filter(|_| stream.offset == 0) else {
         fin.fill.set(|s| s.phase = Phase::Pass);
         return Ok(());
@@ -261,7 +301,12 @@ async fn fetch(fin: &mut Finisher, registry: &Registry, repo: &Repository) -> Re
     let (path, file) = fin.cache.store.new_temp().map_err(local)?;
     fin.temp = Some(path.clone());
     let file = Arc::new(file);
-    fin.fill.set(|s| s.phase = Phase::Writing { total, file: file.clone() });
+    fin.fill.set(|s| {
+        s.phase = Phase::Writing {
+            total,
+            file: file.clone(),
+        }
+    });
 
     let mut buf = vec![0u8; FILL_BUF];
     let mut hasher = Sha256::new();
@@ -270,7 +315,10 @@ async fn fetch(fin: &mut Finisher, registry: &Registry, repo: &Repository) -> Re
     let mut resumes = 0;
     while written < total {
         let read = match stream.body.read(&mut buf).await {
-            Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "upstream closed early")),
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "upstream closed early",
+            )),
             other => other,
         };
         let n = match read {
@@ -281,8 +329,13 @@ async fn fetch(fin: &mut Finisher, registry: &Registry, repo: &Repository) -> Re
                     let msg = format!("connection lost {resumes} times, last: {e}");
                     return Err(FillFailure::Upstream(UpstreamError::Unavailable(msg)));
                 }
-                log::warn!("fill {digest}: upstream read failed at {written}/{total} ({e}); resuming");
-                stream = registry.blob(repo, &digest, written).await.map_err(FillFailure::Upstream)?;
+                log::warn!(
+                    "fill {digest}: upstream read failed at {written}/{total} ({e}); resuming"
+                );
+                stream = registry
+                    .blob(repo, &digest, written)
+                    .await
+                    .map_err(FillFailure::Upstream)?;
                 skip = match stream.offset {
                     o if o == written => 0,
                     0 => written, // upstream ignored Range: discard what we have

@@ -102,7 +102,9 @@ impl Index {
             let low = self.max / 100 * LOW_WATERMARK_PERCENT;
             let target = low.saturating_sub(size);
             while self.cached + self.reserved > target {
-                let Some((d, e)) = self.lru.pop_lru() else { break };
+                let Some((d, e)) = self.lru.pop_lru() else {
+                    break;
+                };
                 self.cached -= e.size;
                 evict.push(d);
             }

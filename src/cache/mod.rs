@@ -80,7 +80,12 @@ impl Cache {
             fills: RefCell::new(HashMap::new()),
         };
         if cached > max {
-            let evict = cache.index.borrow_mut().reserve(0).map(|a| a.evict).unwrap_or_default();
+            let evict = cache
+                .index
+                .borrow_mut()
+                .reserve(0)
+                .map(|a| a.evict)
+                .unwrap_or_default();
             cache.evict(&evict);
         }
         Ok(cache)
@@ -207,7 +212,10 @@ mod tests {
         // Four 300-byte blobs in a 1000-byte budget: at most three fit.
         let s = cache.stats();
         assert!(s.cached <= 1000 && s.blobs == 3, "{s:?}");
-        assert!(!cache.store.has_blob(&Digest::of(&blobs[0])), "oldest evicted");
+        assert!(
+            !cache.store.has_blob(&Digest::of(&blobs[0])),
+            "oldest evicted"
+        );
         drop(cache);
         let cache = Cache::open(dir.path(), Some(400)).unwrap();
         let s = cache.stats();

@@ -81,7 +81,10 @@ impl Store {
         if !blobs.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("{} is not a regmirror cache (no blobs/sha256)", root.display()),
+                format!(
+                    "{} is not a regmirror cache (no blobs/sha256)",
+                    root.display()
+                ),
             ));
         }
         Ok(Store {
@@ -189,7 +192,11 @@ impl Store {
             if let Some(digest) = digest {
                 let meta = fs::metadata(path)?;
                 let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                found.push(Found { digest, size: meta.len(), used });
+                found.push(Found {
+                    digest,
+                    size: meta.len(),
+                    used,
+                });
             }
             Ok(())
         })?;

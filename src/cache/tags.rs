@@ -62,7 +62,13 @@ impl Tags {
     }
 
     /// Saves a record, replacing any older one atomically.
-    pub fn put(&self, upstream: &str, repo: &Repository, tag: &Tag, rec: &TagRecord) -> io::Result<()> {
+    pub fn put(
+        &self,
+        upstream: &str,
+        repo: &Repository,
+        tag: &Tag,
+        rec: &TagRecord,
+    ) -> io::Result<()> {
         let dir = self.dir(upstream, repo);
         fs::create_dir_all(&dir)?;
         let secs = rec
@@ -71,7 +77,10 @@ impl Tags {
             .unwrap_or_default()
             .as_secs();
         let tmp = dir.join(format!(".{}.tmp", tag.as_str()));
-        fs::write(&tmp, format!("{}\n{}\n{secs}\n", rec.digest, rec.media_type))?;
+        fs::write(
+            &tmp,
+            format!("{}\n{}\n{secs}\n", rec.digest, rec.media_type),
+        )?;
         fs::rename(&tmp, dir.join(tag.as_str()))
     }
 
@@ -116,7 +125,11 @@ fn collect_repos(dir: &Path, prefix: String, upstream: &str, out: &mut Vec<(Stri
                 out.push((upstream.to_owned(), prefix.clone()));
             }
         } else {
-            let repo = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let repo = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
             collect_repos(&entry.path(), repo, upstream, out);
         }
     }
@@ -139,7 +152,8 @@ mod tests {
         };
         let latest = Tag::parse("latest").unwrap();
         tags.put("docker.io", &a, &latest, &rec).unwrap();
-        tags.put("docker.io", &ab, &Tag::parse("v1").unwrap(), &rec).unwrap();
+        tags.put("docker.io", &ab, &Tag::parse("v1").unwrap(), &rec)
+            .unwrap();
         assert_eq!(tags.get("docker.io", &a, &latest), Some(rec.clone()));
         assert_eq!(tags.get("ghcr.io", &a, &latest), None);
         assert_eq!(tags.list("docker.io", &a), vec!["latest"]);
