@@ -19,7 +19,7 @@ const NAME: &str = "fake.local";
 /// Short, so that timeout tests are quick.
 const TIMEOUT: Duration = Duration::from_millis(500);
 
-fn upstreams(fake: &FakeUpstream, credentials: Option<(&str, &str)>) -> Upstreams {
+fn config(fake: &FakeUpstream, credentials: Option<(&str, &str)>) -> Config {
     let mut config = Config::new(std::env::temp_dir());
     config.upstream_timeout = TIMEOUT;
     config.set_upstream(NAME, UpstreamUrl::parse(&fake.url()).unwrap());
@@ -32,7 +32,11 @@ fn upstreams(fake: &FakeUpstream, credentials: Option<(&str, &str)>) -> Upstream
         user: user.into(),
         password: password.into(),
     });
-    Upstreams::new(&config).unwrap()
+    config
+}
+
+fn upstreams(fake: &FakeUpstream, credentials: Option<(&str, &str)>) -> Upstreams {
+    Upstreams::new(&config(fake, credentials)).unwrap()
 }
 
 fn registry(fake: &FakeUpstream) -> Rc<Registry> {
@@ -443,4 +447,69 @@ fn tags_list_passes_only_n_and_last() {
         fake.requests()[0].target,
         "/v2/library/alpine/tags/list?n=1"
     );
+}
+
+#[test]
+fn a_body_that_stalls_fails_after_the_idle_timeout() {
+    let (fake, img) = with_image();
+    fake.stall_next_blob_after(10_000);
+    let r = registry(&fake);
+    let layer = digest(&img.layer_digest(1));
+    run(async {
+        let mut b = r.blob(&repo("library/alpine"), &layer, 0).await.unwrap();
+        let mut got = Vec::new();
+        let started = Instant::now();
+        let err = b.body.read_to_end(&mut got).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+        assert_eq!(got.len(), 10_000);
+        let took = started.elapsed();
+        assert!(
+            took >= TIMEOUT - Duration::from_millis(50) && took < TIMEOUT * 4,
+            "{took:?}"
+        );
+    });
+}
+
+#[test]
+fn tls_upstream_is_trusted_through_the_extra_ca_and_redirects_keep_tls() {
+    let fake = FakeUpstream::start_tls();
+    let img = TestImage::new(3, &[4096]);
+    fake.push_image("org/app", "v1", &img);
+    fake.require_bearer(None);
+    fake.redirect_blobs(true);
+    let mut cfg = config(&fake, None);
+    cfg.upstream_ca = Some(support::test_ca_path());
+    let r = Upstreams::new(&cfg).unwrap().get(NAME).unwrap();
+    assert!(r.status().url.starts_with("https://127.0.0.1:"));
+    run(async {
+        let m = r
+            .manifest(&repo("org/app"), &tag("v1"), false)
+            .await
+            .unwrap();
+        assert_eq!(m.digest.to_string(), img.manifest_digest());
+        let layer = digest(&img.layer_digest(0));
+        let b = r.blob(&repo("org/app"), &layer, 0).await.unwrap();
+        assert_eq!(read_all(b).await.unwrap(), img.layers[0]);
+    });
+    assert_eq!(
+        fake.count("GET", "/cdn/"),
+        1,
+        "followed to https://localhost"
+    );
+
+    let untrusted = upstreams(&fake, None).get(NAME).unwrap();
+    let e = run(untrusted.manifest(&repo("org/app"), &tag("v1"), true));
+    assert!(
+        matches!(&e, Err(UpstreamError::Unavailable(m)) if m.contains("certificate")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn non_ascii_response_headers_do_not_crash_the_client() {
+    let (fake, _) = with_image();
+    fake.extra_header("x-filename", "caf\u{e9}.tar");
+    let r = registry(&fake);
+    let m = run(r.manifest(&repo("library/alpine"), &tag("latest"), false));
+    assert!(m.is_ok(), "{m:?}");
 }

@@ -1,6 +1,7 @@
 //! The fake registry's HTTP side: read requests off a connection, route them, write answers.
 
-use super::{image::base64, Listener, Logged, Shared, State};
+use super::{image::base64, Cut, Listener, Logged, Shared, State};
+use futures_rustls::rustls;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
@@ -35,12 +36,12 @@ impl Req {
     }
 }
 
-/// One answer. `cut_after`: close the connection after that many body bytes.
+/// One answer. `cut`: stop after that many body bytes, closing or stalling the connection.
 struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
-    cut_after: Option<usize>,
+    cut: Option<(usize, Cut)>,
 }
 
 impl Answer {
@@ -49,7 +50,7 @@ impl Answer {
             status,
             headers: Vec::new(),
             body: body.into(),
-            cut_after: None,
+            cut: None,
         }
     }
     fn header(mut self, name: &str, value: impl Into<String>) -> Answer {
@@ -62,15 +63,28 @@ impl Answer {
     }
 }
 
+/// A connection the fake can serve: plain TCP or rustls over TCP.
+pub(super) trait Wire: Read + Write {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Wire for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Wire for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        &self.sock
+    }
+}
+
 /// Serves one connection until the client closes it.
-pub(super) fn serve(conn: TcpStream, which: Listener, shared: &Shared) {
-    let Ok(read_half) = conn.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(read_half);
-    let mut writer = conn;
+pub(super) fn serve<W: Wire>(conn: W, which: Listener, shared: &Shared) {
+    let mut conn = BufReader::new(conn);
     loop {
-        let Some(req) = read_request(&mut reader) else {
+        let Some(req) = read_request(&mut conn) else {
             return;
         };
         shared
@@ -91,20 +105,28 @@ pub(super) fn serve(conn: TcpStream, which: Listener, shared: &Shared) {
             (s.frozen, s.delay)
         };
         if frozen {
-            return hold(&mut writer, shared);
+            return hold(conn.get_mut(), shared);
         }
         thread::sleep(delay);
         let answer = route(&req, which, shared);
         let head = req.method == "HEAD";
-        if !write_answer(&mut writer, &answer, head) {
-            let _ = writer.shutdown(Shutdown::Both);
-            return;
+        let w = conn.get_mut();
+        let written = write_answer(w, &answer, head);
+        match (written, answer.cut) {
+            (false, _) => return,
+            (true, Some((_, Cut::Close))) if !head => {
+                let _ = w.flush();
+                let _ = w.tcp().shutdown(Shutdown::Both);
+                return;
+            }
+            (true, Some((_, Cut::Stall))) if !head => return hold(w, shared),
+            (true, _) => {}
         }
     }
 }
 
 /// Reads a request head (and discards any body). `None` at end of stream.
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Req> {
+fn read_request<R: BufRead>(reader: &mut R) -> Option<Req> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -138,8 +160,8 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Req> {
 }
 
 /// Never answers; returns when the client leaves or the fake stops.
-fn hold(conn: &mut TcpStream, shared: &Shared) {
-    let _ = conn.set_read_timeout(Some(FROZEN_POLL));
+fn hold<W: Wire>(conn: &mut W, shared: &Shared) {
+    let _ = conn.tcp().set_read_timeout(Some(FROZEN_POLL));
     let mut buf = [0u8; 512];
     while !shared.stop.load(Ordering::SeqCst) {
         match conn.read(&mut buf) {
@@ -155,8 +177,8 @@ fn hold(conn: &mut TcpStream, shared: &Shared) {
     }
 }
 
-/// Writes an answer; false when the connection must close (cut or write error).
-fn write_answer(w: &mut TcpStream, a: &Answer, head: bool) -> bool {
+/// Writes an answer (up to the cut, if any); false on a write error.
+fn write_answer<W: Write>(w: &mut W, a: &Answer, head: bool) -> bool {
     let mut out = format!("HTTP/1.1 {} {}\r\n", a.status, reason(a.status));
     for (n, v) in &a.headers {
         out.push_str(&format!("{n}: {v}\r\n"));
@@ -164,10 +186,10 @@ fn write_answer(w: &mut TcpStream, a: &Answer, head: bool) -> bool {
     out.push_str(&format!("Content-Length: {}\r\n\r\n", a.body.len()));
     let mut bytes = out.into_bytes();
     if !head {
-        let n = a.cut_after.map_or(a.body.len(), |c| c.min(a.body.len()));
+        let n = a.cut.map_or(a.body.len(), |(c, _)| c.min(a.body.len()));
         bytes.extend_from_slice(&a.body[..n]);
     }
-    w.write_all(&bytes).is_ok() && w.flush().is_ok() && (head || a.cut_after.is_none())
+    w.write_all(&bytes).is_ok() && w.flush().is_ok()
 }
 
 fn reason(status: u16) -> &'static str {
@@ -201,11 +223,14 @@ fn route(req: &Req, which: Listener, shared: &Shared) -> Answer {
         return token(req, &mut shared.state());
     }
     let mut s = shared.state();
-    let answer = registry(req, &path, &mut s, shared);
-    match &s.ratelimit_remaining {
-        Some(v) => answer.header("ratelimit-remaining", v.clone()),
-        None => answer,
+    let mut answer = registry(req, &path, &mut s, shared);
+    if let Some(v) = &s.ratelimit_remaining {
+        answer = answer.header("ratelimit-remaining", v.clone());
     }
+    for (n, v) in &s.extra_headers {
+        answer = answer.header(n, v.clone());
+    }
+    answer
 }
 
 fn registry(req: &Req, path: &str, s: &mut State, shared: &Shared) -> Answer {
@@ -242,7 +267,8 @@ fn registry(req: &Req, path: &str, s: &mut State, shared: &Shared) -> Answer {
         "manifests" => manifest(s, repo, arg),
         "blobs" if s.redirect_blobs => {
             let to = format!(
-                "http://localhost:{}/cdn/{repo}/blobs/{arg}?sig=s3cr3t",
+                "{}://localhost:{}/cdn/{repo}/blobs/{arg}?sig=s3cr3t",
+                shared.scheme(),
                 shared.cdn.port()
             );
             Answer::new(307, Vec::new()).header("Location", to)
@@ -277,7 +303,7 @@ fn check_auth(req: &Req, s: &State, shared: &Shared, repo: &str) -> Option<Answe
         if ok {
             return None;
         }
-        let realm = format!("http://{}/token", shared.registry);
+        let realm = format!("{}://{}/token", shared.scheme(), shared.registry);
         let challenge =
             format!(r#"Bearer realm="{realm}",service="fake-registry",scope="{scope}""#);
         return Some(Answer::error(401, "UNAUTHORIZED").header("WWW-Authenticate", challenge));
@@ -362,7 +388,7 @@ fn blob(req: &Req, s: &mut State, repo: &str, digest: &str) -> Answer {
         .header("Docker-Content-Digest", digest)
         .header("Accept-Ranges", "bytes");
     if req.method == "GET" {
-        answer.cut_after = s.cut_after.take();
+        answer.cut = s.cut.take();
     }
     answer
 }

@@ -1,5 +1,6 @@
 //! A fake upstream registry for integration tests, written with std only (threads, hand-
-//! written HTTP/1.1) so that it shares no code with the crate under test.
+//! written HTTP/1.1; rustls's blocking API for the TLS mode) so that it shares no code
+//! with the crate under test.
 //!
 //! It holds manifests and blobs per repository in memory, serves `GET`/`HEAD` of
 //! manifests, blobs and `tags/list` with `Content-Length`, `Docker-Content-Digest`,
@@ -8,7 +9,8 @@
 //! own `/token` endpoint (optionally checking Basic credentials), Basic auth, blob redirects
 //! to a second listener reached by another host name (`localhost` instead of `127.0.0.1`,
 //! standing for a CDN), fixed error statuses (429 with `Retry-After`, 500, 503), a
-//! connection cut after N body bytes (once), wrong bytes, a frozen server, a delay.
+//! connection cut or stalled after N body bytes (once), wrong bytes, a frozen server, a
+//! delay. [`FakeUpstream::start_tls`] serves the same over TLS with a test CA.
 //!
 //! ```no_run
 //! mod support;
@@ -26,10 +28,14 @@
 
 mod http;
 mod image;
+mod tls;
 
 #[allow(unused_imports)] // for other test files
 pub use image::{digest_of, pseudo_random_bytes, TestImage};
+#[allow(unused_imports)]
+pub use tls::test_ca_path;
 
+use futures_rustls::rustls;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,15 +84,26 @@ struct State {
     redirect_blobs: bool,
     /// Answer every registry request (not `/token`) with this status and `Retry-After`.
     failure: Option<(u16, Option<u64>)>,
-    /// Cut the next blob body after this many bytes, then behave.
-    cut_after: Option<usize>,
+    /// Stop the next blob body after this many bytes (close or stall), then behave.
+    cut: Option<(usize, Cut)>,
     corrupt: bool,
     frozen: bool,
     delay: Duration,
     ignore_range: bool,
     ratelimit_remaining: Option<String>,
+    /// Sent on every registry answer.
+    extra_headers: Vec<(String, String)>,
     /// Issued token → the scope it was issued for.
     tokens: HashMap<String, String>,
+}
+
+/// How a blob body stops early.
+#[derive(Clone, Copy, Debug)]
+enum Cut {
+    /// Close the connection (the client sees the end of the stream too soon).
+    Close,
+    /// Keep the connection open and send nothing more.
+    Stall,
 }
 
 struct BearerMode {
@@ -100,9 +117,19 @@ struct Shared {
     stop: AtomicBool,
     registry: SocketAddr,
     cdn: SocketAddr,
+    /// `Some`: both listeners speak TLS with the test certificate.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Shared {
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -114,8 +141,18 @@ pub struct FakeUpstream {
 }
 
 impl FakeUpstream {
-    /// Starts both listeners on `127.0.0.1:0`.
+    /// Starts both listeners on `127.0.0.1:0`, plain HTTP.
     pub fn start() -> FakeUpstream {
+        FakeUpstream::start_with(None)
+    }
+
+    /// Starts both listeners speaking TLS with `tls/server.pem` (valid for `127.0.0.1` and
+    /// `localhost`, signed by [`test_ca_path`]).
+    pub fn start_tls() -> FakeUpstream {
+        FakeUpstream::start_with(Some(tls::server_config()))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> FakeUpstream {
         let registry = TcpListener::bind("127.0.0.1:0").expect("bind registry listener");
         let cdn = TcpListener::bind("127.0.0.1:0").expect("bind cdn listener");
         let shared = Arc::new(Shared {
@@ -124,6 +161,7 @@ impl FakeUpstream {
             stop: AtomicBool::new(false),
             registry: registry.local_addr().unwrap(),
             cdn: cdn.local_addr().unwrap(),
+            tls,
         });
         for (listener, which) in [(registry, Listener::Registry), (cdn, Listener::Cdn)] {
             let shared = Arc::clone(&shared);
@@ -132,9 +170,9 @@ impl FakeUpstream {
         FakeUpstream { shared }
     }
 
-    /// `http://127.0.0.1:PORT`: the registry.
+    /// `http://127.0.0.1:PORT` (`https://` from [`FakeUpstream::start_tls`]): the registry.
     pub fn url(&self) -> String {
-        format!("http://{}", self.shared.registry)
+        format!("{}://{}", self.shared.scheme(), self.shared.registry)
     }
 
     /// `127.0.0.1:PORT`
@@ -144,7 +182,11 @@ impl FakeUpstream {
 
     /// `http://localhost:PORT2`: where blobs are redirected (another host name).
     pub fn cdn_url(&self) -> String {
-        format!("http://localhost:{}", self.shared.cdn.port())
+        format!(
+            "{}://localhost:{}",
+            self.shared.scheme(),
+            self.shared.cdn.port()
+        )
     }
 
     /// Stores a manifest under `reference` (a tag) and under its digest; returns the digest.
@@ -228,7 +270,13 @@ impl FakeUpstream {
 
     /// The next blob body is cut (connection closed) after `bytes` bytes; later ones are whole.
     pub fn cut_next_blob_after(&self, bytes: usize) {
-        self.shared.state().cut_after = Some(bytes);
+        self.shared.state().cut = Some((bytes, Cut::Close));
+    }
+
+    /// The next blob body stops after `bytes` bytes with the connection left open and
+    /// silent (an upstream that hangs mid-body); later ones are whole.
+    pub fn stall_next_blob_after(&self, bytes: usize) {
+        self.shared.state().cut = Some((bytes, Cut::Stall));
     }
 
     /// Serve manifests and blobs with one byte changed (same length, same digest headers).
@@ -254,6 +302,14 @@ impl FakeUpstream {
     /// Send `ratelimit-remaining: <value>` on registry answers (Docker Hub style).
     pub fn ratelimit_remaining(&self, value: &str) {
         self.shared.state().ratelimit_remaining = Some(value.into());
+    }
+
+    /// Send this header on every registry answer (any bytes, e.g. non-ASCII UTF-8).
+    pub fn extra_header(&self, name: &str, value: &str) {
+        self.shared
+            .state()
+            .extra_headers
+            .push((name.into(), value.into()));
     }
 
     /// Every request so far, in arrival order.
@@ -307,6 +363,14 @@ fn accept_loop(listener: TcpListener, which: Listener, shared: Arc<Shared>) {
         }
         let Ok(conn) = conn else { continue };
         let shared = Arc::clone(&shared);
-        thread::spawn(move || http::serve(conn, which, &shared));
+        thread::spawn(move || match &shared.tls {
+            None => http::serve(conn, which, &shared),
+            Some(config) => {
+                let Ok(tls) = rustls::ServerConnection::new(Arc::clone(config)) else {
+                    return;
+                };
+                http::serve(rustls::StreamOwned::new(tls, conn), which, &shared)
+            }
+        });
     }
 }
