@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md gives it: `sudo tests/all.sh`.
+#
+# Installs what it needs (Debian packages; Debian's Rust if no cargo is on PATH), then runs,
+# in order, each stage as one pass/fail line:
+#   rust     cargo fmt --check, clippy -D warnings (when the toolchain has them), cargo test
+#            (unit tests + in-process integration tests against our fake upstream)
+#   e2e      real clients (skopeo, podman, containerd, dockerd) through a release build,
+#            Debian's docker-registry as upstream, all in a private network namespace
+#   cross    static aarch64 and armv6 builds, each pulled through under qemu-user
+#   image    the multi-arch FROM-scratch OCI image (skopeo + dockerd), and the Pi SD image
+#            booted in qemu-system-aarch64 serving a pull
+# Select stages with STAGES="rust e2e" (default: all). Needs root (network namespaces,
+# dockerd). Prints `stages: N passed, M failed` last and exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+STAGES=${STAGES:-rust e2e cross image}
+[ "$(id -u)" = 0 ] || { echo "tests/all.sh: run as root (network namespaces, dockerd)" >&2; exit 2; }
+
+passed=0 failed=0 failures=()
+stage() { # stage NAME COMMAND...
+    local name=$1 t0=$SECONDS; shift
+    echo "=== $name: $*"
+    if "$@"; then
+        passed=$((passed + 1)); echo "=== ok - $name ($((SECONDS - t0)) s)"
+    else
+        failed=$((failed + 1)); failures+=("$name"); echo "=== not ok - $name ($((SECONDS - t0)) s)"
+    fi
+}
+want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# Rust: the machine's toolchain if there is one (rustup), else Debian's rustc-web 1.96.
+if ! command -v cargo >/dev/null; then
+    # rustc-web installs /usr/bin/cargo and /usr/bin/rustc.
+    cross/setup-debian.sh >/dev/null || { echo "could not install Debian's Rust" >&2; exit 1; }
+fi
+
+rust_checks() {
+    if cargo fmt --version >/dev/null 2>&1; then cargo fmt --all -- --check || return 1
+    else echo "(rustfmt not in this toolchain: skipped)"; fi
+    if cargo clippy --version >/dev/null 2>&1; then cargo clippy --all-targets --locked -- -D warnings || return 1
+    else echo "(clippy not in this toolchain: skipped)"; fi
+    cargo test --locked
+}
+
+e2e() {
+    tests/e2e/install-deps.sh && cargo build --release --locked &&
+        MIRROR="$PWD/target/release/regmirror" tests/e2e/run.sh
+}
+
+cross_target() { # build and test one ARM target under qemu-user
+    cross/setup-debian.sh && cross/build.sh "$1" && cross/test.sh "$1"
+}
+
+images() {
+    image/build-oci.sh && image/test-oci.sh && {
+        img=$(image/build-sd.sh | tail -n 1) && image/boot-test.sh "$img"
+    }
+}
+
+want rust && stage rust rust_checks
+want e2e && stage e2e e2e
+want cross && stage cross-aarch64 cross_target aarch64
+want cross && stage cross-armv6 cross_target armv6
+want image && stage image images
+
+[ ${#failures[@]} -eq 0 ] || echo "failed stages: ${failures[*]}"
+echo "stages: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
