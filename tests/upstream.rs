@@ -513,3 +513,27 @@ fn non_ascii_response_headers_do_not_crash_the_client() {
     let m = run(r.manifest(&repo("library/alpine"), &tag("latest"), false));
     assert!(m.is_ok(), "{m:?}");
 }
+
+#[test]
+fn blob_head_refused_by_a_get_only_cdn_falls_back_to_a_one_byte_get() {
+    let (fake, img) = with_image();
+    fake.redirect_blobs(true);
+    fake.cdn_refuses_head(true);
+    let r = registry(&fake);
+    let layer = digest(&img.layer_digest(1));
+    let len = run(r.blob_head(&repo("library/alpine"), &layer)).unwrap();
+    assert_eq!(len, img.layers[1].len() as u64);
+    let cdn: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|q| q.listener == Listener::Cdn)
+        .map(|q| (q.method, q.range))
+        .collect();
+    assert_eq!(
+        cdn,
+        [
+            ("HEAD".into(), None),
+            ("GET".into(), Some("bytes=0-0".into()))
+        ]
+    );
+}

@@ -264,14 +264,28 @@ impl Registry {
         })
     }
 
-    /// HEAD a blob: its length. Follows redirects.
+    /// HEAD a blob: its length. Follows redirects. A HEAD refused with 403 or 405 is asked
+    /// again as `GET` of one byte: CDNs behind a redirect often sign URLs for GET only.
     pub async fn blob_head(
         &self,
         repo: &Repository,
         digest: &Digest,
     ) -> Result<u64, UpstreamError> {
         let url = self.api_url(repo, &format!("blobs/{digest}"))?;
-        let res = self.call(Method::Head, url, &[], repo).await?;
+        let res = match self.call(Method::Head, url.clone(), &[], repo).await {
+            Err(UpstreamError::Denied | UpstreamError::Status(405)) => {
+                let one_byte = [("range", "bytes=0-0")];
+                let res = self.call(Method::Get, url, &one_byte, repo).await?;
+                if u16::from(res.status()) == 206 {
+                    let range = header(&res, "content-range").unwrap_or_default();
+                    return parse_content_range(range)
+                        .and_then(|(_, total)| total)
+                        .ok_or_else(|| protocol("bad Content-Range"));
+                }
+                res
+            }
+            other => other?,
+        };
         content_length(&res).ok_or_else(|| protocol("blob HEAD without Content-Length"))
     }
 

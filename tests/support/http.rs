@@ -211,6 +211,9 @@ fn reason(status: u16) -> &'static str {
 fn route(req: &Req, which: Listener, shared: &Shared) -> Answer {
     let path = req.path().to_owned();
     if which == Listener::Cdn {
+        if req.method == "HEAD" && shared.state().cdn_refuses_head {
+            return Answer::error(403, "DENIED");
+        }
         return match path
             .strip_prefix("/cdn/")
             .and_then(|p| p.rsplit_once("/blobs/"))
@@ -366,21 +369,23 @@ fn blob(req: &Req, s: &mut State, repo: &str, digest: &str) -> Answer {
         flip(&mut body);
     }
     let total = body.len();
-    let start = req
+    // `bytes=N-` or `bytes=N-M`; anything else is ignored (whole blob).
+    let range = req
         .header("range")
         .and_then(|r| r.strip_prefix("bytes="))
-        .and_then(|r| r.split('-').next())
-        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok())))
         .filter(|_| !s.ignore_range);
-    let mut answer = match start {
-        Some(start) if start >= total => {
+    let mut answer = match range {
+        Some((start, _)) if start >= total => {
             return Answer::error(416, "RANGE_INVALID")
                 .header("Content-Range", format!("bytes */{total}"));
         }
-        Some(start) => Answer::new(206, body[start..].to_vec()).header(
-            "Content-Range",
-            format!("bytes {start}-{}/{total}", total - 1),
-        ),
+        Some((start, end)) => {
+            let end = end.map_or(total - 1, |e| e.min(total - 1)).max(start);
+            Answer::new(206, body[start..=end].to_vec())
+                .header("Content-Range", format!("bytes {start}-{end}/{total}"))
+        }
         None => Answer::new(200, body),
     };
     answer = answer

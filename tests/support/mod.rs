@@ -82,6 +82,8 @@ struct State {
     /// `Some`: registry requests need these Basic credentials.
     basic: Option<(String, String)>,
     redirect_blobs: bool,
+    /// The CDN listener answers HEAD with 403 (URLs signed for GET only).
+    cdn_refuses_head: bool,
     /// Answer every registry request (not `/token`) with this status and `Retry-After`.
     failure: Option<(u16, Option<u64>)>,
     /// Stop the next blob body after this many bytes (close or stall), then behave.
@@ -254,6 +256,11 @@ impl FakeUpstream {
     /// Blob GET/HEAD on the registry answer 307 to the CDN listener (`cdn_url()`).
     pub fn redirect_blobs(&self, on: bool) {
         self.shared.state().redirect_blobs = on;
+    }
+
+    /// The CDN listener answers HEAD with 403, as S3-style URLs signed for GET do.
+    pub fn cdn_refuses_head(&self, on: bool) {
+        self.shared.state().cdn_refuses_head = on;
     }
 
     /// Every registry request (not `/token`) gets `status` (e.g. 429 with `Retry-After`).
