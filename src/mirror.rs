@@ -288,13 +288,7 @@ impl Mirror {
         }
         let existing = self.cache.fill(d);
         if head && existing.is_none() {
-            let total = t.registry.blob_head(&t.repo, d).await.map_err(blob_error)?;
-            return Ok(BlobOut {
-                total,
-                range: None,
-                body: None,
-                outcome: Outcome::Pass,
-            });
+            return upstream_head(t, d).await;
         }
         let (fill, outcome) = match existing {
             Some(f) => (f, Outcome::Coalesced),
@@ -335,13 +329,7 @@ impl Mirror {
     /// Streams a blob from upstream without caching it (it cannot fit the budget).
     async fn pass_through(&self, t: &Target, d: &Digest, head: bool) -> Result<BlobOut, Error> {
         if head {
-            let total = t.registry.blob_head(&t.repo, d).await.map_err(blob_error)?;
-            return Ok(BlobOut {
-                total,
-                range: None,
-                body: None,
-                outcome: Outcome::Pass,
-            });
+            return upstream_head(t, d).await;
         }
         let s = t.registry.blob(&t.repo, d, 0).await.map_err(blob_error)?;
         let total = s
@@ -374,6 +362,17 @@ impl Drop for LockGuard<'_> {
             locks.remove(&self.key);
         }
     }
+}
+
+/// Answers a HEAD of an uncached blob with upstream's HEAD: nothing is downloaded.
+async fn upstream_head(t: &Target, d: &Digest) -> Result<BlobOut, Error> {
+    let total = t.registry.blob_head(&t.repo, d).await.map_err(blob_error)?;
+    Ok(BlobOut {
+        total,
+        range: None,
+        body: None,
+        outcome: Outcome::Pass,
+    })
 }
 
 fn complete(
