@@ -27,6 +27,10 @@ pub const DEFAULT_TAG_TTL: Duration = Duration::from_secs(5 * 60);
 /// origin when a mirror errors, but waits forever on one that hangs.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Time a client gets to send a request's headers. Slow-loris connections are cut after
+/// this; real clients send headers in milliseconds.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Concurrent client connections. Each costs at most a few tens of KiB of buffers; 128
 /// keeps a Pi Zero (512 MB, shared with the OS) far from trouble while serving an office.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
@@ -50,6 +54,8 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// Concurrent client connections accepted.
     pub max_connections: usize,
+    /// Time a client gets to send request headers.
+    pub header_timeout: Duration,
     /// Debug logging.
     pub verbose: bool,
 }
@@ -70,6 +76,7 @@ impl Config {
             tag_ttl: DEFAULT_TAG_TTL,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
             verbose: false,
         }
     }

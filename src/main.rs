@@ -44,7 +44,7 @@ fn main() -> ExitCode {
             smol::block_on(executor.run(server::serve(
                 listener,
                 mirror,
-                config.max_connections,
+                server::Limits::from(&config),
                 executor.clone(),
             )));
             ExitCode::SUCCESS

@@ -27,10 +27,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-/// Time a client gets to send a request's headers. Slow-loris connections are cut after
-/// this; real clients send headers in milliseconds. (async-h1 itself caps headers at 8 KiB,
-/// `MAX_HEAD_LENGTH`, against CVE-2018-12121-style memory exhaustion.)
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head, enforced by async-h1 itself (`MAX_HEAD_LENGTH`, 8 KiB, against
+/// CVE-2018-12121-style memory exhaustion); named here because its error becomes our 431.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop doesn't spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -74,15 +73,34 @@ pub fn start(
     Ok((listener, Rc::new(mirror)))
 }
 
+/// Per-connection limits from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Time a client gets to send request headers.
+    pub header_timeout: Duration,
+}
+
+impl Limits {
+    /// The limits `config` asks for.
+    pub fn from(config: &Config) -> Limits {
+        Limits {
+            max_connections: config.max_connections,
+            header_timeout: config.header_timeout,
+        }
+    }
+}
+
 /// Accepts connections forever, at most `max_connections` at once (the rest wait in the
 /// kernel's backlog).
 pub async fn serve(
     listener: TcpListener,
     mirror: Rc<Mirror>,
-    max_connections: usize,
+    limits: Limits,
     executor: Rc<LocalExecutor<'static>>,
 ) {
-    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     loop {
         let permit = slots.acquire_arc().await;
         let (stream, peer) = match listener.accept().await {
@@ -97,7 +115,7 @@ pub async fn serve(
         let mirror = mirror.clone();
         executor
             .spawn(async move {
-                connection(stream, peer, mirror).await;
+                connection(stream, peer, mirror, limits.header_timeout).await;
                 drop(permit);
             })
             .detach();
@@ -116,7 +134,7 @@ pub fn spawn(config: Config) -> Result<SocketAddr, String> {
                 smol::block_on(executor.run(serve(
                     listener,
                     mirror,
-                    config.max_connections,
+                    Limits::from(&config),
                     executor.clone(),
                 )));
             }
@@ -130,7 +148,12 @@ pub fn spawn(config: Config) -> Result<SocketAddr, String> {
 
 /// Serves one connection: requests in sequence (keep-alive) until the client closes, a
 /// header timeout, or an error.
-async fn connection(stream: TcpStream, peer: SocketAddr, mirror: Rc<Mirror>) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    mirror: Rc<Mirror>,
+    header_timeout: Duration,
+) {
     let stream = Counted {
         inner: stream,
         read: Arc::new(AtomicU64::new(0)),
@@ -154,7 +177,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, mirror: Rc<Mirror>) {
         let timeout = {
             let dispatched = dispatched.clone();
             async move {
-                Timer::after(HEADER_TIMEOUT).await;
+                Timer::after(header_timeout).await;
                 if dispatched.get() {
                     std::future::pending::<()>().await;
                 }
