@@ -26,6 +26,7 @@
 //! client goes away. Nothing here keeps the test process alive.
 #![allow(dead_code)]
 
+pub mod client;
 mod http;
 mod image;
 mod tls;
