@@ -131,10 +131,7 @@ fn single_segment_docker_hub_names_get_library_and_ns_is_understood() {
     fake.push_image("library/alpine", "3", &img);
     let m = Mirror::start(&fake);
     pull(m.addr, "alpine", "3", &img);
-    let r = get(
-        m.addr,
-        &format!("/v2/library/alpine/manifests/3?ns=docker.io"),
-    );
+    let r = get(m.addr, "/v2/library/alpine/manifests/3?ns=docker.io");
     assert_eq!(r.status, 200);
     assert!(fake
         .requests()
