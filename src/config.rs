@@ -31,6 +31,11 @@ pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(15);
 /// this; real clients send headers in milliseconds.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A client that accepts no bytes of a reply for this long is dropped, freeing its
+/// connection slot. A real client on a slow link drains its socket buffer well within it;
+/// waiting on our upstream does not count (then we are the ones not writing).
+pub const DEFAULT_CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Concurrent client connections. Each costs at most a few tens of KiB of buffers; 128
 /// keeps a Pi Zero (512 MB, shared with the OS) far from trouble while serving an office.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
@@ -56,6 +61,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Time a client gets to send request headers.
     pub header_timeout: Duration,
+    /// Time a client may accept no bytes of a reply before it is dropped.
+    pub client_write_timeout: Duration,
     /// Debug logging.
     pub verbose: bool,
 }
@@ -77,6 +84,7 @@ impl Config {
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            client_write_timeout: DEFAULT_CLIENT_WRITE_TIMEOUT,
             verbose: false,
         }
     }

@@ -18,6 +18,7 @@ use smol::lock::Semaphore;
 use smol::net::{TcpListener, TcpStream};
 use smol::{LocalExecutor, Timer};
 use std::cell::Cell;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -80,6 +81,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time a client gets to send request headers.
     pub header_timeout: Duration,
+    /// Time a client may accept no bytes before it is dropped.
+    pub write_timeout: Duration,
 }
 
 impl Limits {
@@ -88,6 +91,7 @@ impl Limits {
         Limits {
             max_connections: config.max_connections,
             header_timeout: config.header_timeout,
+            write_timeout: config.client_write_timeout,
         }
     }
 }
@@ -115,7 +119,7 @@ pub async fn serve(
         let mirror = mirror.clone();
         executor
             .spawn(async move {
-                connection(stream, peer, mirror, limits.header_timeout).await;
+                connection(stream, peer, mirror, limits).await;
                 drop(permit);
             })
             .detach();
@@ -148,16 +152,8 @@ pub fn spawn(config: Config) -> Result<SocketAddr, String> {
 
 /// Serves one connection: requests in sequence (keep-alive) until the client closes, a
 /// header timeout, or an error.
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    mirror: Rc<Mirror>,
-    header_timeout: Duration,
-) {
-    let stream = Counted {
-        inner: stream,
-        read: Arc::new(AtomicU64::new(0)),
-    };
+async fn connection(stream: TcpStream, peer: SocketAddr, mirror: Rc<Mirror>, limits: Limits) {
+    let stream = Client::new(stream, limits.write_timeout);
     loop {
         let read_before = stream.read.load(Ordering::Relaxed);
         // Set when async-h1 hands us a parsed request: from then on the header timeout no
@@ -177,7 +173,7 @@ async fn connection(
         let timeout = {
             let dispatched = dispatched.clone();
             async move {
-                Timer::after(header_timeout).await;
+                Timer::after(limits.header_timeout).await;
                 if dispatched.get() {
                     std::future::pending::<()>().await;
                 }
@@ -316,15 +312,41 @@ fn encode(reply: Reply, line: AccessLine) -> http_types::Response {
     res
 }
 
-/// A client socket that counts the bytes read from it, to tell a slow request from an idle
-/// connection when the header timeout fires. `Clone` + `Send` + `Sync` as async-h1 needs.
-#[derive(Clone)]
-struct Counted {
+/// A client socket that counts the bytes read from it (to tell a slow request from an
+/// idle connection when the header timeout fires) and gives up on a client that accepts no
+/// bytes for `write_timeout`. `Clone` + `Send` + `Sync` as async-h1 needs; the
+/// write timer belongs to one clone (async-h1 writes through one).
+struct Client {
     inner: TcpStream,
     read: Arc<AtomicU64>,
+    write_timeout: Duration,
+    /// Armed while a write is pending.
+    stalled: Option<Timer>,
 }
 
-impl AsyncRead for Counted {
+impl Client {
+    fn new(inner: TcpStream, write_timeout: Duration) -> Client {
+        Client {
+            inner,
+            read: Arc::new(AtomicU64::new(0)),
+            write_timeout,
+            stalled: None,
+        }
+    }
+}
+
+impl Clone for Client {
+    fn clone(&self) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            read: self.read.clone(),
+            write_timeout: self.write_timeout,
+            stalled: None,
+        }
+    }
+}
+
+impl AsyncRead for Client {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -338,13 +360,31 @@ impl AsyncRead for Counted {
     }
 }
 
-impl AsyncWrite for Counted {
+impl AsyncWrite for Client {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                this.stalled = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let timer = this
+                    .stalled
+                    .get_or_insert_with(|| Timer::after(this.write_timeout));
+                match Pin::new(timer).poll(cx) {
+                    Poll::Ready(_) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "client accepted no data in time",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)

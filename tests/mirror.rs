@@ -536,3 +536,32 @@ fn status_and_metrics_tell_what_happened() {
         "log ring holds access lines: {log}"
     );
 }
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_and_frees_its_slot() {
+    use std::io::Write;
+    let fake = FakeUpstream::start();
+    let img = TestImage::new(15, &[16 << 20]);
+    fake.push_image("library/app", "1", &img);
+    let m = Mirror::start_with(&fake, |c| {
+        c.max_connections = 1;
+        c.client_write_timeout = Duration::from_millis(500);
+    });
+    pull(m.addr, "library/app", "1", &img); // cached: the reply below is pure disk → socket
+    let mut idle = std::net::TcpStream::connect(m.addr).unwrap();
+    write!(
+        idle,
+        "GET /v2/library/app/blobs/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        img.layer_digest(0)
+    )
+    .unwrap();
+    thread::sleep(Duration::from_millis(100)); // it holds the only slot, reading nothing
+    let t = Instant::now();
+    assert_eq!(get(m.addr, "/v2/").status, 200);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "waited {:?}",
+        t.elapsed()
+    );
+    drop(idle);
+}
