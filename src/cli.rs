@@ -153,15 +153,20 @@ pub fn parse(program: &str, args: &[&str]) -> Result<Args, (String, i32)> {
     Args::from_args(&[program], args).map_err(|early| match early.status {
         Ok(()) => (early.output, 0),
         Err(()) => {
-            let first = early
+            // argh's message is a line, sometimes followed by the choices it wants
+            // ("One of the following subcommands must be present:" and a list): one line.
+            let mut lines = early
                 .output
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("bad arguments");
-            (
-                format!("{program}: {}; see {program} --help", first.trim()),
-                2,
-            )
+                .map(str::trim)
+                .filter(|l| !l.is_empty());
+            let mut msg = lines.next().unwrap_or("bad arguments").to_owned();
+            if msg.ends_with(':') {
+                let choices: Vec<&str> =
+                    lines.filter_map(|l| l.split_whitespace().next()).collect();
+                msg = format!("{msg} {}", choices.join(", "));
+            }
+            (format!("{program}: {msg}; see {program} --help"), 2)
         }
     })
 }
