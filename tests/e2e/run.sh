@@ -1,0 +1,522 @@
+#!/bin/bash
+# End-to-end suite: real clients (skopeo, podman, containerd, Docker Engine) pull
+# seeded images through the mirror under test from a local upstream registry,
+# all inside a private loopback-only network namespace.
+#
+#   sudo tests/e2e/run.sh                                  # regmirror (target/release/regmirror)
+#   MIRROR=tests/e2e/mirror-distribution.sh tests/e2e/run.sh   # CNCF distribution's proxy
+#   E2E_ONLY=coalesce,crash tests/e2e/run.sh               # some scenarios only
+#   E2E_LIST=1 tests/e2e/run.sh                            # list scenarios
+#
+# Prints `ok - …` / `not ok - …` per check, diagnostics as `# …`, and ends with
+# `N passed, M failed`. Exit status 1 if anything failed. Logs of the last run are
+# kept in tests/e2e/work/run/logs (E2E_KEEP=1 also keeps pulled images and caches).
+set -euo pipefail
+
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SCENARIOS=(protocol skopeo podman containerd docker coalesce warm offline crash budget)
+E2E_KEEP=${E2E_KEEP:-0}
+E2E_MAX_SIZE=${E2E_MAX_SIZE:-150MB}           # passed to --max-size
+E2E_MAX_BYTES=${E2E_MAX_BYTES:-150000000}     # what du -sb DIR/blobs must stay under
+E2E_STALE_TIMEOUT=${E2E_STALE_TIMEOUT:-60}    # per-client timeout when upstream is down/frozen
+
+# ------------------------------------------------------------------ reporting
+
+ok() { echo "ok - $*"; echo ok >> "$RESULTS"; }
+not_ok() { echo "not ok - $*"; echo fail >> "$RESULTS"; }
+diag() { sed 's/^/#   /'; }
+
+# check DESC CMD...: run CMD with output captured; ok/not ok; on failure show the
+# output's tail and the mirror log's tail.
+CHECK_N=0
+check() {
+  local desc=$1; shift
+  CHECK_N=$((CHECK_N + 1))
+  local out=$SCEN_DIR/check-$CHECK_N.out rc=0 t0=$SECONDS
+  # Run CMD as a background job and wait for it: `CMD || rc=$?` would switch off
+  # errexit inside every function CMD calls, and a failing step would go unseen.
+  (trap - ERR; "$@") > "$out" 2>&1 < /dev/null &
+  wait $! || rc=$?
+  if ((rc == 0)); then
+    ok "$desc"
+    ((SECONDS - t0 < 5)) || echo "#   took $((SECONDS - t0)) s"
+  else
+    ((SECONDS - t0 < 5)) || echo "#   took $((SECONDS - t0)) s"
+    not_ok "$desc"
+    echo "#   command: $* (exit $rc)"
+    tail -n 15 "$out" | diag
+    show_mirror_log
+  fi
+  return 0
+}
+
+show_mirror_log() {
+  if [[ -n ${MIRROR_LOG:-} && -f $MIRROR_LOG ]]; then
+    echo "#   mirror log ($MIRROR_LOG), last lines:"
+    grep -Ev "^time=.* level=(debug|info) " "$MIRROR_LOG" | tail -n 8 | cut -c1-300 | diag
+  fi
+}
+
+# ------------------------------------------------------------------ helpers
+
+# pull_verify REPO TAG OUT [ARCH] [extra skopeo args]: skopeo copy + verify_dir.
+pull_verify() {
+  local repo=$1 tag=$2 out=$3 arch=${4:-}; shift 4 || shift $#
+  if [[ -n $arch ]]; then
+    skopeo_copy "$repo:$tag" "$out" --override-arch "$arch" "$@" || return 1
+  else
+    skopeo_copy "$repo:$tag" "$out" --all "$@" || return 1
+  fi
+  verify_dir "$out" "$repo" "$tag" "$arch" || return 1
+  [[ $E2E_KEEP == 1 ]] || rm -rf "$out"
+}
+
+# expect_eq WANT CMD...: CMD's stdout (trimmed) must equal WANT.
+expect_eq() {
+  local want=$1 got; shift
+  got=$("$@") || { echo "command failed: $*"; return 1; }
+  got=${got//$'\r'/}
+  [[ $got == "$want" ]] || { echo "got '$got', want '$want'"; return 1; }
+}
+
+# blobs_within_budget DIR
+blobs_within_budget() {
+  local n
+  n=$(du -sb "$1/blobs" 2>/dev/null | cut -f1)
+  echo "du -sb blobs = ${n:-0} bytes, budget $E2E_MAX_BYTES"
+  ((${n:-0} <= E2E_MAX_BYTES))
+}
+
+# blob_files_good DIR: every file under DIR/blobs named by its sha256 hashes to
+# that name (regmirror: blobs/sha256/ab/<hex>; distribution: …/sha256/ab/<hex>/data).
+blob_files_good() {
+  local f name got n=0 bad=0
+  while IFS= read -r -d '' f; do
+    name=$(basename "$f")
+    [[ $name == data ]] && name=$(basename "$(dirname "$f")")
+    [[ $name =~ ^[0-9a-f]{64}$ ]] || continue
+    got=$(sha256sum "$f" | cut -d' ' -f1)
+    n=$((n + 1))
+    [[ $got == "$name" ]] || { echo "BAD $f hashes to $got"; bad=$((bad + 1)); }
+  done < <(find "$1/blobs" -type f -print0 2>/dev/null)
+  echo "$n blob files checked, $bad bad"
+  ((bad == 0))
+}
+
+tmp_is_empty() {
+  local n
+  [[ -d $1/tmp ]] || { echo "no $1/tmp"; return 0; }
+  n=$(find "$1/tmp" -mindepth 1 2>/dev/null | wc -l)
+  echo "$n entries in $1/tmp"
+  find "$1/tmp" -mindepth 1 2>/dev/null | head -5
+  ((n == 0))
+}
+
+http_code() { nsx curl -s -o /dev/null -w '%{http_code}' --max-time 30 "$@"; }
+hdr() { # hdr NAME CURL-ARGS...: value of a response header
+  local name=$1; shift
+  nsx curl -s -D - -o /dev/null --max-time 30 "$@" | tr -d '\r' |
+    awk -v n="$(echo "$name" | tr 'A-Z' 'a-z')" -F': ' 'tolower($1) == n { print $2 }' | tail -1
+}
+body_sha() { nsx curl -fs --max-time 60 "$@" | sha256sum | sed 's/ .*//; s/^/sha256:/'; }
+ACCEPT_ALL='Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json'
+
+# ------------------------------------------------------------------ scenarios
+
+# Plain HTTP against the mirror: headers, digests, ranges, errors.
+sc_protocol() {
+  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
+  local M=http://$MIRROR_ADDR top mt amd arm layer
+  top=$(img_digest library/alpine latest)
+  mt=$(img_q library/alpine latest .media_type)
+  amd=$(plat_q library/alpine latest amd64 .digest)
+  arm=$(plat_q library/alpine latest arm64 .digest)
+  layer=$(plat_q library/alpine latest amd64 '.layers[0]')
+  check "protocol: GET /v2/ is 200 with Docker-Distribution-API-Version" \
+    expect_eq registry/2.0 hdr Docker-Distribution-API-Version "$M/v2/"
+  check "protocol: GET manifest by tag has the seeded Docker-Content-Digest" \
+    expect_eq "$top" hdr Docker-Content-Digest -H "$ACCEPT_ALL" "$M/v2/library/alpine/manifests/latest"
+  check "protocol: GET manifest by tag has the stored Content-Type" \
+    expect_eq "$mt" hdr Content-Type -H "$ACCEPT_ALL" "$M/v2/library/alpine/manifests/latest"
+  check "protocol: manifest body by tag hashes to its digest" \
+    expect_eq "$top" body_sha -H "$ACCEPT_ALL" "$M/v2/library/alpine/manifests/latest"
+  check "protocol: HEAD manifest by tag gives the digest" \
+    expect_eq "$top" hdr Docker-Content-Digest -I -H "$ACCEPT_ALL" "$M/v2/library/alpine/manifests/latest"
+  check "protocol: GET arm64 manifest by digest" \
+    expect_eq "$arm" body_sha -H "$ACCEPT_ALL" "$M/v2/library/alpine/manifests/$arm"
+  check "protocol: GET manifest with ?ns=docker.io (containerd style)" \
+    expect_eq "$amd" body_sha -H "$ACCEPT_ALL" "$M/v2/library/alpine/manifests/$amd?ns=docker.io"
+  check "protocol: GET blob hashes to its digest" \
+    expect_eq "$layer" body_sha "$M/v2/library/alpine/blobs/$layer"
+  check "protocol: HEAD blob gives Content-Length" \
+    expect_eq "$(plat_q library/alpine latest amd64 '.blobs[1].size')" hdr Content-Length -I "$M/v2/library/alpine/blobs/$layer"
+  check "protocol: Range bytes=100-199 of a blob is 206" \
+    expect_eq 206 http_code -r 100-199 "$M/v2/library/alpine/blobs/$layer"
+  check "protocol: single-segment name (alpine -> library/alpine)" \
+    expect_eq "$top" hdr Docker-Content-Digest -H "$ACCEPT_ALL" "$M/v2/alpine/manifests/latest"
+  check "protocol: unknown tag is 404" \
+    expect_eq 404 http_code -H "$ACCEPT_ALL" "$M/v2/library/alpine/manifests/nosuchtag"
+  check "protocol: unknown blob is 404" \
+    expect_eq 404 http_code "$M/v2/library/alpine/blobs/sha256:$(printf '0%.0s' {1..64})"
+  check "protocol: push (POST upload) is refused with 405" \
+    expect_eq 405 http_code -X POST "$M/v2/library/alpine/blobs/uploads/"
+}
+
+# skopeo copy --all of every image, and --override-arch arm64 of the lists.
+sc_skopeo() {
+  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
+  local repo tag
+  while read -r repo tag; do
+    check "skopeo: copy --all $repo:$tag, every digest as seeded" \
+      pull_verify "$repo" "$tag" "$SCEN_DIR/out" ""
+  done < <(all_images)
+  for repo in library/alpine:latest library/debian:bookworm; do
+    check "skopeo: copy --override-arch arm64 ${repo}" \
+      pull_verify "${repo%:*}" "${repo#*:}" "$SCEN_DIR/out" arm64
+  done
+  check "skopeo: warm copy --all library/alpine:latest" \
+    pull_verify library/alpine latest "$SCEN_DIR/out" ""
+}
+
+# podman pull (vfs storage, registries.conf mirror for docker.io).
+sc_podman() {
+  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
+  podman_setup "$SCEN_DIR/podman"
+  local ref repo tag cfg
+  for ref in library/alpine:latest library/debian:bookworm myorg/team/app:1.0 library/oci:1; do
+    repo=${ref%:*} tag=${ref#*:}
+    cfg=$(plat_q "$repo" "$tag" amd64 .config)
+    check "podman: pull docker.io/$ref" podman_ pull -q "docker.io/$ref"
+    check "podman: docker.io/$ref digest is the seeded one" \
+      expect_eq "$(img_digest "$repo" "$tag")" podman_ image inspect --format '{{.Digest}}' "docker.io/$ref"
+    check "podman: docker.io/$ref image ID is the amd64 config digest" \
+      expect_eq "${cfg#sha256:}" podman_ image inspect --format '{{.Id}}' "docker.io/$ref"
+  done
+  cfg=$(plat_q library/alpine latest arm64 .config)
+  check "podman: pull --arch arm64 docker.io/library/alpine:latest" \
+    podman_ pull -q --arch arm64 docker.io/library/alpine:latest
+  check "podman: arm64 alpine image ID is the arm64 config digest" \
+    expect_eq "${cfg#sha256:}" podman_ image inspect --format '{{.Id}}' docker.io/library/alpine:latest
+}
+
+# ctr_content_has DIGEST...: every digest is in containerd's content store.
+ctr_content_has() {
+  local list d
+  list=$(ctr_ content ls -q) || return 1
+  for d in "$@"; do
+    grep -xF -- "$d" <<< "$list" > /dev/null || { echo "$d not in content store"; return 1; }
+  done
+}
+
+# containerd 1.6 `ctr images pull --hosts-dir` (requests carry ?ns=docker.io).
+sc_containerd() {
+  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
+  containerd_start "$SCEN_DIR/containerd" || { not_ok "containerd: containerd did not start"; return 0; }
+  local ref repo tag
+  for ref in library/alpine:latest library/debian:bookworm myorg/team/app:1.0; do
+    repo=${ref%:*} tag=${ref#*:}
+    check "containerd: ctr pull docker.io/$ref" \
+      ctr_ images pull --hosts-dir "$CTRD_HOSTS" "docker.io/$ref"
+    check "containerd: docker.io/$ref target digest is the seeded one" \
+      expect_eq "$(img_digest "$repo" "$tag")" ctr_image_digest "docker.io/$ref"
+    # shellcheck disable=SC2046
+    check "containerd: every amd64 blob of $ref is in the content store" \
+      ctr_content_has $(plat_q "$repo" "$tag" amd64 '.digest, .blobs[].digest')
+  done
+  check "containerd: ctr pull --platform linux/arm64 docker.io/library/alpine:latest" \
+    ctr_ images pull --platform linux/arm64 --hosts-dir "$CTRD_HOSTS" docker.io/library/alpine:latest
+  # shellcheck disable=SC2046
+  check "containerd: every arm64 blob of alpine is in the content store" \
+    ctr_content_has $(plat_q library/alpine latest arm64 '.digest, .blobs[].digest')
+  local n
+  n=$(grep -c 'ns=docker.io' "$MIRROR_LOG" || true)
+  echo "#   mirror log lines mentioning ns=docker.io: $n"
+}
+
+ctr_image_digest() { ctr_ images ls | awk -v r="$1" '$1 == r { print $3 }'; }
+
+# Docker Engine 20.10 with --registry-mirror.
+sc_docker() {
+  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
+  dockerd_start "$SCEN_DIR/docker" || { not_ok "docker: dockerd did not start"; return 0; }
+  local ref repo tag short cfg
+  for ref in library/alpine:latest library/debian:bookworm myorg/team/app:1.0; do
+    repo=${ref%:*} tag=${ref#*:}
+    short=${ref#library/}
+    cfg=$(plat_q "$repo" "$tag" amd64 .config)
+    check "docker: pull $short" docker_ pull -q "$short"
+    check "docker: $short RepoDigest is the seeded one" \
+      expect_eq "${short%:*}@$(img_digest "$repo" "$tag")" docker_ image inspect --format '{{index .RepoDigests 0}}' "$short"
+    check "docker: $short image ID is the amd64 config digest" \
+      expect_eq "$cfg" docker_ image inspect --format '{{.Id}}' "$short"
+  done
+  check "docker: run --network none alpine (layers unpack and execute)" \
+    expect_eq "e2e-ok" docker_ run --rm --network none alpine /bin/sh -c 'grep -q regmirror-e2e /etc/os-release && echo e2e-ok'
+  check "docker: pull --platform linux/arm64 alpine" docker_ pull -q --platform linux/arm64 alpine
+  check "docker: arm64 alpine image ID is the arm64 config digest" \
+    expect_eq "$(plat_q library/alpine latest arm64 .config)" docker_ image inspect --format '{{.Id}}' alpine
+  check "docker: arm64 alpine Architecture" \
+    expect_eq arm64 docker_ image inspect --format '{{.Architecture}}' alpine
+}
+
+# run_parallel N REPO TAG OUTPREFIX: N simultaneous skopeo copies; sets PAR_FAILED.
+run_parallel() {
+  local n=$1 repo=$2 tag=$3 prefix=$4 i
+  local -a pids=()
+  for ((i = 1; i <= n; i++)); do
+    skopeo_copy "$repo:$tag" "$prefix$i" --all > "$prefix$i.log" 2>&1 &
+    pids+=($!)
+  done
+  PAR_FAILED=0
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { PAR_FAILED=$((PAR_FAILED + 1)); echo "#   pull $((i + 1)) failed:"; tail -3 "$prefix$((i + 1)).log" | diag; }
+  done
+}
+
+# every_blob_fetched_once REPO TAG: upstream GETs per blob since the mark == 1.
+every_blob_fetched_once() {
+  local d n bad=0
+  for d in $(img_q "$1" "$2" '.platforms[].blobs[].digest'); do
+    n=$(upstream_blob_gets "$d")
+    echo "$d: $n upstream GETs"
+    ((n == 1)) || bad=1
+  done
+  ((bad == 0))
+}
+
+# Eight simultaneous cold pulls of big: each blob fetched from upstream once.
+sc_coalesce() {
+  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
+  upstream_mark
+  local t0=$SECONDS i vfail=0
+  run_parallel 8 library/big latest "$SCEN_DIR/out"
+  echo "#   8 cold pulls of library/big:latest took $((SECONDS - t0)) s"
+  check "coalesce: 8 simultaneous cold pulls of library/big:latest succeed" test "$PAR_FAILED" -eq 0
+  for ((i = 1; i <= 8; i++)); do
+    verify_dir "$SCEN_DIR/out$i" library/big latest > "$SCEN_DIR/verify$i.out" 2>&1 || { vfail=$((vfail + 1)); cat "$SCEN_DIR/verify$i.out"; }
+    [[ $E2E_KEEP == 1 ]] || rm -rf "$SCEN_DIR/out$i"
+  done
+  check "coalesce: all 8 copies have every digest as seeded" test "$vfail" -eq 0
+  check "coalesce: every blob of big was GET from upstream exactly once" \
+    every_blob_fetched_once library/big latest
+  echo "#   upstream blob GETs: $(upstream_blob_get_total), upstream bytes: $(upstream_bytes_total) (image: $(img_q library/big latest .total_blob_bytes))"
+  echo "#   mirror log: $(mirror_log_summary)"
+}
+
+no_upstream_blob_gets() {
+  local n
+  n=$(upstream_blob_get_total)
+  echo "$n upstream blob GETs"
+  upstream_blob_report
+  ((n == 0))
+}
+
+# A second pull of already-pulled images costs no upstream blob GET.
+sc_warm() {
+  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
+  local ref
+  for ref in library/alpine:latest library/debian:bookworm library/big:latest; do
+    check "warm: cold pull $ref" pull_verify "${ref%:*}" "${ref#*:}" "$SCEN_DIR/out" ""
+  done
+  upstream_mark
+  for ref in library/alpine:latest library/debian:bookworm library/big:latest; do
+    check "warm: warm pull $ref" pull_verify "${ref%:*}" "${ref#*:}" "$SCEN_DIR/out" ""
+  done
+  check "warm: warm pulls caused zero upstream blob GETs" no_upstream_blob_gets
+  echo "#   mirror log: $(mirror_log_summary)"
+}
+
+# stale_timeout CMD...: CMD with skopeo's timeout set to E2E_STALE_TIMEOUT.
+stale_timeout() { local SKOPEO_TIMEOUT=$E2E_STALE_TIMEOUT; "$@"; }
+
+# fails_fast SECS CMD...: CMD must fail on its own in under SECS seconds.
+fails_fast() {
+  local secs=$1 t0=$SECONDS rc=0; shift
+  "$@" || rc=$?
+  echo "exit $rc after $((SECONDS - t0)) s"
+  ((rc != 0 && rc != 124 && rc != 137 && SECONDS - t0 < secs))
+}
+
+# Upstream stopped or frozen: already-pulled tags still pull (stale), --tag-ttl 0s.
+sc_offline() {
+  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  mirror_start "$SCEN_DIR/cache" --tag-ttl 0s
+  local ref refs=(library/alpine:latest myorg/team/app:1.0)
+  for ref in "${refs[@]}"; do
+    check "offline: pull $ref while upstream is up" pull_verify "${ref%:*}" "${ref#*:}" "$SCEN_DIR/out" ""
+  done
+  upstream_kill
+  for ref in "${refs[@]}"; do
+    check "offline: upstream killed: pull $ref from cache (stale tag)" \
+      stale_timeout pull_verify "${ref%:*}" "${ref#*:}" "$SCEN_DIR/out" ""
+  done
+  check "offline: upstream killed: a never-pulled tag fails (and does not hang)" \
+    fails_fast "$E2E_STALE_TIMEOUT" stale_timeout skopeo_copy library/busybox:v2 "$SCEN_DIR/out-x"
+  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  upstream_freeze
+  echo "#   upstream frozen (SIGSTOP, pid $UP_PID)"
+  for ref in "${refs[@]}"; do
+    check "offline: upstream frozen: pull $ref from cache within ${E2E_STALE_TIMEOUT}s" \
+      stale_timeout pull_verify "${ref%:*}" "${ref#*:}" "$SCEN_DIR/out" ""
+  done
+  upstream_thaw
+  check "offline: upstream thawed: pull library/alpine:latest" \
+    pull_verify library/alpine latest "$SCEN_DIR/out" ""
+  echo "#   mirror log: $(mirror_log_summary)"
+}
+
+# kill -9 the mirror during 4 cold pulls of big; restart on the same cache.
+sc_crash() {
+  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  local cache=$SCEN_DIR/cache i n=0 t0
+  mirror_start "$cache" --tag-ttl 1h
+  local -a pids=()
+  for ((i = 1; i <= 4; i++)); do
+    skopeo_copy library/big:latest "$SCEN_DIR/out$i" --all > "$SCEN_DIR/out$i.log" 2>&1 &
+    pids+=($!)
+  done
+  t0=$SECONDS
+  while ((SECONDS - t0 < 60)); do
+    n=$(du -sb "$cache" | cut -f1)
+    ((n < 30000000)) || break
+    sleep 0.05
+  done
+  mirror_kill9
+  echo "#   killed the mirror with SIGKILL, cache held $n bytes; tmp: $( (find "$cache/tmp" -type f 2>/dev/null || true) | wc -l) files"
+  local done_ok=0
+  for i in "${!pids[@]}"; do wait "${pids[$i]}" && done_ok=$((done_ok + 1)); done
+  echo "#   $done_ok of 4 pulls had completed before the kill"
+  rm -rf "$SCEN_DIR"/out?
+  check "crash: after SIGKILL, every file in blobs/ hashes to its name" blob_files_good "$cache"
+  check "crash: after SIGKILL, \$MIRROR verify exits 0" mirror_verify "$cache"
+  if ! mirror_start "$cache" --tag-ttl 1h; then
+    not_ok "crash: mirror restarts on the same cache dir"
+    return 0
+  fi
+  ok "crash: mirror restarts on the same cache dir"
+  check "crash: after restart, no files left in tmp/" tmp_is_empty "$cache"
+  check "crash: pull library/big:latest after restart" pull_verify library/big latest "$SCEN_DIR/out" ""
+  mirror_stop
+  check "crash: \$MIRROR verify exits 0 after the pull" mirror_verify "$cache"
+}
+
+# --max-size below the sum of all images: pulls succeed, blobs/ stays in budget.
+sc_budget() {
+  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  local cache=$SCEN_DIR/cache round repo tag
+  echo "#   all images: $(all_image_bytes) bytes; --max-size $E2E_MAX_SIZE; limit checked: $E2E_MAX_BYTES bytes"
+  mirror_start "$cache" --tag-ttl 1h --max-size "$E2E_MAX_SIZE"
+  for round in 1 2; do
+    while read -r repo tag; do
+      check "budget: round $round: pull $repo:$tag" pull_verify "$repo" "$tag" "$SCEN_DIR/out" ""
+      check "budget: round $round: after $repo:$tag, blobs/ within budget" blobs_within_budget "$cache"
+    done < <(all_images)
+  done
+  echo "#   mirror log: $(mirror_log_summary)"
+}
+
+# ------------------------------------------------------------------ driver
+
+scenario_cleanup() {
+  [[ -z ${DOCKERD_PID:-} ]] || stop_pid "$DOCKERD_PID" 30
+  [[ -z ${CTRD_PID:-} ]] || stop_pid "$CTRD_PID" 15
+  [[ -z ${MIRROR_PID:-} ]] || stop_pid "$MIRROR_PID" 15
+  [[ -z ${UP_PID:-} ]] || stop_pid "$UP_PID" 15
+  umount_under "$SCEN_DIR"
+  if [[ $E2E_KEEP != 1 ]]; then
+    rm -rf "$SCEN_DIR/cache" "$SCEN_DIR"/out* "$SCEN_DIR/podman" "$SCEN_DIR/docker/data" \
+      "$SCEN_DIR/containerd/root" 2>/dev/null || true
+  fi
+}
+
+run_scenario() {
+  local rc=0 t0=$SECONDS
+  echo "# --- $1"
+  set +e
+  (
+    set -Eeuo pipefail
+    SCENARIO=$1
+    SCEN_DIR=$RUN/$1
+    mkdir -p "$SCEN_DIR"
+    trap scenario_cleanup EXIT
+    trap 'echo "#   $SCENARIO: unexpected failure at line $LINENO: $BASH_COMMAND" >&2' ERR
+    "sc_$1"
+  )
+  rc=$?
+  set -e
+  ((rc == 0)) || not_ok "$1: scenario aborted (exit $rc)"
+  echo "# --- $1 took $((SECONDS - t0)) s"
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  kill_tracked
+  ns_destroy
+  umount_under "$RUN"
+  exit "$rc"
+}
+
+main() {
+  if [[ -n ${E2E_LIST:-} ]]; then printf '%s\n' "${SCENARIOS[@]}"; exit 0; fi
+  [[ $EUID -eq 0 ]] || die "run as root (network namespaces, dockerd)"
+  local c
+  for c in docker-registry skopeo podman containerd ctr dockerd jq curl ip nsenter "$DOCKER_CLI"; do
+    command -v "$c" > /dev/null || die "$c missing: run tests/e2e/install-deps.sh"
+  done
+  local -a mcmd
+  read -r -a mcmd <<< "$MIRROR"
+  [[ -x ${mcmd[0]} ]] || command -v "${mcmd[0]}" > /dev/null || die "mirror not found: $MIRROR (build it or set MIRROR)"
+
+  local -a selected=()
+  if [[ -n ${E2E_ONLY:-} ]]; then
+    IFS=', ' read -r -a selected <<< "$E2E_ONLY"
+    for c in "${selected[@]}"; do
+      [[ " ${SCENARIOS[*]} " == *" $c "* ]] || die "unknown scenario $c (have: ${SCENARIOS[*]})"
+    done
+  else
+    selected=("${SCENARIOS[@]}")
+  fi
+
+  mkdir -p "$WORK"
+  RUN=$WORK/run
+  umount_under "$RUN"
+  rm -rf "$RUN"
+  mkdir -p "$RUN/logs"
+  PIDFILE=$RUN/pids
+  RESULTS=$RUN/results
+  : > "$RESULTS"
+  export RUN PIDFILE RESULTS
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  ns_create "rme2e-$$"
+  export NS
+
+  echo "# mirror: $MIRROR"
+  echo "# work: $RUN"
+  local t0=$SECONDS
+  upstream_start "$RUN/logs/upstream-seed.log"
+  seed_upstream
+  upstream_stop
+  echo "# seeded upstream in $((SECONDS - t0)) s"
+
+  for c in "${selected[@]}"; do run_scenario "$c"; done
+
+  local pass fail
+  pass=$(grep -cx ok "$RESULTS" || true)
+  fail=$(grep -cx fail "$RESULTS" || true)
+  echo "# total time $((SECONDS - t0)) s; logs in $RUN/logs"
+  echo "$pass passed, $fail failed"
+  ((fail == 0))
+}
+
+main "$@"

@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""Build deterministic test images and push them to a registry over the plain
+registry HTTP API (POST upload, PUT ?digest=, PUT manifest). Python stdlib only.
+
+    seed.py --registry 127.0.0.1:5000 --out images.json [--cache DIR] [--big-mib 100]
+
+Re-running gives identical digests: fixed mtimes/owners in tars, gzip mtime=0,
+seeded PRNG for random layers, canonical JSON. Real file content comes from
+Debian's busybox-static (amd64 and arm64 .debs, fetched with `apt-get download`
+into DIR/debs through a private APT_CONFIG that leaves /etc/apt untouched); if
+that fails, small generated files are used instead (recorded in the JSON).
+
+The JSON lists every image: repo, tag, top digest and media type, and per
+platform the manifest digest, config digest, layer digests and all blob sizes.
+"""
+import argparse
+import glob
+import gzip
+import hashlib
+import io
+import json
+import lzma
+import os
+import random
+import subprocess
+import sys
+import tarfile
+import urllib.error
+import urllib.request
+
+MTIME = 1700000000  # fixed mtime of every file in every layer
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+
+def sha256(b):
+    return "sha256:" + hashlib.sha256(b).hexdigest()
+
+
+def canon(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+# ---------------------------------------------------------------- file content
+
+def fetch_busybox(cache):
+    """Return {arch: bytes of /bin/busybox} from Debian's busybox-static, or {}."""
+    debdir = os.path.join(cache, "debs")
+    os.makedirs(debdir, exist_ok=True)
+    out = {}
+    for arch in ("amd64", "arm64"):
+        debs = sorted(glob.glob(os.path.join(debdir, "busybox-static_*_%s.deb" % arch)))
+        if not debs:
+            try:
+                apt_download(cache, debdir, arch)
+            except Exception as e:  # noqa: BLE001 - any failure -> generated content
+                print("seed: apt-get download busybox-static:%s failed: %s" % (arch, e),
+                      file=sys.stderr)
+            debs = sorted(glob.glob(os.path.join(debdir, "busybox-static_*_%s.deb" % arch)))
+        if not debs:
+            return {}
+        try:
+            out[arch] = deb_member(debs[-1], "./bin/busybox")
+        except Exception as e:  # noqa: BLE001
+            print("seed: cannot read %s: %s" % (debs[-1], e), file=sys.stderr)
+            return {}
+    return out
+
+
+def apt_download(cache, debdir, arch):
+    """apt-get download busybox-static:ARCH with a private apt state for ARCH only."""
+    d = os.path.join(cache, "apt-" + arch)
+    for sub in ("lists/partial", "cache/archives/partial", "etc/sources.list.d",
+                "etc/preferences.d"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    open(os.path.join(d, "status"), "a").close()
+    with open(os.path.join(d, "etc/sources.list"), "w") as f:
+        f.write("deb [arch=%s signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+                "http://deb.debian.org/debian bookworm main\n" % arch)
+    conf = os.path.join(d, "apt.conf")
+    with open(conf, "w") as f:
+        f.write("""Dir::State "{d}";
+Dir::State::Lists "{d}/lists";
+Dir::State::status "{d}/status";
+Dir::Cache "{d}/cache";
+Dir::Etc::SourceList "{d}/etc/sources.list";
+Dir::Etc::SourceParts "{d}/etc/sources.list.d";
+Dir::Etc::Preferences "{d}/etc/preferences";
+Dir::Etc::PreferencesParts "{d}/etc/preferences.d";
+APT::Architecture "{a}";
+APT::Architectures {{ "{a}"; }};
+APT::Sandbox::User "root";
+""".format(d=d, a=arch))
+    env = dict(os.environ, APT_CONFIG=conf, DEBIAN_FRONTEND="noninteractive")
+    if not glob.glob(os.path.join(d, "lists", "*Packages*")):
+        subprocess.run(["apt-get", "-q", "update"], env=env, check=True, timeout=300,
+                       stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "-q", "download", "busybox-static:" + arch], env=env,
+                   check=True, timeout=300, cwd=debdir, stdout=subprocess.DEVNULL)
+
+
+def deb_member(path, member):
+    """Read one file out of a .deb (ar archive holding data.tar.{xz,gz,zst})."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] != b"!<arch>\n":
+        raise ValueError("not an ar archive")
+    pos = 8
+    while pos + 60 <= len(data):
+        hdr = data[pos:pos + 60]
+        name = hdr[:16].decode().strip().rstrip("/")
+        size = int(hdr[48:58].decode().strip())
+        body = data[pos + 60:pos + 60 + size]
+        pos += 60 + size + (size & 1)
+        if name.startswith("data.tar"):
+            if name.endswith(".xz"):
+                body = lzma.decompress(body)
+            elif name.endswith(".gz"):
+                body = gzip.decompress(body)
+            elif name != "data.tar":
+                raise ValueError("unsupported " + name)
+            with tarfile.open(fileobj=io.BytesIO(body)) as t:
+                return t.extractfile(member).read()
+    raise ValueError("no data.tar in " + path)
+
+
+def fake_busybox(arch):
+    """Stand-in when the .debs are unavailable: a small deterministic file."""
+    r = random.Random("busybox-" + arch)
+    return b"#!/bin/sh\necho fake busybox %s\n" % arch.encode() + r.randbytes(256 * 1024)
+
+
+# ---------------------------------------------------------------------- layers
+
+def make_tar(entries):
+    """entries: list of (path, kind, data) kind in file|dir|symlink; sorted, fixed metadata."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
+        for path, kind, data in sorted(entries, key=lambda e: e[0]):
+            ti = tarfile.TarInfo(path)
+            ti.mtime = MTIME
+            ti.uid = ti.gid = 0
+            ti.uname = ti.gname = ""
+            if kind == "dir":
+                ti.type = tarfile.DIRTYPE
+                ti.mode = 0o755
+                t.addfile(ti)
+            elif kind == "symlink":
+                ti.type = tarfile.SYMTYPE
+                ti.linkname = data
+                ti.mode = 0o777
+                t.addfile(ti)
+            else:
+                ti.size = len(data)
+                ti.mode = 0o755 if path.startswith("bin/") else 0o644
+                t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def gz(raw, level=6):
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", fileobj=buf, mode="wb", mtime=0, compresslevel=level) as g:
+        g.write(raw)
+    return buf.getvalue()
+
+
+class Layer:
+    def __init__(self, raw, level=6):
+        self.diff_id = sha256(raw)
+        self.data = gz(raw, level)
+        self.digest = sha256(self.data)
+        self.size = len(self.data)
+
+
+def busybox_layer(bb, label):
+    entries = [("bin", "dir", None), ("etc", "dir", None), ("tmp", "dir", None),
+               ("bin/busybox", "file", bb),
+               ("etc/os-release", "file", ("NAME=regmirror-e2e\nID=%s\n" % label).encode())]
+    for applet in ("sh", "ls", "cat", "echo", "true", "uname"):
+        entries.append(("bin/" + applet, "symlink", "busybox"))
+    return Layer(make_tar(entries))
+
+
+def file_layer(path, data, level=6):
+    parts = path.split("/")
+    entries = [("/".join(parts[:i]), "dir", None) for i in range(1, len(parts))]
+    entries.append((path, "file", data))
+    return Layer(make_tar(entries), level)
+
+
+def text_blob(seed, n):
+    """Compressible, deterministic text of n bytes."""
+    r = random.Random(seed)
+    words = ["regmirror", "blob", "layer", "digest", "cache", "upstream", "pull", "tag",
+             "manifest", "index", "alpine", "debian", "arm64", "amd64", "busybox"]
+    out = []
+    size = 0
+    while size < n:
+        line = " ".join(r.choice(words) for _ in range(12)) + "\n"
+        out.append(line)
+        size += len(line)
+    return "".join(out).encode()[:n]
+
+
+# -------------------------------------------------------------------- images
+
+def config_blob(arch, layers, label, docker):
+    cfg = {
+        "architecture": arch,
+        "os": "linux",
+        "created": "2023-11-14T22:13:20Z",
+        "config": {"Env": ["PATH=/bin", "E2E_IMAGE=" + label], "Cmd": ["/bin/sh"],
+                   "WorkingDir": "/"},
+        "rootfs": {"type": "layers", "diff_ids": [l.diff_id for l in layers]},
+        "history": [{"created": "2023-11-14T22:13:20Z", "created_by": "seed.py " + label}
+                    for _ in layers],
+    }
+    if arch == "arm64":
+        cfg["variant"] = "v8"
+    return canon(cfg)
+
+
+def image_manifest(arch, layers, label, docker):
+    cfg = config_blob(arch, layers, label, docker)
+    m = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST if docker else OCI_MANIFEST,
+        "config": {"mediaType": DOCKER_CONFIG if docker else OCI_CONFIG,
+                   "digest": sha256(cfg), "size": len(cfg)},
+        "layers": [{"mediaType": DOCKER_LAYER if docker else OCI_LAYER,
+                    "digest": l.digest, "size": l.size} for l in layers],
+    }
+    body = canon(m)
+    return {"arch": arch, "body": body, "media_type": m["mediaType"], "config": cfg,
+            "layers": layers}
+
+
+def index_of(mans, docker):
+    idx = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_LIST if docker else OCI_INDEX,
+        "manifests": [{"mediaType": m["media_type"], "digest": sha256(m["body"]),
+                       "size": len(m["body"]),
+                       "platform": dict({"architecture": m["arch"], "os": "linux"},
+                                        **({"variant": "v8"} if m["arch"] == "arm64" else {}))}
+                      for m in mans],
+    }
+    return canon(idx), idx["mediaType"]
+
+
+def build(args):
+    bb = {} if args.no_busybox else fetch_busybox(args.cache)
+    real = bool(bb)
+    if not real:
+        bb = {a: fake_busybox(a) for a in ("amd64", "arm64")}
+    base = {a: busybox_layer(bb[a], "alpine-" + a) for a in ("amd64", "arm64")}
+    images = []
+
+    # library/alpine:latest — OCI index, amd64 + arm64 OCI manifests.
+    mans = [image_manifest(a, [base[a]], "alpine", docker=False) for a in ("amd64", "arm64")]
+    body, mt = index_of(mans, docker=False)
+    images.append(("library/alpine", "latest", body, mt, mans))
+
+    # library/debian:bookworm — Docker manifest list, amd64 + arm64 Docker v2 manifests.
+    mans = []
+    for a in ("amd64", "arm64"):
+        ls = [busybox_layer(bb[a], "debian-" + a),
+              file_layer("usr/share/doc/e2e/%s.txt" % a, text_blob("debian-doc-" + a, 3 << 20)),
+              file_layer("var/lib/e2e/%s.bin" % a, random.Random("debian-" + a).randbytes(1 << 20))]
+        mans.append(image_manifest(a, ls, "debian", docker=True))
+    body, mt = index_of(mans, docker=True)
+    images.append(("library/debian", "bookworm", body, mt, mans))
+
+    # library/busybox:v2 — single Docker v2 manifest.
+    m = image_manifest("amd64", [busybox_layer(bb["amd64"], "busybox")], "busybox", docker=True)
+    images.append(("library/busybox", "v2", m["body"], m["media_type"], [m]))
+
+    # library/oci:1 — single OCI manifest (two layers).
+    m = image_manifest("amd64", [busybox_layer(bb["amd64"], "oci"),
+                                 file_layer("srv/oci.txt", text_blob("oci", 200 << 10))],
+                       "oci", docker=False)
+    images.append(("library/oci", "1", m["body"], m["media_type"], [m]))
+
+    # myorg/team/app:1.0 — nested name, shares alpine's amd64 layer.
+    m = image_manifest("amd64", [base["amd64"],
+                                 file_layer("app/app.bin", random.Random("app").randbytes(512 << 10))],
+                       "app", docker=True)
+    images.append(("myorg/team/app", "1.0", m["body"], m["media_type"], [m]))
+
+    # library/big:latest — ~200 MB: one incompressible big layer + smaller ones.
+    big = args.big_mib << 20
+    ls = [busybox_layer(bb["amd64"], "big"),
+          file_layer("data/big.bin", random.Random("big-0").randbytes(big), level=1),
+          file_layer("data/half.bin", random.Random("big-1").randbytes(big // 2), level=1),
+          file_layer("data/quarter.bin", random.Random("big-2").randbytes(big // 4), level=1),
+          file_layer("data/small.bin", random.Random("big-3").randbytes(big // 8), level=1),
+          file_layer("data/text.txt", text_blob("big-text", 4 << 20))]
+    m = image_manifest("amd64", ls, "big", docker=False)
+    images.append(("library/big", "latest", m["body"], m["media_type"], [m]))
+    return images, real
+
+
+# ---------------------------------------------------------------------- push
+
+class Registry:
+    def __init__(self, base):
+        self.base = base.rstrip("/")
+        if "://" not in self.base:
+            self.base = "http://" + self.base
+
+    def req(self, method, path, data=None, headers=None, ok=(200, 201, 202, 204)):
+        url = path if path.startswith("http") else self.base + path
+        r = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(r, timeout=300) as resp:
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as e:
+            if e.code in ok:
+                return e.code, e.headers, e.read()
+            raise RuntimeError("%s %s -> %d %s" % (method, url, e.code, e.read()[:300]))
+
+    def has_blob(self, repo, digest):
+        try:
+            st, _, _ = self.req("HEAD", "/v2/%s/blobs/%s" % (repo, digest), ok=(200, 404))
+            return st == 200
+        except RuntimeError:
+            return False
+
+    def put_blob(self, repo, data):
+        digest = sha256(data)
+        if self.has_blob(repo, digest):
+            return digest
+        _, h, _ = self.req("POST", "/v2/%s/blobs/uploads/" % repo)
+        loc = h["Location"]
+        if loc.startswith("/"):
+            loc = self.base + loc
+        loc += ("&" if "?" in loc else "?") + "digest=" + digest
+        self.req("PUT", loc, data=data, headers={"Content-Type": "application/octet-stream",
+                                                  "Content-Length": str(len(data))})
+        if not self.has_blob(repo, digest):
+            raise RuntimeError("blob %s missing after upload" % digest)
+        return digest
+
+    def put_manifest(self, repo, ref, body, mt):
+        _, h, _ = self.req("PUT", "/v2/%s/manifests/%s" % (repo, ref), data=body,
+                           headers={"Content-Type": mt})
+        got = h.get("Docker-Content-Digest")
+        if got and got != sha256(body):
+            raise RuntimeError("registry changed manifest digest %s != %s" % (got, sha256(body)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--registry", default="127.0.0.1:5000")
+    ap.add_argument("--out", required=True, help="where to write the image description JSON")
+    ap.add_argument("--cache", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                    "work", "seed-cache"),
+                    help="where downloaded .debs are kept")
+    ap.add_argument("--big-mib", type=int, default=100, help="size of big's largest layer")
+    ap.add_argument("--no-busybox", action="store_true", help="use generated files only")
+    ap.add_argument("--dry-run", action="store_true", help="build and describe, push nothing")
+    args = ap.parse_args()
+
+    images, real = build(args)
+    reg = Registry(args.registry)
+    out = {"busybox_from_debian": real, "images": []}
+    for repo, tag, body, mt, mans in images:
+        top = sha256(body)
+        plats = []
+        for m in mans:
+            blobs = [{"digest": sha256(m["config"]), "size": len(m["config"]), "kind": "config"}]
+            blobs += [{"digest": l.digest, "size": l.size, "kind": "layer", "diff_id": l.diff_id}
+                      for l in m["layers"]]
+            plats.append({"os": "linux", "architecture": m["arch"],
+                          "digest": sha256(m["body"]), "media_type": m["media_type"],
+                          "size": len(m["body"]), "config": sha256(m["config"]),
+                          "layers": [l.digest for l in m["layers"]], "blobs": blobs})
+            if not args.dry_run:
+                reg.put_blob(repo, m["config"])
+                for l in m["layers"]:
+                    reg.put_blob(repo, l.data)
+                reg.put_manifest(repo, sha256(m["body"]), m["body"], m["media_type"])
+        if not args.dry_run:
+            reg.put_manifest(repo, tag, body, mt)
+        total = sum(b["size"] for p in plats for b in p["blobs"])
+        out["images"].append({"repo": repo, "tag": tag, "digest": top, "media_type": mt,
+                              "size": len(body), "multiarch": mt in (OCI_INDEX, DOCKER_LIST),
+                              "total_blob_bytes": total, "platforms": plats})
+        print("seed: %-20s %-9s %s %6.1f MB %s" % (repo, tag, top, total / 1e6,
+                                                   mt.rsplit(".", 2)[-2] if "." in mt else mt),
+              file=sys.stderr)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(out, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, args.out)
+
+
+if __name__ == "__main__":
+    main()
