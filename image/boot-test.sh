@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# image/boot-test.sh [IMG] — boot the SD image from image/build-sd.sh in
+# `qemu-system-aarch64 -M virt` and pull through the regmirror inside it.
+#
+# Everything runs in a private network namespace (loopback only): a local
+# upstream (Debian's docker-registry on 127.0.0.1 with a tiny generated image),
+# qemu with user networking `restrict=on` (the guest can reach nothing but what
+# is forwarded: hostfwd 127.0.0.1:P → guest :5000, and guestfwd
+# 10.0.2.100:5000 → the upstream), and skopeo as the client. guestfwd uses the
+# `cmd:` form (socat per connection): the `tcp:` form opens one connection when
+# qemu starts and carries a single guest connection.
+#
+# A copy of the image is enlarged to 2 GiB (so first-boot growth of the cache
+# partition runs) and its regmirror.txt is rewritten with mtools (no loop mount)
+# to point regmirror at the forwarded upstream. Boot 1: growth, clock restored
+# from the build time (the virt RTC is set to 2000 to stand in for the Pi's
+# missing RTC), pulls through the mirror with digests checked, regmirror killed
+# and restarted by init, `poweroff` on the serial console → clean unmount.
+# Boot 2 (same disk, upstream stopped): the cache survived, the clock is
+# restored from the time saved at shutdown, and a pull by digest is served
+# from the SD card.
+#
+# What qemu's virt board cannot exercise — check these on a real Pi:
+#  - The Pi firmware path: bootcode.bin/start*.elf, config.txt (arm_64bit,
+#    upstream_kernel, kernel=, initramfs followkernel), cmdline.txt and the
+#    choice of device tree (bcm2837-rpi-3-b*.dtb, bcm2711-rpi-4-b.dtb, …): qemu
+#    boots the kernel and initrd directly, never the GPU firmware.
+#  - Real drivers: SD host (sdhci-iproc on Pi 4, bcm2835 sdhost on Pi 3), USB
+#    (dwc2, xhci + VL805 reset on Pi 4), ethernet (genet on Pi 4, smsc95xx /
+#    lan78xx on Pi 3B / 3B+, USB adapters on Zero 2 W), the hardware RNG and
+#    cpufreq. qemu uses virtio disk, NIC and RNG instead (the disk shows up as
+#    /dev/vda instead of /dev/mmcblk0; the scripts find it by MBR signature).
+#  - A USB disk labelled REGMIRROR taking over the cache (no USB here).
+#  - Consoles: serial on GPIO 14/15 (ttyS1) and HDMI + USB keyboard (tty1).
+#  - SNTP against real servers (restrict=on forwards no UDP): here only the
+#    "no answer → keep the restored clock and go on" path runs.
+#  - Real power loss (a cut is not a `poweroff`), SD card speed and wear.
+#
+# Prints `ok`/`not ok` lines and a summary; exits non-zero on any failure.
+set -euo pipefail
+. "$(dirname "$0")/../cross/lib.sh"
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespace)"
+apt_ensure qemu-system-arm mtools fdisk xz-utils docker-registry skopeo curl jq iproute2 python3 socat
+IMG=${1:-$REPO_ROOT/target/sd/regmirror-os-arm64.img.xz}
+[ -f "$IMG" ] || IMG=$("$(dirname "$0")/build-sd.sh" | tail -n1)
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-240}
+
+WORK=$(mktemp -d /tmp/regmirror-boot.XXXXXX)
+NS=rmb-$$
+PIDS=() QEMU_PID=
+cleanup() {
+    local rc=$? p
+    [ -n "$QEMU_PID" ] && kill "$QEMU_PID" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in $QEMU_PID "${PIDS[@]}"; do timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true; done
+    netns_delete "$NS"
+    if [ $rc -ne 0 ] || [ "${KEEP_WORK:-}" = 1 ]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+N=0 FAILED=0
+ok()     { N=$((N + 1)); echo "ok $N - $*"; }
+not_ok() { N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $*"; }
+check()  { local what=$1; shift; if "$@" >"$WORK/check.out" 2>&1; then ok "$what"; tail -n1 "$WORK/check.out" | cut -c1-200 | sed 's/^/#   /'; else not_ok "$what"; tail -15 "$WORK/check.out" | cut -c1-300 | sed 's/^/#   /'; fi; }
+T0=$(date +%s)
+
+# --- the disk: a writable, enlarged copy with test settings
+DISK=$WORK/disk.img
+case "$IMG" in *.xz) xz -dc "$IMG" > "$DISK" ;; *) cp --sparse=always "$IMG" "$DISK" ;; esac
+truncate -s 2G "$DISK"
+P1_OFF=$(( $(sfdisk -J "$DISK" | jq '.partitiontable.partitions[0].start') * 512 ))
+FAT="$DISK@@$P1_OFF"
+mcopy -n -i "$FAT" ::vmlinuz ::initrd.img ::regmirror.txt "$WORK/"
+UP=5001 HP=5080
+sed -e "s|^SERVE_ARGS=.*|SERVE_ARGS=--upstream docker.io=http://10.0.2.100:5000 -v|" \
+    -e "s|^NTP_SERVERS=.*|NTP_SERVERS=10.0.2.2|" -e "s|^SNTP_WAIT=.*|SNTP_WAIT=8|" \
+    -e "s|^LOG_CONSOLE=.*|LOG_CONSOLE=yes|" "$WORK/regmirror.txt" > "$WORK/regmirror.test.txt"
+mcopy -o -i "$FAT" "$WORK/regmirror.test.txt" ::regmirror.txt
+
+netns_create "$NS"
+start_registry "$NS" "$WORK/upstream" $UP
+UP_PID=$REGISTRY_PID; PIDS+=("$UP_PID")
+in_ns "$NS" timeout 120 python3 "$REPO_ROOT/cross/testimage.py" http://127.0.0.1:$UP library/tiny > "$WORK/digests.json"
+MULTI=$(jq -r .multi "$WORK/digests.json"); V2=$(jq -r .v2 "$WORK/digests.json")
+
+boot() {  # boot N: start qemu on the disk, console on a socket + log file
+    local n=$1
+    CONSOLE_LOG=$WORK/console$n.log CONSOLE_SOCK=$WORK/console$n.sock
+    : > "$CONSOLE_LOG"
+    ip netns exec "$NS" timeout 1200 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 \
+        -display none -monitor none -no-reboot \
+        -chardev "socket,id=con,path=$CONSOLE_SOCK,server=on,wait=off,logfile=$CONSOLE_LOG" \
+        -serial chardev:con \
+        -kernel "$WORK/vmlinuz" -initrd "$WORK/initrd.img" \
+        -append "console=ttyAMA0 net.ifnames=0 panic=10" \
+        -rtc base=2000-01-01T00:00:00 \
+        -drive "file=$DISK,format=raw,if=none,id=d0" -device virtio-blk-pci,drive=d0 \
+        -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$HP-:5000,guestfwd=tcp:10.0.2.100:5000-cmd:socat STDIO TCP:127.0.0.1:$UP" \
+        -device virtio-net-pci,netdev=n0,romfile= \
+        -device virtio-rng-pci \
+        > "$WORK/qemu$n.log" 2>&1 &
+    QEMU_PID=$!
+}
+console_has() { grep -q -- "$1" "$CONSOLE_LOG"; }
+wait_console() {  # PATTERN SECONDS
+    local i
+    for ((i = 0; i < $2 * 2; i++)); do
+        console_has "$1" && return 0
+        kill -0 "$QEMU_PID" 2>/dev/null || return 1
+        sleep 0.5
+    done
+    return 1
+}
+type_console() {  # send keystrokes to the serial console
+    python3 - "$CONSOLE_SOCK" "$1" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+for line in sys.argv[2].split("\n"):
+    s.sendall(line.encode() + b"\r"); time.sleep(0.5)
+time.sleep(0.5); s.close()
+PY
+}
+wait_mirror() {  # SECONDS: /v2/ answers through the hostfwd
+    local i
+    for ((i = 0; i < $1 * 2; i++)); do
+        in_ns "$NS" curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$HP/v2/" && return 0
+        kill -0 "$QEMU_PID" 2>/dev/null || return 1
+        sleep 0.5
+    done
+    return 1
+}
+pull() {  # REF OUTDIR WANT_DIGEST [skopeo args]
+    local ref=$1 out=$2 want=$3 n; shift 3
+    in_ns "$NS" timeout 300 skopeo copy -q --retry-times 0 "$@" --src-tls-verify=false \
+        "docker://127.0.0.1:$HP/$ref" "dir:$out" || return 1
+    n=$(check_dir_copy "$out" "$want") || return 1
+    echo "manifest $want, $n digest-named files verified"
+}
+show_console() { echo "# console tail:"; tail -n "${1:-25}" "$CONSOLE_LOG" | tr -d '\r' | cut -c1-200 | sed 's/^/#   /'; }
+
+# --- boot 1
+boot 1
+b0=$(date +%s)
+if wait_console "starting regmirror" "$BOOT_TIMEOUT" && wait_mirror 120; then
+    ok "boot 1: regmirror answers /v2/ through hostfwd ($(( $(date +%s) - b0 )) s after qemu start)"
+else
+    not_ok "boot 1: regmirror answers /v2/ through hostfwd"; show_console 40
+    echo "$((N - FAILED)) passed, $FAILED failed"; exit 1
+fi
+check "boot 1: cache partition grown to fill the 2 GiB disk" grep -m1 "cache partition .* grown" "$CONSOLE_LOG"
+check "boot 1: clock restored from the build time (no RTC)" grep -m1 "clock restored from build time" "$CONSOLE_LOG"
+check "boot 1: DHCP address on eth0" grep -m1 "eth0: 10.0.2." "$CONSOLE_LOG"
+check "boot 1: SNTP unreachable → regmirror started anyway" grep -m1 "no SNTP answer" "$CONSOLE_LOG"
+check "boot 1: pull multi-arch index through the Pi image (digests match)" \
+    pull library/tiny:multi "$WORK/out1" "$MULTI" --all
+check "boot 1: pull Docker v2 image through the Pi image (digests match)" \
+    pull library/tiny:v2 "$WORK/out2" "$V2"
+
+restart_after_kill() {
+    type_console $'\nkillall -9 regmirror'
+    wait_console "restart #1" 30 || return 1
+    sleep 1; wait_mirror 60 || return 1
+    grep -m1 "restart #1" "$CONSOLE_LOG" | tr -d '\r'
+}
+check "boot 1: init restarts regmirror after kill -9" restart_after_kill
+
+clean_poweroff() {
+    type_console $'\npoweroff'
+    timeout 120 tail --pid="$QEMU_PID" -f /dev/null || return 1
+    QEMU_PID=
+    grep -q "cache unmounted cleanly" "$CONSOLE_LOG" && grep "shutdown complete" "$CONSOLE_LOG" | tr -d '\r'
+}
+check "boot 1: poweroff on the console stops regmirror and unmounts the cache" clean_poweroff
+[ $FAILED -eq 0 ] || show_console 30
+
+# --- boot 2: upstream gone; the cache and the saved clock survive
+kill "$UP_PID" 2>/dev/null || true
+timeout 10 tail --pid="$UP_PID" -f /dev/null || true
+boot 2
+b0=$(date +%s)
+if wait_console "starting regmirror" "$BOOT_TIMEOUT" && wait_mirror 120; then
+    ok "boot 2: regmirror answers again ($(( $(date +%s) - b0 )) s)"
+else
+    not_ok "boot 2: regmirror answers again"; show_console 40
+fi
+check "boot 2: clock restored from the time saved at shutdown" grep -m1 "clock restored from saved time" "$CONSOLE_LOG"
+check "boot 2: the cache filesystem was clean (no growth, no fsck errors)" \
+    bash -c "! grep -E 'grown|e2fsck .* exit' '$CONSOLE_LOG' && grep -m1 'cache on /dev/vda2' '$CONSOLE_LOG'"
+check "boot 2: pull by digest with upstream down, served from the SD card" \
+    pull "library/tiny@$MULTI" "$WORK/out3" "$MULTI" --all
+check "boot 2: poweroff again" clean_poweroff
+[ $FAILED -eq 0 ] || show_console 30
+
+echo "# boot test took $(( $(date +%s) - T0 )) s"
+echo "$((N - FAILED)) passed, $FAILED failed"
+[ $FAILED -eq 0 ]
