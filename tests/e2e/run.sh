@@ -114,6 +114,18 @@ tmp_is_empty() {
   ((n == 0))
 }
 
+# tls_probe_fast ADDR: skopeo, podman and cri-o with `insecure = true` first try
+# https on the mirror's port and fall back to http only when that fails; a
+# server that waits for a header timeout there delays every such pull.
+tls_probe_fast() {
+  local t0 rc=0 ms
+  t0=$(date +%s%N)
+  nsx curl -sk -o /dev/null --max-time 10 "https://$1/v2/" || rc=$?
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  echo "curl https://$1/v2/ exit $rc after $ms ms"
+  ((rc != 0 && rc != 28 && ms < 3000))
+}
+
 http_code() { nsx curl -s -o /dev/null -w '%{http_code}' --max-time 30 "$@"; }
 hdr() { # hdr NAME CURL-ARGS...: value of a response header
   local name=$1; shift
@@ -161,6 +173,8 @@ sc_protocol() {
     expect_eq 404 http_code -H "$ACCEPT_ALL" "$M/v2/library/alpine/manifests/nosuchtag"
   check "protocol: unknown blob is 404" \
     expect_eq 404 http_code "$M/v2/library/alpine/blobs/sha256:$(printf '0%.0s' {1..64})"
+  check "protocol: a TLS ClientHello on the plain-HTTP port is refused within 3 s (podman/skopeo try https first)" \
+    tls_probe_fast "$MIRROR_ADDR"
   check "protocol: push (POST upload) is refused with 405" \
     expect_eq 405 http_code -X POST "$M/v2/library/alpine/blobs/uploads/"
 }
@@ -355,20 +369,28 @@ sc_offline() {
     check "offline: pull $ref while upstream is up" pull_verify "${ref%:*}" "${ref#*:}" "$SCEN_DIR/out" ""
   done
   upstream_kill
+  echo "#   upstream killed (SIGKILL)"
   for ref in "${refs[@]}"; do
     check "offline: upstream killed: pull $ref from cache (stale tag)" \
       stale_timeout pull_verify "${ref%:*}" "${ref#*:}" "$SCEN_DIR/out" ""
   done
   check "offline: upstream killed: a never-pulled tag fails (and does not hang)" \
     fails_fast "$E2E_STALE_TIMEOUT" stale_timeout skopeo_copy library/busybox:v2 "$SCEN_DIR/out-x"
+  # Restart the mirror on the same cache so that no state from the refused
+  # connections above (a circuit breaker) spares it the wait on a frozen upstream.
+  mirror_stop
   upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  mirror_start "$SCEN_DIR/cache" --tag-ttl 0s
   upstream_freeze
-  echo "#   upstream frozen (SIGSTOP, pid $UP_PID)"
+  echo "#   upstream frozen (SIGSTOP, pid $UP_PID), mirror restarted on the same cache"
   for ref in "${refs[@]}"; do
     check "offline: upstream frozen: pull $ref from cache within ${E2E_STALE_TIMEOUT}s" \
       stale_timeout pull_verify "${ref%:*}" "${ref#*:}" "$SCEN_DIR/out" ""
   done
+  check "offline: upstream frozen: a never-pulled tag fails within ${E2E_STALE_TIMEOUT}s" \
+    fails_fast "$E2E_STALE_TIMEOUT" stale_timeout skopeo_copy library/oci:1 "$SCEN_DIR/out-x"
   upstream_thaw
+  echo "#   upstream thawed (SIGCONT)"
   check "offline: upstream thawed: pull library/alpine:latest" \
     pull_verify library/alpine latest "$SCEN_DIR/out" ""
   echo "#   mirror log: $(mirror_log_summary)"
