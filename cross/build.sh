@@ -5,17 +5,27 @@
 #   TARGET   Rust triple                       runs on
 #   aarch64  aarch64-unknown-linux-gnu         Pi 3/4/400/5, Zero 2 W, CM3/CM4 (64-bit OS)
 #   armv7    armv7-unknown-linux-gnueabihf     Pi 2 and later with a 32-bit OS
-#   armv6    armv5te-unknown-linux-gnueabi     Pi Zero / Zero W / Pi 1 (ARM1176JZF-S)
+#   armv6    arm-unknown-linux-gnueabi         Pi Zero / Zero W / Pi 1 (ARM1176JZF-S) and
+#                                              every later 32-bit Pi
 #   amd64    x86_64-unknown-linux-gnu          PCs, the linux/amd64 image
+#   armv5    armv5te-unknown-linux-gnueabi     (extra; see below)
 #
-# Why armv5te for "armv6": the Pi Zero's ARM1176 is ARMv6 + VFPv2. Rust's ARMv6
-# hard-float target (arm-unknown-linux-gnueabihf) would need an ARMv6 hard-float
-# glibc to link statically, and Debian has none — its armhf libc is ARMv7 (Thumb-2,
-# VFPv3) and a binary linked with it dies with SIGILL on an ARM1176 (Raspbian
-# rebuilt armhf for ARMv6 for exactly this reason). Debian's armel libc is ARMv5TE
-# soft-float, which every ARMv6/v7/v8 32-bit core runs, so armv5te + armel glibc
-# gives one static binary that runs on every 32-bit Pi. Soft-float costs little
-# here: a registry mirror is I/O- and hash-bound (sha2 is integer code).
+# The armv6 choice. The Pi Zero's ARM1176JZF-S is ARMv6KZ + VFPv2, no NEON.
+#  - Debian's armhf glibc is built for ARMv7 (Thumb-2, VFPv3): anything linked
+#    with it dies with SIGILL on an ARM1176 (why Raspbian rebuilt armhf).
+#  - Rust's ARMv6 hard-float target (arm-unknown-linux-gnueabihf) would need an
+#    ARMv6 hard-float glibc to link statically; Debian has none.
+#  - Debian's armel glibc is ARMv5TE soft-float, a subset every 32-bit Pi runs.
+#    Two Rust targets link with it: armv5te-unknown-linux-gnueabi and
+#    arm-unknown-linux-gnueabi (ARMv6, soft-float). armv5te was the first
+#    choice, but it has no 64-bit atomics (max_atomic_width 32) and regmirror
+#    uses AtomicU64, so it does not compile. ARMv6K has LDREXD/STREXD and the
+#    ARMv6 target provides AtomicU64, so `armv6` = arm-unknown-linux-gnueabi +
+#    armel glibc. Soft-float costs little: the mirror is I/O- and hash-bound
+#    (sha2 is integer code). The binary's only ARMv7/NEON instructions are
+#    ring's NEON routines, picked at run time only when the CPU reports NEON
+#    (an ARM1176 does not); cross/test.sh runs it with `qemu-arm -cpu arm1176`.
+#  - `armv5` (armv5te) stays available for code without 64-bit atomics.
 #
 # Toolchain: Debian's rustc-web/cargo-web (/usr/bin, 1.96) with the std source
 # from rust-web-src, std rebuilt for the target (-Zbuild-std, enabled with
@@ -33,7 +43,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-[ $# -eq 1 ] || die "usage: $0 aarch64|armv7|armv6|amd64"
+[ $# -eq 1 ] || die "usage: $0 aarch64|armv7|armv6|amd64|armv5"
 SHORT=$1
 TRIPLE=$(target_triple "$SHORT")
 SRC=${REGMIRROR_SRC:-$REPO_ROOT}
@@ -43,7 +53,7 @@ SRC=$(cd "$SRC" && pwd)
 case "$TRIPLE" in
     aarch64-*) GCC=aarch64-linux-gnu ;;
     armv7-*)   GCC=arm-linux-gnueabihf ;;
-    armv5te-*) GCC=arm-linux-gnueabi ;;
+    arm-*|armv5te-*) GCC=arm-linux-gnueabi ;;
     x86_64-*)  GCC=x86_64-linux-gnu ;;
 esac
 command -v "$GCC-gcc" >/dev/null && [ -x /usr/bin/cargo ] && [ -x /usr/bin/rustc ] \

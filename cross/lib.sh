@@ -44,7 +44,8 @@ target_triple() {
     case "$1" in
         aarch64|arm64)            echo aarch64-unknown-linux-gnu ;;
         armv7|armhf|arm/v7)       echo armv7-unknown-linux-gnueabihf ;;
-        armv6|armel|arm/v6)       echo armv5te-unknown-linux-gnueabi ;;
+        armv6|arm/v6)             echo arm-unknown-linux-gnueabi ;;
+        armv5|armv5te|armel)      echo armv5te-unknown-linux-gnueabi ;;
         amd64|x86_64)             echo x86_64-unknown-linux-gnu ;;
         *) die "unknown target '$1' (want aarch64, armv7, armv6 or amd64)" ;;
     esac
@@ -59,7 +60,8 @@ qemu_for() {
     case "$(target_triple "$1")" in
         aarch64-*) echo "qemu-aarch64 -cpu cortex-a53" ;;   # Pi 3 / Zero 2 W
         armv7-*)   echo "qemu-arm -cpu cortex-a7" ;;        # Pi 2
-        armv5te-*) echo "qemu-arm -cpu arm1176" ;;          # Pi Zero / Zero W / Pi 1
+        arm-*)     echo "qemu-arm -cpu arm1176" ;;          # Pi Zero / Zero W / Pi 1
+        armv5te-*) echo "qemu-arm -cpu arm926" ;;           # ARMv5TE (no Pi)
         x86_64-*)  echo "" ;;
     esac
 }

@@ -5,6 +5,7 @@
 #   aarch64 → qemu-aarch64 -cpu cortex-a53 (Pi 3, Zero 2 W)
 #   armv7   → qemu-arm -cpu cortex-a7      (Pi 2)
 #   armv6   → qemu-arm -cpu arm1176        (Pi Zero / Pi 1)
+#   armv5   → qemu-arm -cpu arm926         (not a Pi; see cross/build.sh)
 #   amd64   → native
 #
 # Everything (a local upstream registry, regmirror, skopeo) runs inside a private
@@ -18,7 +19,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-[ $# -eq 1 ] || die "usage: $0 aarch64|armv7|armv6|amd64"
+[ $# -eq 1 ] || die "usage: $0 aarch64|armv7|armv6|amd64|armv5"
 SHORT=$1
 TRIPLE=$(target_triple "$SHORT")
 BIN=$(binary_path "$SHORT")
@@ -50,7 +51,7 @@ netns_create "$NS"
 
 # 1. The binary starts at all on this CPU (SIGILL would show here first).
 check "$SHORT: regmirror --help runs under ${QEMU[*]:-native}" \
-    bash -c '"$@" --help | tee /dev/stderr | grep serve >/dev/null' _ timeout 60 "${QEMU[@]}" "$BIN"
+    bash -c '"$@" --help | grep -m1 serve' _ timeout 60 "${QEMU[@]}" "$BIN"
 
 # 2. A local upstream with a tiny image set.
 UP=5001 MP=5000

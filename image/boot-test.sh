@@ -12,13 +12,15 @@
 #
 # A copy of the image is enlarged to 2 GiB (so first-boot growth of the cache
 # partition runs) and its regmirror.txt is rewritten with mtools (no loop mount)
-# to point regmirror at the forwarded upstream. Boot 1: growth, clock restored
+# to point regmirror at the forwarded upstream. Before booting, the image's
+# dynamic tools and SNTP client are run under qemu-user. Boot 1: growth, clock restored
 # from the build time (the virt RTC is set to 2000 to stand in for the Pi's
 # missing RTC), pulls through the mirror with digests checked, regmirror killed
 # and restarted by init, `poweroff` on the serial console → clean unmount.
 # Boot 2 (same disk, upstream stopped): the cache survived, the clock is
 # restored from the time saved at shutdown, and a pull by digest is served
-# from the SD card.
+# from the SD card. Boot 3: a USB disk (qemu-xhci + usb-storage) whose ext4 is
+# labelled REGMIRROR takes the cache.
 #
 # What qemu's virt board cannot exercise — check these on a real Pi:
 #  - The Pi firmware path: bootcode.bin/start*.elf, config.txt (arm_64bit,
@@ -30,7 +32,8 @@
 #    lan78xx on Pi 3B / 3B+, USB adapters on Zero 2 W), the hardware RNG and
 #    cpufreq. qemu uses virtio disk, NIC and RNG instead (the disk shows up as
 #    /dev/vda instead of /dev/mmcblk0; the scripts find it by MBR signature).
-#  - A USB disk labelled REGMIRROR taking over the cache (no USB here).
+#  - The Pi's own USB controllers and how long a real USB disk takes to show
+#    up (the REGMIRROR-labelled disk is tested on qemu's xhci only).
 #  - Consoles: serial on GPIO 14/15 (ttyS1) and HDMI + USB keyboard (tty1).
 #  - SNTP against real servers (restrict=on forwards no UDP): here only the
 #    "no answer → keep the restored clock and go on" path runs.
@@ -41,7 +44,7 @@ set -euo pipefail
 . "$(dirname "$0")/../cross/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespace)"
-apt_ensure qemu-system-arm mtools fdisk xz-utils docker-registry skopeo curl jq iproute2 python3 socat
+apt_ensure qemu-system-arm qemu-user mtools fdisk xz-utils cpio e2fsprogs docker-registry skopeo curl jq iproute2 python3 socat
 IMG=${1:-$REPO_ROOT/target/sd/regmirror-os-arm64.img.xz}
 [ -f "$IMG" ] || IMG=$("$(dirname "$0")/build-sd.sh" | tail -n1)
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-240}
@@ -85,8 +88,8 @@ UP_PID=$REGISTRY_PID; PIDS+=("$UP_PID")
 in_ns "$NS" timeout 120 python3 "$REPO_ROOT/cross/testimage.py" http://127.0.0.1:$UP library/tiny > "$WORK/digests.json"
 MULTI=$(jq -r .multi "$WORK/digests.json"); V2=$(jq -r .v2 "$WORK/digests.json")
 
-boot() {  # boot N: start qemu on the disk, console on a socket + log file
-    local n=$1
+boot() {  # boot N [qemu args]: start qemu on the disk, console on a socket + log file
+    local n=$1; shift
     CONSOLE_LOG=$WORK/console$n.log CONSOLE_SOCK=$WORK/console$n.sock
     : > "$CONSOLE_LOG"
     ip netns exec "$NS" timeout 1200 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 \
@@ -99,7 +102,7 @@ boot() {  # boot N: start qemu on the disk, console on a socket + log file
         -drive "file=$DISK,format=raw,if=none,id=d0" -device virtio-blk-pci,drive=d0 \
         -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$HP-:5000,guestfwd=tcp:10.0.2.100:5000-cmd:socat STDIO TCP:127.0.0.1:$UP" \
         -device virtio-net-pci,netdev=n0,romfile= \
-        -device virtio-rng-pci \
+        -device virtio-rng-pci "$@" \
         > "$WORK/qemu$n.log" 2>&1 &
     QEMU_PID=$!
 }
@@ -139,6 +142,39 @@ pull() {  # REF OUTDIR WANT_DIGEST [skopeo args]
     echo "manifest $want, $n digest-named files verified"
 }
 show_console() { echo "# console tail:"; tail -n "${1:-25}" "$CONSOLE_LOG" | tr -d '\r' | cut -c1-200 | sed 's/^/#   /'; }
+
+# --- before booting: the image's dynamic tools (toybox sntp, e2fsck,
+# resize2fs) run with the libraries shipped in the initramfs, and its SNTP
+# client sets time from an SNTP server (qemu-user, loopback; restrict=on
+# forwards no UDP to the guest, so SNTP is checked here).
+R=$WORK/rootfs
+mkdir -p "$R"
+(cd "$R" && gzip -dc "$WORK/initrd.img" | cpio -idm --quiet --no-absolute-filenames)
+dynamic_tools_run() {  # each prints its name/version (usage exits non-zero)
+    local t out
+    for t in "sbin/e2fsck -V" sbin/resize2fs "bin/toybox sntp --help"; do
+        # shellcheck disable=SC2086  # $t is a command and its arguments
+        out=$(timeout 60 qemu-aarch64 -L "$R" "$R"/$t 2>&1 || true)
+        case "$out" in
+            *"error while loading shared libraries"*|"") echo "$t: $out"; return 1 ;;
+        esac
+        echo "$t: $(echo "$out" | head -n1)"
+    done
+}
+check "image: toybox sntp, e2fsck, resize2fs load their shipped libraries (qemu-user)" dynamic_tools_run
+sntp_works() {
+    ip netns exec "$NS" timeout 60 qemu-aarch64 -L "$R" "$R/bin/toybox" sntp -S -p 11123 127.0.0.1 &
+    local srv=$! out rc=1
+    sleep 2
+    if out=$(in_ns "$NS" timeout 20 qemu-aarch64 -L "$R" "$R/bin/toybox" sntp -p 11123 127.0.0.1); then
+        echo "$out"
+        # The answer is the host's clock: same minute.
+        [ "$(date -u -d "$(echo "$out" | head -n1 | cut -d' ' -f1,2)" +%s 2>/dev/null || echo 0)" -gt $(( $(date +%s) - 120 )) ] && rc=0
+    fi
+    kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null
+    return $rc
+}
+check "image: its SNTP client gets the time from an SNTP server (qemu-user)" sntp_works
 
 # --- boot 1
 boot 1
@@ -191,6 +227,29 @@ check "boot 2: the cache filesystem was clean (no growth, no fsck errors)" \
 check "boot 2: pull by digest with upstream down, served from the SD card" \
     pull "library/tiny@$MULTI" "$WORK/out3" "$MULTI" --all
 check "boot 2: poweroff again" clean_poweroff
+[ $FAILED -eq 0 ] || show_console 30
+
+# --- boot 3: a USB disk with an ext4 filesystem labelled REGMIRROR takes the cache
+USB=$WORK/usb.ext4
+truncate -s 256M "$USB"
+mkfs.ext4 -q -L REGMIRROR "$USB"
+start_registry "$NS" "$WORK/upstream" $UP
+UP_PID=$REGISTRY_PID; PIDS+=("$UP_PID")
+boot 3 -device qemu-xhci -drive "file=$USB,format=raw,if=none,id=u0" -device usb-storage,drive=u0
+b0=$(date +%s)
+if wait_console "starting regmirror" "$BOOT_TIMEOUT" && wait_mirror 120; then
+    ok "boot 3: regmirror answers with a USB disk attached ($(( $(date +%s) - b0 )) s)"
+else
+    not_ok "boot 3: regmirror answers with a USB disk attached"; show_console 40
+fi
+check "boot 3: the cache is on the USB disk labelled REGMIRROR" grep -m1 "cache on USB disk" "$CONSOLE_LOG"
+check "boot 3: pull through, cached on the USB disk" pull library/tiny:v2 "$WORK/out4" "$V2"
+check "boot 3: poweroff" clean_poweroff
+usb_has_cache() {
+    debugfs -R 'ls -p /regmirror' "$USB" 2>/dev/null | grep -E '/(blobs|tags)/' || return 1
+    debugfs -R 'stat /.regmirror-os/clock' "$USB" 2>/dev/null | grep -m1 -i 'size'
+}
+check "boot 3: the USB disk holds regmirror's cache and the saved clock" usb_has_cache
 [ $FAILED -eq 0 ] || show_console 30
 
 echo "# boot test took $(( $(date +%s) - T0 )) s"

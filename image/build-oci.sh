@@ -6,7 +6,7 @@
 #   linux/amd64   x86_64-unknown-linux-gnu
 #   linux/arm64   aarch64-unknown-linux-gnu       (variant v8)
 #   linux/arm/v7  armv7-unknown-linux-gnueabihf
-#   linux/arm/v6  armv5te-unknown-linux-gnueabi   (runs on ARMv6 and up; see cross/build.sh)
+#   linux/arm/v6  arm-unknown-linux-gnueabi       (soft-float, runs on ARMv6 and up; see cross/build.sh)
 #
 # Each image is one layer: /regmirror (static, 0755 root) and the cache volume
 # /var/lib/regmirror (0755, owned by 65532:65532, the image's non-root User, so a
@@ -23,8 +23,8 @@
 # `created` = SOURCE_DATE_EPOCH (default: the HEAD commit's time). Same binaries
 # and epoch → same digests.
 #
-# Binaries are taken from target/cross (cross/build.sh TARGET builds any that
-# are missing). Output: target/oci/regmirror (override with OCI_OUT), tags
+# Binaries come from cross/build.sh TARGET (target/cross; a quick no-op for the
+# ones already built and up to date). Output: target/oci/regmirror (override with OCI_OUT), tags
 # `latest` and the crate version; its path is the last line on stdout.
 set -euo pipefail
 . "$(dirname "$0")/../cross/lib.sh"
@@ -63,11 +63,8 @@ put_blob() {
 ENTRIES=()
 for p in "${PLATFORMS[@]}"; do
     read -r short arch variant want <<< "$p"
-    bin=$(binary_path "$short")
-    if [ ! -x "$bin" ]; then
-        log "no $short binary yet, building it"
-        bin=$(timeout 3600 "$REPO_ROOT/cross/build.sh" "$short" | tail -n1)
-    fi
+    # cargo makes this a few-second no-op when the binary is up to date.
+    bin=$(timeout 3600 "$REPO_ROOT/cross/build.sh" "$short" | tail -n1)
     case "$(file -b "$bin")" in
         *"$want"*"statically linked"*|*"$want"*"static-pie linked"*) ;;
         *) die "$bin is not a static $want binary: $(file -b "$bin")" ;;

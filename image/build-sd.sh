@@ -31,7 +31,7 @@
 # regmirror as uid 65532 (init respawns it if it dies); hourly SNTP + clock
 # save; `poweroff` stops regmirror, saves the clock and unmounts the cache.
 #
-# Inputs: the aarch64 binary (cross/build.sh aarch64, built if missing) and
+# Inputs: the aarch64 binary (cross/build.sh aarch64; a no-op when built) and
 # Debian bookworm arm64 packages fetched with a private APT_CONFIG (nothing is
 # added to /etc/apt). Same binary + same package versions + same
 # SOURCE_DATE_EPOCH (default: HEAD's commit time) → same bytes: fixed mtimes,
@@ -68,8 +68,7 @@ WORK=$(mktemp -d /tmp/regmirror-sd.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
 # --- 1. the binary
-BIN=$(binary_path aarch64)
-[ -x "$BIN" ] || BIN=$(timeout 3600 "$REPO_ROOT/cross/build.sh" aarch64 | tail -n1)
+BIN=$(timeout 3600 "$REPO_ROOT/cross/build.sh" aarch64 | tail -n1)   # no-op when up to date
 case "$(file -b "$BIN")" in *"ARM aarch64"*"statically linked"*) ;; *) die "$BIN is not a static aarch64 binary" ;; esac
 
 # --- 2. arm64 packages through a private apt configuration
