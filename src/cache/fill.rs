@@ -238,7 +238,13 @@ struct Finisher {
 
 impl Finisher {
     fn fail(&mut self, f: FillFailure) {
-        log::warn!("fill {} failed: {f:?}", self.digest);
+        match &f {
+            // The client asked for something upstream doesn't have: its 404 says enough.
+            FillFailure::Upstream(UpstreamError::NotFound) => {
+                log::debug!("fill {}: not found upstream", self.digest)
+            }
+            _ => log::warn!("fill {} failed: {f:?}", self.digest),
+        }
         self.fill.set(|s| s.phase = Phase::Failed(f));
     }
 }
