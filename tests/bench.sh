@@ -53,15 +53,15 @@ par_curl() {
 mibps() { awk -v b="$1" -v ms="$2" 'BEGIN { if (ms <= 0) ms = 1; printf "%.0f", b / 1048576 / (ms / 1000) }'; }
 
 bench_one() {
-  local name=$1 cmd=$2 dir=$RUN/$1 big_layer big_size i t0 ms failed
-  MIRROR=$cmd
+  local name=$1 mcmd=$2 dir=$RUN/$1 big_layer big_size i t0 ms failed
+  MIRROR=$mcmd
   SCENARIO=$name
   NAMES+=("$name")
   mkdir -p "$dir"
   big_layer=$(jq -r '[.images[] | select(.repo == "library/big") | .platforms[0].blobs[]] | max_by(.size) | .digest' "$IMAGES_JSON")
   big_size=$(jq -r --arg d "$big_layer" '[.images[].platforms[].blobs[] | select(.digest == $d)][0].size' "$IMAGES_JSON")
   local url=http://$MIRROR_ADDR/v2/library/big/blobs/$big_layer
-  log "bench: $name ($cmd)"
+  log "bench: $name ($mcmd)"
 
   # 1. 8 simultaneous cold pulls.
   mirror_start "$dir/cache-cold8" --tag-ttl 1h || { R[$name,error]="did not start"; return 0; }

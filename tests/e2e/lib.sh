@@ -146,8 +146,10 @@ YML
   UP_PID=$!
   track_pid "$UP_PID"
   UP_MARK=$(wc -l < "$UP_LOG")
-  wait_http "http://$UP_ADDR/v2/" 20 && kill -0 "$UP_PID" 2>/dev/null ||
-    { tail -20 "$UP_LOG" >&2; die "upstream did not start"; }
+  if ! wait_http "http://$UP_ADDR/v2/" 20 || ! kill -0 "$UP_PID" 2>/dev/null; then
+    tail -20 "$UP_LOG" >&2
+    die "upstream did not start"
+  fi
 }
 
 upstream_stop() { stop_pid "${UP_PID:-}"; UP_PID=; }

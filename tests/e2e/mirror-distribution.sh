@@ -13,7 +13,7 @@
 set -euo pipefail
 
 cmd=${1:-}; shift || true
-listen=127.0.0.1:5001 cache= upstream= verbose=0
+listen=127.0.0.1:5001 cache='' upstream='' verbose=0
 while (($#)); do
   case $1 in
     --listen) listen=$2; shift 2 ;;

@@ -130,7 +130,7 @@ http_code() { nsx curl -s -o /dev/null -w '%{http_code}' --max-time 30 "$@"; }
 hdr() { # hdr NAME CURL-ARGS...: value of a response header
   local name=$1; shift
   nsx curl -s -D - -o /dev/null --max-time 30 "$@" | tr -d '\r' |
-    awk -v n="$(echo "$name" | tr 'A-Z' 'a-z')" -F': ' 'tolower($1) == n { print $2 }' | tail -1
+    awk -v n="$name" -F': ' 'tolower($1) == tolower(n) { print $2 }' | tail -1
 }
 body_sha() { nsx curl -fs --max-time 60 "$@" | sha256sum | sed 's/ .*//; s/^/sha256:/'; }
 ACCEPT_ALL='Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json'
