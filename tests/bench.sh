@@ -147,7 +147,8 @@ main() {
   mkdir -p "$RUN/logs"
   PIDFILE=$RUN/pids
   trap cleanup EXIT
-  trap 'exit 130' INT TERM
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   ns_create "rmbench-$$"
   upstream_start "$RUN/logs/upstream.log"
   seed_upstream

@@ -47,11 +47,10 @@ ns_create() {
 # /sys and breaks dockerd). Not for servers in the background: see upstream_start.
 nsx() { nsenter --net="/run/netns/$NS" -- "$@"; }
 
-# ns_destroy: kill whatever is still inside the netns (only our processes can be
-# there), by PID, then delete it.
-ns_destroy() {
-  [[ -n $NS ]] || return 0
-  [[ -e /run/netns/$NS ]] || return 0
+# ns_kill_all: end whatever is still inside the netns (only our processes can
+# be there: servers and clients), by PID: TERM, then KILL.
+ns_kill_all() {
+  [[ -n $NS && -e /run/netns/$NS ]] || return 0
   local pids p i
   for i in 1 2 3 4 5 6 7 8 9 10; do
     pids=$(ip netns pids "$NS" 2>/dev/null || true)
@@ -62,6 +61,12 @@ ns_destroy() {
     done
     sleep 1
   done
+}
+
+# ns_destroy: ns_kill_all, then delete the netns.
+ns_destroy() {
+  [[ -n $NS && -e /run/netns/$NS ]] || return 0
+  ns_kill_all
   ip netns delete "$NS" || true
 }
 

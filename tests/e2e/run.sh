@@ -463,6 +463,8 @@ scenario_cleanup() {
 run_scenario() {
   local rc=0 t0=$SECONDS
   echo "# --- $1"
+  # In the background, so that `wait` (unlike a foreground subshell) lets the
+  # INT/TERM trap run at once; cleanup() then ends this scenario.
   set +e
   (
     set -Eeuo pipefail
@@ -470,22 +472,50 @@ run_scenario() {
     SCEN_DIR=$RUN/$1
     mkdir -p "$SCEN_DIR"
     trap scenario_cleanup EXIT
+    trap 'exit 143' TERM
     trap 'echo "#   $SCENARIO: unexpected failure at line $LINENO: $BASH_COMMAND" >&2' ERR
     "sc_$1"
-  )
+  ) &
+  SCEN_PID=$!
+  wait "$SCEN_PID"
   rc=$?
+  SCEN_PID=
   set -e
   ((rc == 0)) || not_ok "$1: scenario aborted (exit $rc)"
   echo "# --- $1 took $((SECONDS - t0)) s"
 }
 
 cleanup() {
-  local rc=$?
+  local rc=$? i
   trap - EXIT INT TERM
+  if [[ -n ${SCEN_PID:-} ]] && kill -0 "$SCEN_PID" 2>/dev/null; then
+    # Interrupted: the scenario shell exits (running its own cleanup) as soon
+    # as the client or server it is waiting on is gone.
+    echo "# interrupted: stopping scenario (pid $SCEN_PID)"
+    kill -TERM "$SCEN_PID" 2>/dev/null || true
+    kill_tracked
+    ns_kill_all
+    for ((i = 0; i < 300; i++)); do kill -0 "$SCEN_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SCEN_PID" 2>/dev/null || true
+  fi
   kill_tracked
   ns_destroy
   umount_under "$RUN"
+  if [[ -z ${SUMMARY_DONE:-} && -n ${RESULTS:-} && -f $RESULTS ]]; then
+    not_ok "run interrupted or aborted (exit $rc)"
+    summary || true
+  fi
   exit "$rc"
+}
+
+summary() {
+  local pass fail
+  pass=$(grep -cx ok "$RESULTS" || true)
+  fail=$(grep -cx fail "$RESULTS" || true)
+  SUMMARY_DONE=1
+  echo "# total time $((SECONDS - T0)) s; logs in $RUN/logs"
+  echo "$pass passed, $fail failed"
+  ((fail == 0))
 }
 
 main() {
@@ -519,26 +549,21 @@ main() {
   : > "$RESULTS"
   export RUN PIDFILE RESULTS
   trap cleanup EXIT
-  trap 'exit 130' INT TERM
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   ns_create "rme2e-$$"
   export NS
 
   echo "# mirror: $MIRROR"
   echo "# work: $RUN"
-  local t0=$SECONDS
+  T0=$SECONDS
   upstream_start "$RUN/logs/upstream-seed.log"
   seed_upstream
   upstream_stop
-  echo "# seeded upstream in $((SECONDS - t0)) s"
+  echo "# seeded upstream in $((SECONDS - T0)) s"
 
   for c in "${selected[@]}"; do run_scenario "$c"; done
-
-  local pass fail
-  pass=$(grep -cx ok "$RESULTS" || true)
-  fail=$(grep -cx fail "$RESULTS" || true)
-  echo "# total time $((SECONDS - t0)) s; logs in $RUN/logs"
-  echo "$pass passed, $fail failed"
-  ((fail == 0))
+  summary
 }
 
 main "$@"
