@@ -68,7 +68,7 @@ export "CC_${LOWER}=$GCC-gcc" "AR_${LOWER}=$GCC-ar"
 CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
 # Static, and the same bytes wherever the tree or the cargo home is checked out.
 # With an explicit --target these flags reach only target code, not build scripts.
-export RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$SRC=/build/regmirror --remap-path-prefix=$CARGO_HOME=/cargo"
+export RUSTFLAGS="-C target-feature=+crt-static -C force-unwind-tables=no --remap-path-prefix=$SRC=/build/regmirror --remap-path-prefix=$CARGO_HOME=/cargo"
 unset CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 
 log "building $TRIPLE from $SRC into $CROSS_TARGET_DIR ($($RUSTC --version))"
