@@ -2,8 +2,10 @@
 //! and http-types — both unmaintained, both replaceable without touching the pull logic.
 //! Also the `Range` header parser.
 
-use futures_lite::AsyncBufRead;
+use futures_lite::AsyncRead;
 use std::fmt;
+use std::fs::File;
+use std::sync::Arc;
 
 /// Request methods we tell apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,8 +107,17 @@ pub enum Body {
     Empty,
     /// A small body in memory (JSON, manifests).
     Bytes(Vec<u8>),
-    /// A streamed body of known length (blobs).
-    Stream(Box<dyn AsyncBufRead + Unpin + Send + Sync>, u64),
+    /// A range of a complete file on disk (a cached blob): sent with `sendfile`.
+    File {
+        /// The open file.
+        file: Arc<File>,
+        /// First byte.
+        start: u64,
+        /// Bytes to send.
+        len: u64,
+    },
+    /// A streamed body of known length (a fill in progress, an uncached pass-through).
+    Stream(Box<dyn AsyncRead + Unpin>, u64),
 }
 
 impl fmt::Debug for Body {
@@ -114,6 +125,7 @@ impl fmt::Debug for Body {
         match self {
             Body::Empty => f.write_str("Empty"),
             Body::Bytes(b) => write!(f, "Bytes({})", b.len()),
+            Body::File { start, len, .. } => write!(f, "File({start}+{len})"),
             Body::Stream(_, n) => write!(f, "Stream({n})"),
         }
     }
@@ -169,7 +181,7 @@ impl Reply {
         let len = match &self.body {
             Body::Empty => 0,
             Body::Bytes(b) => b.len() as u64,
-            Body::Stream(_, n) => *n,
+            Body::File { len, .. } | Body::Stream(_, len) => *len,
         };
         self.head_len = Some(self.head_len.unwrap_or(len));
         self.body = Body::Empty;

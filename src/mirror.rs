@@ -55,8 +55,8 @@ pub struct BlobOut {
     pub total: u64,
     /// The part being sent; `None` for all of it.
     pub range: Option<ByteRange>,
-    /// The bytes of that part; `None` for HEAD.
-    pub body: Option<Box<dyn AsyncRead + Unpin + Send + Sync>>,
+    /// Where the bytes come from; `None` for HEAD.
+    pub body: Option<BlobSource>,
     /// How it was obtained.
     pub outcome: Outcome,
 }
@@ -68,6 +68,23 @@ impl std::fmt::Debug for BlobOut {
             "BlobOut {{ total: {}, range: {:?}, outcome: {} }}",
             self.total, self.range, self.outcome
         )
+    }
+}
+
+/// Where a blob's bytes come from.
+pub enum BlobSource {
+    /// A complete cached file (served with `sendfile`).
+    File(Arc<File>),
+    /// A file a fill is still writing, or an upstream stream.
+    Stream(Box<dyn AsyncRead + Unpin>),
+}
+
+impl std::fmt::Debug for BlobSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BlobSource::File(_) => "File",
+            BlobSource::Stream(_) => "Stream",
+        })
     }
 }
 
@@ -311,8 +328,12 @@ impl Mirror {
                 let part = resolve_range(range, total)?;
                 let (start, end) = part.map_or((0, total), |r| (r.start, r.end));
                 let body = (!head).then(|| {
-                    Box::new(BlobReader::following(fill.clone(), file, start, end))
-                        as Box<dyn AsyncRead + Unpin + Send + Sync>
+                    BlobSource::Stream(Box::new(BlobReader::following(
+                        fill.clone(),
+                        file,
+                        start,
+                        end,
+                    )))
                 });
                 Ok(BlobOut {
                     total,
@@ -338,7 +359,7 @@ impl Mirror {
         Ok(BlobOut {
             total,
             range: None,
-            body: Some(s.body),
+            body: Some(BlobSource::Stream(s.body)),
             outcome: Outcome::Pass,
         })
     }
@@ -383,10 +404,7 @@ fn complete(
     outcome: Outcome,
 ) -> Result<BlobOut, Error> {
     let part = resolve_range(range, total)?;
-    let (start, end) = part.map_or((0, total), |r| (r.start, r.end));
-    let body = (!head).then(|| {
-        Box::new(BlobReader::complete(file, start, end)) as Box<dyn AsyncRead + Unpin + Send + Sync>
-    });
+    let body = (!head).then_some(BlobSource::File(file));
     Ok(BlobOut {
         total,
         range: part,

@@ -10,14 +10,9 @@ use crate::error::Error;
 use crate::http::{Body, Method, Outcome, Reply, Request};
 use crate::manifest::Accept;
 use crate::metrics;
-use crate::mirror::{resolve_upstream, Mirror, Target};
+use crate::mirror::{resolve_upstream, BlobSource, Mirror, Target};
 use crate::reference::{Digest, Reference, Repository};
 use crate::status;
-use futures_lite::io::BufReader;
-
-/// Per-connection read buffer for streamed blobs: one `pread` per this many bytes. Small
-/// enough that 32 parallel downloads stay a few MiB; large enough for SD sequential reads.
-pub const STREAM_BUF: usize = 32 * 1024;
 
 /// What a request asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -155,8 +150,10 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
                 Some(r) => (206, r.end - r.start),
                 None => (200, b.total),
             };
+            let start = b.range.map_or(0, |r| r.start);
             let body = match b.body {
-                Some(r) => Body::Stream(Box::new(BufReader::with_capacity(STREAM_BUF, r)), len),
+                Some(BlobSource::File(file)) => Body::File { file, start, len },
+                Some(BlobSource::Stream(r)) => Body::Stream(r, len),
                 None => Body::Empty,
             };
             let mut reply = Reply::new(status, body)

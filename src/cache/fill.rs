@@ -142,36 +142,26 @@ impl Fill {
     }
 }
 
-/// A reader of `[pos, end)` of a blob file that may still be growing.
+/// A reader of `[pos, end)` of a blob file a fill is still writing. (A complete cached
+/// file is sent with `sendfile` instead; see `server/conn.rs`.)
 #[derive(Debug)]
 pub struct BlobReader {
     file: Arc<File>,
     pos: u64,
     end: u64,
-    /// The fill to follow; `None` for a complete cached file.
-    fill: Option<Arc<Fill>>,
+    /// The fill to follow.
+    fill: Arc<Fill>,
     listener: Option<EventListener>,
 }
 
 impl BlobReader {
-    /// Reads `[start, end)` of a complete file.
-    pub fn complete(file: Arc<File>, start: u64, end: u64) -> BlobReader {
-        BlobReader {
-            file,
-            pos: start,
-            end,
-            fill: None,
-            listener: None,
-        }
-    }
-
-    /// Reads `[start, end)` of a file a fill is writing.
+    /// Reads `[start, end)` of the file `fill` is writing.
     pub fn following(fill: Arc<Fill>, file: Arc<File>, start: u64, end: u64) -> BlobReader {
         BlobReader {
             file,
             pos: start,
             end,
-            fill: Some(fill),
+            fill,
             listener: None,
         }
     }
@@ -188,17 +178,14 @@ impl AsyncRead for BlobReader {
             if this.pos >= this.end || buf.is_empty() {
                 return Poll::Ready(Ok(0));
             }
-            let available = match &this.fill {
-                None => this.end,
-                Some(fill) => {
-                    let state = fill.lock();
-                    if let Phase::Failed(f) = &state.phase {
-                        return Poll::Ready(Err(io::Error::other(format!(
-                            "upstream fill failed: {f:?}"
-                        ))));
-                    }
-                    state.written.min(this.end)
+            let available = {
+                let state = this.fill.lock();
+                if let Phase::Failed(f) = &state.phase {
+                    return Poll::Ready(Err(io::Error::other(format!(
+                        "upstream fill failed: {f:?}"
+                    ))));
                 }
+                state.written.min(this.end)
             };
             if this.pos < available {
                 let n = (available - this.pos).min(buf.len() as u64) as usize;
@@ -209,14 +196,10 @@ impl AsyncRead for BlobReader {
                 this.pos += got as u64;
                 return Poll::Ready(Ok(got));
             }
-            let fill = this
-                .fill
-                .as_ref()
-                .expect("a complete file always has bytes available");
             match &mut this.listener {
                 // Register first, then look again: a notification between the check above
                 // and `listen` would otherwise be lost.
-                None => this.listener = Some(fill.changed.listen()),
+                None => this.listener = Some(this.fill.changed.listen()),
                 Some(l) => match Pin::new(l).poll(cx) {
                     Poll::Ready(()) => this.listener = None,
                     Poll::Pending => return Poll::Pending,
