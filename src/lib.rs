@@ -13,9 +13,11 @@
 //! logger.rs        `log` to stderr + a ring of recent lines for /_regmirror/log
 //! reference.rs     Digest, Repository, Tag, Reference: validated at the edge
 //! error.rs         the one Error enum → HTTP status + OCI code + side at fault
-//! server.rs        accept loop, connection limit, header timeout, async-h1 ↔ our
-//!                  Request/Reply, access log line when a body is done
-//! http.rs          our own Request/Reply types (routes never see async-h1/http-types)
+//! server/        mod.rs: accept loop, connection limit, header timeout, request parsing
+//!                  (async-h1's decoder), access log; conn.rs: the client socket (write
+//!                  timeout, sendfile); reply.rs: writing replies
+//! http.rs          our own Request/Reply types, Range parsing (routes never see
+//!                  async-h1/http-types)
 //! routes.rs        path → Route; dispatch; Error → OCI JSON
 //! mirror.rs        the pull logic: manifests, tags, blobs across cache and upstream
 //! manifest.rs      media types, Accept negotiation, default platform of an index
