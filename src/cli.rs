@@ -26,6 +26,8 @@ pub enum Command {
 /// Run the mirror.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "serve")]
+// Doc comments here are argh's `--help` text, where a bare URL reads best.
+#[allow(rustdoc::bare_urls)]
 pub struct ServeArgs {
     /// address to listen on (default 0.0.0.0:5000)
     #[argh(option)]
