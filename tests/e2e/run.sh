@@ -429,6 +429,25 @@ sc_crash() {
   check "crash: pull library/big:latest after restart" pull_verify library/big latest "$SCEN_DIR/out" ""
   mirror_stop
   check "crash: \$MIRROR verify exits 0 after the pull" mirror_verify "$cache"
+  check "crash: \$MIRROR verify exits non-zero after one cached blob is corrupted" \
+    verify_catches_corruption "$cache"
+}
+
+# verify_catches_corruption CACHE: flip one byte of the largest cached blob;
+# `$MIRROR verify` must then fail.
+verify_catches_corruption() {
+  local f
+  f=$(find "$1/blobs" -type f -size +1k -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
+  [[ -n $f ]] || { echo "no blob to corrupt"; return 1; }
+  "$PY" -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(4096); b = f.read(1); f.seek(4096); f.write(bytes([(b[0] + 1) % 256]))' "$f"
+  echo "corrupted byte 4096 of $f"
+  if mirror_verify "$1"; then
+    echo "verify exited 0"
+    return 1
+  fi
+  tail -3 "$RUN/logs/verify-$SCENARIO.log"
 }
 
 # --max-size below the sum of all images: pulls succeed, blobs/ stays in budget.
