@@ -19,7 +19,8 @@
 //! http.rs          our own Request/Reply types, Range parsing (routes never see
 //!                  async-h1/http-types)
 //! routes.rs        path → Route; dispatch; Error → OCI JSON
-//! mirror.rs        the pull logic: manifests, tags, blobs across cache and upstream
+//! mirror/          the pull logic across cache and upstream: mod.rs (state, per-reference
+//!                  locks), manifests.rs (tags, freshness, Accept), blobs.rs
 //! manifest.rs      media types, Accept negotiation, default platform of an index
 //! status.rs        /_regmirror/status, /metrics, /v2/_catalog, tags/list fallback
 //! upstream/        client.rs, auth.rs, breaker.rs, registry.rs — the only HTTP client code
