@@ -28,6 +28,7 @@
 //!   403 → `Denied`, other non-2xx → `Status`; network/TLS/timeout/open breaker →
 //!   `Unavailable`.
 
+mod answers;
 mod auth;
 mod breaker;
 mod challenge;
@@ -36,7 +37,12 @@ mod registry;
 mod response;
 mod stream;
 
-pub use registry::{BlobStream, Manifest, Registry, RegistryStatus, Upstreams};
+pub use answers::{BlobStream, Manifest, RegistryStatus};
+pub use registry::Registry;
+
+use crate::config::Config;
+use client::{tls_config, Client};
+use std::rc::Rc;
 
 /// The manifest media types we ask for and serve, in preference order.
 pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
@@ -49,3 +55,35 @@ pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
 /// Largest manifest we accept (the design's limit; distribution's own is 4 MiB). Read into
 /// memory whole, so it bounds memory per manifest request.
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+
+/// The configured upstreams, by name.
+#[derive(Debug)]
+pub struct Upstreams {
+    registries: Vec<Rc<Registry>>,
+}
+
+impl Upstreams {
+    /// One [`Registry`] per `config.upstreams`, all trusting the web PKI roots plus
+    /// `config.upstream_ca`. A CA file that cannot be read or holds no certificate is an
+    /// error (a startup failure, not a surprise at the first pull).
+    pub fn new(config: &Config) -> Result<Upstreams, String> {
+        let tls = tls_config(config.upstream_ca.as_deref())?;
+        let client = Client::new(tls, config.upstream_timeout);
+        let registries = config
+            .upstreams
+            .iter()
+            .map(|u| Rc::new(Registry::new(u, client.clone())))
+            .collect();
+        Ok(Upstreams { registries })
+    }
+
+    /// The upstream called `name` (`docker.io`, `ghcr.io`, …), if allowlisted.
+    pub fn get(&self, name: &str) -> Option<Rc<Registry>> {
+        self.registries.iter().find(|r| r.name() == name).cloned()
+    }
+
+    /// Every configured upstream, in configuration order.
+    pub fn all(&self) -> impl Iterator<Item = &Rc<Registry>> {
+        self.registries.iter()
+    }
+}

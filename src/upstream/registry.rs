@@ -1,129 +1,27 @@
 //! One upstream registry ([`Registry`]): manifest, blob and tag-list requests with the
-//! token flow, status mapping, digest checks, circuit breaker and rate-limit tracking; and
-//! the set of configured upstreams ([`Upstreams`]).
+//! token flow, status mapping, digest checks, circuit breaker and rate-limit tracking.
 
+use super::answers::{BlobStream, Manifest, RegistryStatus};
 use super::auth::Auth;
 use super::breaker::{Breaker, FAILURE_THRESHOLD, OPEN_WINDOW};
-use super::client::{tls_config, Client};
+use super::client::Client;
 use super::response::{
     body_media_type, check_status, content_length, header, media_type_of, parse_content_range,
     protocol,
 };
 use super::stream::{read_limited, BodyReader};
 use super::{MANIFEST_MEDIA_TYPES, MAX_MANIFEST_BYTES};
-use crate::config::{Config, UpstreamConfig, UpstreamUrl};
+use crate::config::{UpstreamConfig, UpstreamUrl};
 use crate::error::UpstreamError;
 use crate::reference::{Digest, Reference, Repository};
-use futures_lite::AsyncRead;
 use http_types::{Method, Response, Url};
 use std::cell::RefCell;
 use std::fmt;
-use std::rc::Rc;
 use std::time::Instant;
 
 /// Largest `tags/list` answer passed through: the same bound as a manifest (the body is
 /// held in memory whole). Paginated lists stay far below it.
 const MAX_TAGS_LIST_BYTES: usize = MAX_MANIFEST_BYTES;
-
-/// The configured upstreams, by name.
-#[derive(Debug)]
-pub struct Upstreams {
-    registries: Vec<Rc<Registry>>,
-}
-
-impl Upstreams {
-    /// One [`Registry`] per `config.upstreams`, all trusting the web PKI roots plus
-    /// `config.upstream_ca`. A CA file that cannot be read or holds no certificate is an
-    /// error (a startup failure, not a surprise at the first pull).
-    pub fn new(config: &Config) -> Result<Upstreams, String> {
-        let tls = tls_config(config.upstream_ca.as_deref())?;
-        let client = Client::new(tls, config.upstream_timeout);
-        let registries = config
-            .upstreams
-            .iter()
-            .map(|u| Rc::new(Registry::new(u, client.clone())))
-            .collect();
-        Ok(Upstreams { registries })
-    }
-
-    /// The upstream called `name` (`docker.io`, `ghcr.io`, …), if allowlisted.
-    pub fn get(&self, name: &str) -> Option<Rc<Registry>> {
-        self.registries.iter().find(|r| r.name == name).cloned()
-    }
-
-    /// Every configured upstream, in configuration order.
-    pub fn all(&self) -> impl Iterator<Item = &Rc<Registry>> {
-        self.registries.iter()
-    }
-}
-
-/// A manifest as upstream described it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Manifest {
-    /// Its digest: verified against the body on GET; from `Docker-Content-Digest` on HEAD.
-    pub digest: Digest,
-    /// `Content-Type` without parameters.
-    pub media_type: String,
-    /// Body length in bytes.
-    pub length: u64,
-    /// The raw bytes (GET), `None` for HEAD.
-    pub body: Option<Vec<u8>>,
-}
-
-impl fmt::Debug for Manifest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Manifest")
-            .field("digest", &self.digest)
-            .field("media_type", &self.media_type)
-            .field("length", &self.length)
-            .field(
-                "body",
-                &self.body.as_ref().map(|b| format!("<{} bytes>", b.len())),
-            )
-            .finish()
-    }
-}
-
-/// A blob body on its way from upstream.
-///
-/// `body` fails with an `io::Error` when the connection resets, when upstream is silent for
-/// the upstream timeout (`TimedOut`), or when it ends before `Content-Length` bytes
-/// (`UnexpectedEof`); a clean end of stream means every promised byte arrived. The digest
-/// is not checked here: the reader of the stream hashes it.
-pub struct BlobStream {
-    /// Position in the blob of the first body byte: the asked offset on 206, 0 when
-    /// upstream ignored `Range` and sent the whole blob (200).
-    pub offset: u64,
-    /// The whole blob's length, if upstream said (`Content-Length` on 200, the total of
-    /// `Content-Range` on 206).
-    pub total: Option<u64>,
-    /// The bytes from `offset` on.
-    pub body: Box<dyn AsyncRead + Unpin + Send + Sync>,
-}
-
-impl fmt::Debug for BlobStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BlobStream")
-            .field("offset", &self.offset)
-            .field("total", &self.total)
-            .finish()
-    }
-}
-
-/// What `/_regmirror/status` and the logs show about an upstream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistryStatus {
-    /// Its name (`docker.io`).
-    pub name: String,
-    /// Where it is (`https://registry-1.docker.io:443`).
-    pub url: String,
-    /// The circuit breaker is closed: requests go out.
-    pub available: bool,
-    /// Failures since the last success.
-    pub consecutive_failures: u32,
-    /// The last `ratelimit-remaining` header seen (Docker Hub: `"76;w=21600"`).
-    pub ratelimit_remaining: Option<String>,
-}
 
 /// One upstream registry. Its state (token cache, breaker, rate-limit figure) is
 /// single-threaded (`RefCell`) and never borrowed across an `.await`.
@@ -148,7 +46,7 @@ impl fmt::Debug for Registry {
 }
 
 impl Registry {
-    fn new(config: &UpstreamConfig, client: Client) -> Registry {
+    pub(super) fn new(config: &UpstreamConfig, client: Client) -> Registry {
         Registry {
             name: config.name.clone(),
             url: config.url.clone(),
@@ -431,6 +329,8 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::upstream::Upstreams;
 
     #[test]
     fn urls_are_built_from_validated_parts() {
