@@ -6,7 +6,7 @@
 //! `auth.rs` (Bearer token flow, per-repository token cache), `challenge.rs`
 //! (`WWW-Authenticate` parsing, Basic header), `breaker.rs` (circuit breaker),
 //! `response.rs` (status → error, header parsing), `registry.rs` (manifest/blob GET/HEAD on
-//! one upstream).
+//! one upstream), `answers.rs` (what those calls return). [`Upstreams`] is below.
 //!
 //! CONTRACT (implemented by the upstream work; callers rely on exactly this):
 //! - `Upstreams::new(&Config) -> Result<Upstreams, String>`: builds one `Registry` per
