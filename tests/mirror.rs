@@ -565,3 +565,31 @@ fn a_client_that_stops_reading_is_dropped_and_frees_its_slot() {
     );
     drop(idle);
 }
+
+#[test]
+fn a_tls_handshake_on_the_plain_port_is_refused_at_once() {
+    use std::io::{Read, Write};
+    // skopeo and podman try https first on an insecure mirror and fall back to http only
+    // when that fails: a refusal that waits out the header timeout costs every pull.
+    let fake = FakeUpstream::start();
+    let m = Mirror::start(&fake);
+    let mut s = std::net::TcpStream::connect(m.addr).unwrap();
+    s.write_all(&[
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ])
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t = Instant::now();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    assert!(
+        answer.starts_with(b"HTTP/1.1 400"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+}

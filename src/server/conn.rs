@@ -39,6 +39,13 @@ impl Conn {
         }
     }
 
+    /// The first byte the client will send, without consuming it; `None` if it closed.
+    pub async fn peek_byte(&self) -> io::Result<Option<u8>> {
+        let mut b = [0u8; 1];
+        let n = self.inner.peek(&mut b).await?;
+        Ok((n == 1).then_some(b[0]))
+    }
+
     /// Bytes read from the client so far.
     pub fn bytes_read(&self) -> u64 {
         self.read.load(Ordering::Relaxed)

@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 /// CVE-2018-12121-style memory exhaustion); named here because its error becomes our 431.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 
+/// First byte of a TLS record carrying a handshake (a ClientHello).
+const TLS_HANDSHAKE: u8 = 0x16;
+
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop doesn't spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -154,6 +157,20 @@ pub fn spawn(config: Config) -> Result<SocketAddr, String> {
 /// Serves one connection: requests in sequence (keep-alive) until the client closes, a
 /// header timeout, a request we cannot read, or a reply cut short.
 async fn connection(mut conn: Conn, peer: SocketAddr, mirror: Rc<Mirror>, limits: Limits) {
+    // skopeo, podman and cri-o try https first on an `insecure` mirror and fall back to
+    // http when that fails: fail it at once rather than wait out the header timeout.
+    let first = conn.peek_byte().or(async {
+        Timer::after(limits.header_timeout).await;
+        Ok(None) // nothing sent in time: an idle connection, closed silently
+    });
+    match first.await {
+        Ok(Some(TLS_HANDSHAKE)) => {
+            let e = Error::Malformed("TLS handshake on a plain-HTTP port".into());
+            return refuse(&mut conn, peer, e).await;
+        }
+        Ok(Some(_)) => {}
+        Ok(None) | Err(_) => return,
+    }
     loop {
         let read_before = conn.bytes_read();
         let timeout = async {
