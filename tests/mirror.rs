@@ -593,3 +593,27 @@ fn a_tls_handshake_on_the_plain_port_is_refused_at_once() {
         t.elapsed()
     );
 }
+
+#[test]
+fn a_frozen_upstream_costs_a_cached_tag_seconds_not_the_upstream_timeout() {
+    let fake = FakeUpstream::start();
+    let img = TestImage::new(16, &[1000]);
+    fake.push_image("library/app", "latest", &img);
+    let m = Mirror::start_with(&fake, |c| {
+        c.tag_ttl = Duration::ZERO;
+        c.upstream_timeout = Duration::from_secs(60);
+    });
+    pull(m.addr, "library/app", "latest", &img);
+    fake.freeze();
+    for _ in 0..2 {
+        let t = Instant::now();
+        let r = get(m.addr, "/v2/library/app/manifests/latest");
+        assert_eq!((r.status, r.body == img.manifest), (200, true));
+        let waited = t.elapsed();
+        assert!(
+            waited < Duration::from_secs(6),
+            "stale answer took {waited:?}"
+        );
+    }
+    fake.heal();
+}

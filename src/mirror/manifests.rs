@@ -7,7 +7,14 @@ use crate::error::{Error, UpstreamError};
 use crate::http::Outcome;
 use crate::manifest::{self, Accept};
 use crate::reference::{Digest, Reference, Tag};
-use std::time::SystemTime;
+use futures_lite::FutureExt;
+use smol::Timer;
+use std::time::{Duration, SystemTime};
+
+/// Longest a client waits for upstream to confirm a cached tag before it gets the cached
+/// answer (`STALE`): a frozen or crawling upstream must not cost every pull a full upstream
+/// timeout. Healthy registries answer a HEAD in well under a second.
+pub const REVALIDATE_PATIENCE: Duration = Duration::from_secs(3);
 
 /// A manifest ready to send.
 #[derive(Debug)]
@@ -80,12 +87,24 @@ impl Mirror {
                     return Ok(out);
                 }
             }
-            // Revalidate: a HEAD costs no pull on Docker Hub and no body anywhere.
-            match t
-                .registry
-                .manifest(&t.repo, &Reference::Tag(tag.clone()), true)
-                .await
-            {
+            // Revalidate: a HEAD costs no pull on Docker Hub and no body anywhere. It runs
+            // as its own task: if upstream is slow we answer stale after a short wait and
+            // let the HEAD finish anyway, so its outcome still feeds the circuit breaker.
+            let (registry, repo) = (t.registry.clone(), t.repo.clone());
+            let reference = Reference::Tag(tag.clone());
+            let mut head = self
+                .executor
+                .spawn(async move { registry.manifest(&repo, &reference, true).await });
+            let patience = async {
+                Timer::after(REVALIDATE_PATIENCE).await;
+                None
+            };
+            let Some(answer) = async { Some((&mut head).await) }.or(patience).await else {
+                head.detach();
+                let slow = format!("no answer within {} s", REVALIDATE_PATIENCE.as_secs());
+                return self.stale(t, tag, rec, UpstreamError::Unavailable(slow));
+            };
+            match answer {
                 Ok(head) => {
                     if let Some(out) = self.cached_manifest(&head.digest, Outcome::Hit)? {
                         self.remember(t, tag, &out.digest, &out.media_type);
