@@ -33,9 +33,9 @@
 # linker and C compiler (ring's C/asm). rustup's toolchain is not used: it is
 # first on PATH but has no ARM std and cannot fetch one here.
 #
-# Output: $CROSS_TARGET_DIR/<triple>/release/regmirror (default target/cross,
-# separate from the host's target/ so host builds are not invalidated). The path
-# is the last line on stdout; everything else goes to stderr.
+# Output: target/cross/<triple>/regmirror (cargo works in
+# target/cross/build-<triple>, apart from the host's target/ so host builds are
+# not invalidated). The path is the last line on stdout; the rest is stderr.
 #
 # Env: REGMIRROR_SRC  source tree to build (default: this repository)
 #      CROSS_TARGET_DIR  cargo target dir (default: target/cross of this repository)
@@ -70,15 +70,21 @@ CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
 # With an explicit --target these flags reach only target code, not build scripts.
 export RUSTFLAGS="-C target-feature=+crt-static -C force-unwind-tables=no --remap-path-prefix=$SRC=/build/regmirror --remap-path-prefix=$CARGO_HOME=/cargo"
 unset CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
+# The cc crate (ring's C) tracks SOURCE_DATE_EPOCH: the image scripts export it,
+# and a changed value would rebuild ring and everything above it for nothing.
+unset SOURCE_DATE_EPOCH
 
 log "building $TRIPLE from $SRC into $CROSS_TARGET_DIR ($($RUSTC --version))"
 start=$(date +%s)
 (cd "$SRC" && timeout 3600 nice -n 10 /usr/bin/cargo build --release \
     -Zbuild-std=std,panic_abort --target "$TRIPLE" \
-    --target-dir "$CROSS_TARGET_DIR" -j "${CROSS_JOBS:-$(nproc)}" --bin regmirror) >&2
+    --target-dir "$CROSS_TARGET_DIR/build-$TRIPLE" -j "${CROSS_JOBS:-$(nproc)}" --bin regmirror) >&2
 
-BIN=$CROSS_TARGET_DIR/$TRIPLE/release/regmirror
-[ -x "$BIN" ] || die "no binary at $BIN"
+OUT=$CROSS_TARGET_DIR/build-$TRIPLE/$TRIPLE/release/regmirror
+[ -x "$OUT" ] || die "no binary at $OUT"
+BIN=$(binary_path "$SHORT")
+mkdir -p "$(dirname "$BIN")"
+cmp -s "$OUT" "$BIN" || cp -p "$OUT" "$BIN"
 desc=$(file -b "$BIN")
 case "$desc" in
     *"statically linked"*|*"static-pie linked"*) ;;

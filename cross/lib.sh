@@ -51,9 +51,12 @@ target_triple() {
     esac
 }
 
-# Where cross/build.sh leaves the binary for a short target name.
+# Where cross/build.sh leaves the binary for a short target name. Each triple
+# gets its own cargo target dir (build-<triple>): with -Zbuild-std, targets that
+# share one dir overwrite each other's host build scripts (compiler_builtins)
+# and every switch of target rebuilds everything.
 CROSS_TARGET_DIR=${CROSS_TARGET_DIR:-$REPO_ROOT/target/cross}
-binary_path() { echo "$CROSS_TARGET_DIR/$(target_triple "$1")/release/regmirror"; }
+binary_path() { echo "$CROSS_TARGET_DIR/$(target_triple "$1")/regmirror"; }
 
 # qemu-user command for the smallest board of each target (empty for the host).
 qemu_for() {

@@ -35,7 +35,8 @@
 # Debian bookworm arm64 packages fetched with a private APT_CONFIG (nothing is
 # added to /etc/apt). Same binary + same package versions + same
 # SOURCE_DATE_EPOCH (default: HEAD's commit time) → same bytes: fixed mtimes,
-# cpio --reproducible, gzip -n, E2FSPROGS_FAKE_TIME + fixed UUID/hash seed,
+# cpio --reproducible, gzip -n, E2FSPROGS_FAKE_TIME + fixed UUID/hash seed (and
+# no -d: it would copy host ctimes),
 # mkfs.vfat with a fixed volume id under faketime, xz -T1.
 #
 # Output: target/sd/regmirror-os-arm64.img.xz (+ .sha256, and the unpacked
@@ -227,14 +228,12 @@ FT=(faketime -f "$STAMP")
 used=$(du -sm "$B" | cut -f1)
 log "boot partition: ${used} MiB used of ${BOOT_MIB} MiB"
 
-# --- 5. the cache partition (ext4, grown at first boot)
-C=$WORK/cachefs
-mkdir -p "$C"
-printf 'regmirror cache (regmirror/) and the saved clock (.regmirror-os/).\n' > "$C/README.txt"
-find "$C" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+# --- 5. the cache partition (ext4, grown at first boot), empty: regmirror/
+# and .regmirror-os/ are made at boot. (No `mkfs.ext4 -d`: it copies each
+# source file's ctime, which no tool can set, so the bytes would vary.)
 truncate -s "${CACHE_MIB}M" "$WORK/cache.ext4"
 E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mkfs.ext4 -q -F -b 4096 -T default -L RMSDCACHE -U "$EXT_UUID" \
-    -E "hash_seed=$EXT_HASH,root_owner=0:0" -d "$C" "$WORK/cache.ext4"
+    -E "hash_seed=$EXT_HASH,root_owner=0:0" "$WORK/cache.ext4"
 
 # --- 6. the disk
 S=$((1024 * 1024 / 512))

@@ -83,8 +83,12 @@ layer_listing() {  # the amd64 layer holds exactly /regmirror and the volume dir
 check "oci: layer is /regmirror (root, 0755) + /var/lib/regmirror (65532)" layer_listing
 
 # 2. Reproducible.
-rebuild_same() {
-    OCI_OUT=$WORK/rebuild "$(dirname "$0")/build-oci.sh" >/dev/null 2>&1 || return 1
+rebuild_same() {  # same binaries and the layout's own SOURCE_DATE_EPOCH
+    local created epoch
+    created=$(jq -r '.annotations["org.opencontainers.image.created"]' "$OCI/blobs/sha256/${INDEX_DIGEST#sha256:}")
+    epoch=$(date -u -d "$created" +%s) || return 1
+    SOURCE_DATE_EPOCH=$epoch OCI_OUT=$WORK/rebuild "$(dirname "$0")/build-oci.sh" >/dev/null 2>"$WORK/rebuild.log" \
+        || { tail -5 "$WORK/rebuild.log"; return 1; }
     diff -r "$OCI" "$WORK/rebuild" && echo "second build: identical, index $INDEX_DIGEST"
 }
 check "oci: a second build gives identical bytes" rebuild_same
