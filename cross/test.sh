@@ -49,6 +49,16 @@ check()  { local what=$1; shift; if "$@" >"$WORK/check.out" 2>&1; then ok "$what
 echo "# $TRIPLE: $BIN ($(stat -c %s "$BIN") bytes) under ${QEMU[*]:-native}"
 netns_create "$NS"
 
+# 0. Static, and within the size budget (3 MiB) the Pi packaging promises.
+size_ok() {
+    local size desc
+    size=$(stat -c %s "$BIN"); desc=$(file -b "$BIN")
+    case "$desc" in *"statically linked"*|*"static-pie linked"*) ;; *) echo "$desc"; return 1 ;; esac
+    echo "$size bytes = $(awk -v s="$size" 'BEGIN{printf "%.2f", s/1048576}') MiB, static"
+    [ "$size" -le $((3 * 1024 * 1024)) ]
+}
+check "$SHORT: static binary within the 3 MiB budget" size_ok
+
 # 1. The binary starts at all on this CPU (SIGILL would show here first).
 check "$SHORT: regmirror --help runs under ${QEMU[*]:-native}" \
     bash -c '"$@" --help | grep -m1 serve' _ timeout 60 "${QEMU[@]}" "$BIN"
