@@ -129,3 +129,31 @@ check_dir_copy() {
     done
     echo "$n"
 }
+
+# --- shared by the test scripts (cross/test.sh, image/test-oci.sh, image/boot-test.sh)
+
+# TAP-style reporting: ok/not_ok count into N and FAILED; `check WHAT CMD…` runs CMD with
+# its output in $WORK/check.out and shows its last line (or its tail on failure).
+N=0 FAILED=0
+ok()     { N=$((N + 1)); echo "ok $N - $*"; }
+not_ok() { N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $*"; }
+check()  {
+    local what=$1; shift
+    if "$@" >"$WORK/check.out" 2>&1; then
+        ok "$what"; tail -n1 "$WORK/check.out" | cut -c1-200 | sed 's/^/#   /'
+    else
+        not_ok "$what"; tail -15 "$WORK/check.out" | cut -c1-300 | sed 's/^/#   /'
+    fi
+}
+
+# stop_pids PID…: TERM each, give each 10 s to go, then KILL.
+stop_pids() {
+    local p
+    for p in "$@"; do kill "$p" 2>/dev/null || true; done
+    for p in "$@"; do timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true; done
+}
+
+# finish_work RC: delete $WORK, unless the run failed or KEEP_WORK=1.
+finish_work() {
+    if [ "$1" -ne 0 ] || [ "${KEEP_WORK:-}" = 1 ]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}

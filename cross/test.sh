@@ -32,19 +32,14 @@ WORK=$(mktemp -d /tmp/regmirror-crosstest.XXXXXX)
 NS=rmx-$$
 PIDS=()
 cleanup() {
-    local rc=$? p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true; done
+    local rc=$?
+    stop_pids "${PIDS[@]}"
     netns_delete "$NS"
-    if [ $rc -ne 0 ] || [ "${KEEP_WORK:-}" = 1 ]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+    finish_work "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-N=0 FAILED=0
-ok()     { N=$((N + 1)); echo "ok $N - $*"; }
-not_ok() { N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $*"; }
-check()  { local what=$1; shift; if "$@" >"$WORK/check.out" 2>&1; then ok "$what"; tail -n1 "$WORK/check.out" | cut -c1-200 | sed 's/^/#   /'; else not_ok "$what"; sed 's/^/#   /' "$WORK/check.out" | tail -15; fi; }
 
 echo "# $TRIPLE: $BIN ($(stat -c %s "$BIN") bytes) under ${QEMU[*]:-native}"
 netns_create "$NS"

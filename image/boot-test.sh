@@ -55,18 +55,13 @@ PIDS=() QEMU_PID=
 cleanup() {
     local rc=$? p
     [ -n "$QEMU_PID" ] && kill "$QEMU_PID" 2>/dev/null || true
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in $QEMU_PID "${PIDS[@]}"; do timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true; done
+    stop_pids $QEMU_PID "${PIDS[@]}"
     netns_delete "$NS"
-    if [ $rc -ne 0 ] || [ "${KEEP_WORK:-}" = 1 ]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+    finish_work "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-N=0 FAILED=0
-ok()     { N=$((N + 1)); echo "ok $N - $*"; }
-not_ok() { N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $*"; }
-check()  { local what=$1; shift; if "$@" >"$WORK/check.out" 2>&1; then ok "$what"; tail -n1 "$WORK/check.out" | cut -c1-200 | sed 's/^/#   /'; else not_ok "$what"; tail -15 "$WORK/check.out" | cut -c1-300 | sed 's/^/#   /'; fi; }
 T0=$(date +%s)
 
 # --- the disk: a writable, enlarged copy with test settings

@@ -33,20 +33,15 @@ cleanup() {
         kill "$DOCKERD_PID" 2>/dev/null || true
         timeout 30 tail --pid="$DOCKERD_PID" -f /dev/null || kill -9 "$DOCKERD_PID" 2>/dev/null || true
     fi
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true; done
+    stop_pids "${PIDS[@]}"
     # dockerd unmounts its overlays on a clean stop; be sure before rm -rf.
     grep -o " $WORK[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     netns_delete "$NS"
-    if [ $rc -ne 0 ] || [ "${KEEP_WORK:-}" = 1 ]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+    finish_work "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-N=0 FAILED=0
-ok()     { N=$((N + 1)); echo "ok $N - $*"; }
-not_ok() { N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $*"; }
-check()  { local what=$1; shift; if "$@" >"$WORK/check.out" 2>&1; then ok "$what"; tail -n1 "$WORK/check.out" | cut -c1-200 | sed 's/^/#   /'; else not_ok "$what"; tail -15 "$WORK/check.out" | cut -c1-300 | sed 's/^/#   /'; fi; }
 
 INDEX_DIGEST=$(jq -r '.manifests[0].digest' "$OCI/index.json")
 echo "# layout $OCI, index $INDEX_DIGEST"
