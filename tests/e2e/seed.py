@@ -25,6 +25,7 @@ import random
 import subprocess
 import sys
 import tarfile
+import time
 import urllib.error
 import urllib.request
 
@@ -99,11 +100,30 @@ APT::Architectures {{ "{a}"; }};
 APT::Sandbox::User "root";
 """.format(d=d, a=arch))
     env = dict(os.environ, APT_CONFIG=conf, DEBIAN_FRONTEND="noninteractive")
-    if not glob.glob(os.path.join(d, "lists", "*Packages*")):
-        subprocess.run(["apt-get", "-q", "update"], env=env, check=True, timeout=300,
-                       stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "-q", "download", "busybox-static:" + arch], env=env,
-                   check=True, timeout=300, cwd=debdir, stdout=subprocess.DEVNULL)
+    # A mirror hiccup can leave `apt-get update` exiting 0 with no index fetched (seen on
+    # a fresh CI clone): check for the index and try again, a few times.
+    for attempt in range(3):
+        try:
+            if not glob.glob(os.path.join(d, "lists", "*Packages*")):
+                subprocess.run(["apt-get", "-q", "update"], env=env, check=True,
+                               timeout=300, stdout=subprocess.DEVNULL)
+            subprocess.run(["apt-get", "-q", "download", "busybox-static:" + arch],
+                           env=env, check=True, timeout=300, cwd=debdir,
+                           stdout=subprocess.DEVNULL)
+            return
+        except subprocess.SubprocessError as e:
+            print("seed: busybox-static:%s attempt %d failed: %s" % (arch, attempt + 1, e),
+                  file=sys.stderr)
+            for f in glob.glob(os.path.join(d, "lists", "*Packages*")):
+                os.remove(f)
+            time.sleep(2 * (attempt + 1))
+    # The host's own architecture can also come through the system's apt lists.
+    host = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
+                          text=True).stdout.strip()
+    if host != arch:
+        raise RuntimeError("busybox-static:%s unavailable" % arch)
+    subprocess.run(["apt-get", "-q", "download", "busybox-static"], check=True, timeout=300,
+                   cwd=debdir, stdout=subprocess.DEVNULL)
 
 
 def deb_member(path, member):
