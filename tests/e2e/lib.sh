@@ -196,6 +196,10 @@ seed_upstream() {
     log "seed: upstream already seeded by this seed.py"
     return 0
   fi
+  # The .debs come from Debian's mirror: fetch them here, where there is a network; the
+  # seeding below runs in the netns, which has none.
+  "$PY" "$E2E_DIR/seed.py" --fetch-only --cache "$WORK/seed-cache" >&2 ||
+    log "seed: busybox .debs unavailable; images get generated files (docker run will fail)"
   nsx "$PY" "$E2E_DIR/seed.py" --registry "$UP_ADDR" --out "$IMAGES_JSON" \
       --cache "$WORK/seed-cache" >&2
   echo "$want" > "$stamp"
@@ -317,7 +321,10 @@ verify_dir() {
 # podman_setup DIR: config for podman pulling docker.io through the mirror.
 podman_setup() {
   PODMAN_DIR=$1
-  mkdir -p "$PODMAN_DIR/root" "$PODMAN_DIR/run" "$PODMAN_DIR/tmp"
+  # podman refuses a runroot longer than 50 characters, and the checkout's path is
+  # anyone's guess: keep the runroot short, under /tmp.
+  PODMAN_RUN=/tmp/rm-e2e-podman-$$
+  mkdir -p "$PODMAN_DIR/root" "$PODMAN_RUN" "$PODMAN_DIR/tmp"
   cat > "$PODMAN_DIR/registries.conf" <<EOF
 unqualified-search-registries = ["docker.io"]
 short-name-mode = "permissive"
@@ -332,7 +339,7 @@ EOF
 [storage]
 driver = "vfs"
 graphroot = "$PODMAN_DIR/root"
-runroot = "$PODMAN_DIR/run"
+runroot = "$PODMAN_RUN"
 EOF
   cat > "$PODMAN_DIR/containers.conf" <<EOF
 [engine]
@@ -347,7 +354,7 @@ podman_() {
   timeout -k 10 "$E2E_TIMEOUT" env CONTAINERS_REGISTRIES_CONF="$PODMAN_DIR/registries.conf" \
     CONTAINERS_STORAGE_CONF="$PODMAN_DIR/storage.conf" CONTAINERS_CONF="$PODMAN_DIR/containers.conf" \
     TMPDIR="$PODMAN_DIR/tmp" nsenter --net="/run/netns/$NS" -- podman --root "$PODMAN_DIR/root" \
-    --runroot "$PODMAN_DIR/run" --storage-driver vfs "$@"
+    --runroot "$PODMAN_RUN" --storage-driver vfs "$@"
 }
 
 # containerd_start DIR: a private containerd (no CRI) in the netns; hosts dir

@@ -518,6 +518,7 @@ cleanup() {
     kill -KILL "$SCEN_PID" 2>/dev/null || true
   fi
   kill_tracked
+  rm -rf "/tmp/rm-e2e-podman-$$"   # podman's short runroot (see podman_setup)
   ns_destroy
   umount_under "$RUN"
   if [[ -z ${SUMMARY_DONE:-} && -n ${RESULTS:-} && -f $RESULTS ]]; then

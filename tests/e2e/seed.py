@@ -386,7 +386,12 @@ def main():
     ap.add_argument("--big-mib", type=int, default=100, help="size of big's largest layer")
     ap.add_argument("--no-busybox", action="store_true", help="use generated files only")
     ap.add_argument("--dry-run", action="store_true", help="build and describe, push nothing")
+    ap.add_argument("--fetch-only", action="store_true",
+                    help="only download the busybox .debs into --cache (run this with network "
+                         "access; the seeding itself runs in a netns that has none)")
     args = ap.parse_args()
+    if args.fetch_only:
+        sys.exit(0 if fetch_busybox(args.cache) else 1)
 
     images, real = build(args)
     reg = Registry(args.registry)
