@@ -23,6 +23,9 @@ MIRROR_PORT=5001
 UP_ADDR=127.0.0.1:$UP_PORT
 MIRROR_ADDR=127.0.0.1:$MIRROR_PORT
 UPSTREAM_DATA=$WORK/upstream-data    # seeded once, reused while seed.py is unchanged
+# Daemons' runtime state (unix sockets, podman's runroot) must not depend on where the
+# checkout lives: socket paths stop at 108 bytes and podman's runroot at 50 characters.
+E2E_RUN=/tmp/rm-e2e-$$
 IMAGES_JSON=$WORK/images.json
 PY=/usr/bin/python3
 DOCKER_CLI=/usr/bin/docker           # Debian's 20.10 CLI (/usr/local/bin/docker is another one)
@@ -321,9 +324,7 @@ verify_dir() {
 # podman_setup DIR: config for podman pulling docker.io through the mirror.
 podman_setup() {
   PODMAN_DIR=$1
-  # podman refuses a runroot longer than 50 characters, and the checkout's path is
-  # anyone's guess: keep the runroot short, under /tmp.
-  PODMAN_RUN=/tmp/rm-e2e-podman-$$
+  PODMAN_RUN=$E2E_RUN/podman
   mkdir -p "$PODMAN_DIR/root" "$PODMAN_RUN" "$PODMAN_DIR/tmp"
   cat > "$PODMAN_DIR/registries.conf" <<EOF
 unqualified-search-registries = ["docker.io"]
@@ -360,21 +361,21 @@ podman_() {
 # containerd_start DIR: a private containerd (no CRI) in the netns; hosts dir
 # DIR/certs.d with docker.io -> the mirror. Sets CTRD_PID, CTRD_SOCK, CTRD_HOSTS.
 containerd_start() {
-  local dir=$1 i
-  mkdir -p "$dir/root" "$dir/state" "$dir/certs.d/docker.io"
-  CTRD_SOCK=$dir/state/c.sock
+  local dir=$1 i state=$E2E_RUN/containerd
+  mkdir -p "$dir/root" "$state" "$dir/certs.d/docker.io"
+  CTRD_SOCK=$state/c.sock
   CTRD_HOSTS=$dir/certs.d
   cat > "$dir/config.toml" <<EOF
 version = 2
 root = "$dir/root"
-state = "$dir/state"
+state = "$state"
 disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [grpc]
   address = "$CTRD_SOCK"
 [ttrpc]
-  address = "$dir/state/t.sock"
+  address = "$state/t.sock"
 [debug]
-  address = "$dir/state/d.sock"
+  address = "$state/d.sock"
 EOF
   cat > "$CTRD_HOSTS/docker.io/hosts.toml" <<EOF
 server = "https://registry-1.docker.io"
@@ -398,10 +399,10 @@ ctr_() { timeout -k 10 "$E2E_TIMEOUT" nsenter --net="/run/netns/$NS" -- ctr --ad
 # Sets DOCKERD_PID, DOCKER_HOST_SOCK.
 dockerd_start() {
   local dir=$1 i
-  mkdir -p "$dir/data" "$dir/exec" "$dir/config"
-  DOCKER_HOST_SOCK=unix://$dir/d.sock
+  mkdir -p "$dir/data" "$E2E_RUN/docker" "$dir/config"
+  DOCKER_HOST_SOCK=unix://$E2E_RUN/docker/d.sock
   DOCKER_CFG=$dir/config
-  nsenter --net="/run/netns/$NS" -- dockerd --data-root "$dir/data" --exec-root "$dir/exec" \
+  nsenter --net="/run/netns/$NS" -- dockerd --data-root "$dir/data" --exec-root "$E2E_RUN/docker/exec" \
     --pidfile "$dir/d.pid" -H "$DOCKER_HOST_SOCK" --registry-mirror "http://$MIRROR_ADDR" \
     --iptables=false --ip6tables=false --bridge=none --storage-driver=overlay2 \
     > "$dir/dockerd.log" 2>&1 &

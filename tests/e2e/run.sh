@@ -473,6 +473,7 @@ scenario_cleanup() {
   [[ -z ${MIRROR_PID:-} ]] || stop_pid "$MIRROR_PID" 15
   [[ -z ${UP_PID:-} ]] || stop_pid "$UP_PID" 15
   umount_under "$SCEN_DIR"
+  umount_under "$E2E_RUN"; rm -rf "$E2E_RUN"
   if [[ $E2E_KEEP != 1 ]]; then
     rm -rf "$SCEN_DIR/cache" "$SCEN_DIR"/out* "$SCEN_DIR/podman" "$SCEN_DIR/docker/data" \
       "$SCEN_DIR/containerd/root" 2>/dev/null || true
@@ -518,7 +519,7 @@ cleanup() {
     kill -KILL "$SCEN_PID" 2>/dev/null || true
   fi
   kill_tracked
-  rm -rf "/tmp/rm-e2e-podman-$$"   # podman's short runroot (see podman_setup)
+  umount_under "$E2E_RUN"; rm -rf "$E2E_RUN"   # daemons' sockets and runroots (see lib.sh)
   ns_destroy
   umount_under "$RUN"
   if [[ -z ${SUMMARY_DONE:-} && -n ${RESULTS:-} && -f $RESULTS ]]; then

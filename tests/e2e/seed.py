@@ -379,7 +379,8 @@ class Registry:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--registry", default="127.0.0.1:5000")
-    ap.add_argument("--out", required=True, help="where to write the image description JSON")
+    ap.add_argument("--out", help="where to write the image description JSON (required "
+                                  "unless --fetch-only)")
     ap.add_argument("--cache", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                     "work", "seed-cache"),
                     help="where downloaded .debs are kept")
@@ -392,6 +393,8 @@ def main():
     args = ap.parse_args()
     if args.fetch_only:
         sys.exit(0 if fetch_busybox(args.cache) else 1)
+    if not args.out:
+        ap.error("--out is required")
 
     images, real = build(args)
     reg = Registry(args.registry)
