@@ -29,6 +29,7 @@
 pub mod client;
 mod http;
 mod image;
+pub mod mirror;
 mod tls;
 
 #[allow(unused_imports)] // for other test files
