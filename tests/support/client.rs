@@ -28,6 +28,11 @@ impl Resp {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body as text (lossy), for messages and `contains` checks.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)

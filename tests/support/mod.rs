@@ -30,6 +30,7 @@ pub mod client;
 mod http;
 mod image;
 pub mod mirror;
+pub mod process;
 mod tls;
 
 #[allow(unused_imports)] // for other test files
