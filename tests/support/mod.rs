@@ -32,6 +32,7 @@ mod image;
 pub mod mirror;
 pub mod process;
 mod tls;
+pub mod upstream;
 
 #[allow(unused_imports)] // for other test files
 pub use image::{digest_of, pseudo_random_bytes, TestImage};
