@@ -43,6 +43,21 @@ fn flag_words(text: &str) -> BTreeSet<&str> {
 // Flags and help.
 // ---------------------------------------------------------------------------------------
 
+/// `serve` on `listen` with `cache`, Docker Hub replaced by a closed port, then `extra`.
+fn serve_args<'a>(listen: &'a str, cache: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "serve",
+        "--listen",
+        listen,
+        "--upstream",
+        NO_UPSTREAM,
+        "--cache-dir",
+        cache,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[test]
 fn bad_flags_print_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,18 +194,7 @@ fn port_in_use_is_a_clear_startup_error() {
     let addr = taken.local_addr().unwrap().to_string();
     let cache = dir.path().join("cache");
     let started = Instant::now();
-    let r = run(
-        dir.path(),
-        &[
-            "serve",
-            "--listen",
-            &addr,
-            "--upstream",
-            NO_UPSTREAM,
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ],
-    );
+    let r = run(dir.path(), &serve_args(&addr, cache.to_str().unwrap(), &[]));
     assert!(started.elapsed() < Duration::from_secs(5), "{r:?}");
     assert_eq!(r.code(), Some(1), "{r:?}");
     let lines = r.stderr_lines();
@@ -210,15 +214,7 @@ fn unwritable_cache_dir_is_a_clear_startup_error() {
     fs::write(&file, b"").unwrap();
     let r = run(
         dir.path(),
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            NO_UPSTREAM,
-            "--cache-dir",
-            file.to_str().unwrap(),
-        ],
+        &serve_args("127.0.0.1:0", file.to_str().unwrap(), &[]),
     );
     assert_eq!(r.code(), Some(1), "{r:?}");
     let lines = r.stderr_lines();
@@ -234,19 +230,11 @@ fn unreadable_upstream_ca_is_a_clear_startup_error() {
     let not_pem = dir.path().join("not-pem.pem");
     fs::write(&not_pem, b"this is not a certificate\n").unwrap();
     for ca in [&missing, &not_pem] {
+        let cache = dir.path().join("cache");
+        let extra = ["--upstream-ca", ca.to_str().unwrap()];
         let r = run(
             dir.path(),
-            &[
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--upstream",
-                NO_UPSTREAM,
-                "--cache-dir",
-                dir.path().join("cache").to_str().unwrap(),
-                "--upstream-ca",
-                ca.to_str().unwrap(),
-            ],
+            &serve_args("127.0.0.1:0", cache.to_str().unwrap(), &extra),
         );
         assert_eq!(r.code(), Some(1), "{r:?}");
         let lines = r.stderr_lines();
