@@ -23,12 +23,16 @@
 //!                  http-types); status.rs: Status; range.rs: the Range header
 //! routes.rs        path → Route; dispatch; Error → OCI JSON
 //! mirror/          the pull logic across cache and upstream: mod.rs (state, per-reference
-//!                  locks), manifests.rs (tags, freshness, Accept), blobs.rs
+//!                  locks), manifests.rs (tags, freshness, Accept), blobs.rs (lookups,
+//!                  following, pass-through), fill.rs (fetch, resume, verify policy)
 //! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
 //! status.rs        /_regmirror/status, /metrics, /v2/_catalog, tags/list fallback
 //! upstream/        client.rs, auth.rs, breaker.rs, registry.rs — the only HTTP client code
-//! cache/           store.rs (files, commit, scan), index.rs (byte LRU, budget),
-//!                  fill.rs (one upstream fetch, many readers), tags.rs (tag → digest)
+//! cache/           store.rs (files, commit, partial blobs, scan), index.rs (budget,
+//!                  recency), fill.rs (the permit a fill writes through, the progress its
+//!                  readers follow), checked.rs (the hash that decides how far they may
+//!                  read), relay.rs (an uncached blob shared through a bounded window),
+//!                  tags.rs (tag → digest); never talks to an upstream
 //! metrics.rs       one Metrics per mirror: counters; Prometheus text at /metrics
 //! ```
 #![forbid(unsafe_code)]

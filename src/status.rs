@@ -29,8 +29,10 @@ pub fn status(mirror: &Mirror) -> String {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": m.uptime_seconds(),
         "cache": {
-            "dir": mirror.cache.store.root().display().to_string(),
+            "dir": mirror.cache.root().display().to_string(),
             "bytes": c.cached,
+            "partial_bytes": c.partial,
+            "index_complete": c.indexed,
             "reserved_bytes": c.reserved,
             "budget_bytes": c.max,
             "blobs": c.blobs,
@@ -88,7 +90,6 @@ pub fn metrics(mirror: &Mirror) -> String {
 pub fn catalog(mirror: &Mirror) -> String {
     let repos: Vec<String> = mirror
         .cache
-        .tags
         .repositories()
         .into_iter()
         .map(|(up, repo)| {
@@ -120,7 +121,7 @@ pub async fn tags_list(
         Ok((_, body)) => Ok((body, Outcome::Pass)),
         Err(UpstreamError::NotFound) => Err(Error::Upstream(UpstreamError::NotFound)),
         Err(e) => {
-            let tags = mirror.cache.tags.list(t.registry.name(), &t.repo);
+            let tags = mirror.cache.tag_names(t.registry.name(), &t.repo);
             if tags.is_empty() {
                 return Err(e.into());
             }

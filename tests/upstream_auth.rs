@@ -23,7 +23,7 @@ fn bearer_token_is_fetched_once_per_repository_and_reused() {
         r.manifest(&alpine, &tag("latest"), true).await.unwrap();
         let layer = digest(&img.layer_digest(1));
         assert_eq!(
-            read_all(r.blob(&alpine, &layer, 0).await.unwrap())
+            read_all(r.blob(&alpine, &layer, 0, None).await.unwrap())
                 .await
                 .unwrap(),
             img.layers[1]
@@ -127,7 +127,7 @@ fn blob_redirect_to_another_host_carries_no_authorization() {
     let alpine = repo("library/alpine");
     let layer = digest(&img.layer_digest(1));
     run(async {
-        let b = r.blob(&alpine, &layer, 0).await.unwrap();
+        let b = r.blob(&alpine, &layer, 0, None).await.unwrap();
         assert_eq!((b.offset, b.total), (0, Some(img.layers[1].len() as u64)));
         assert_eq!(read_all(b).await.unwrap(), img.layers[1]);
         assert_eq!(
@@ -182,7 +182,7 @@ fn tls_upstream_is_trusted_through_the_extra_ca_and_redirects_keep_tls() {
             .unwrap();
         assert_eq!(m.digest.to_string(), img.manifest_digest());
         let layer = digest(&img.layer_digest(0));
-        let b = r.blob(&repo("org/app"), &layer, 0).await.unwrap();
+        let b = r.blob(&repo("org/app"), &layer, 0, None).await.unwrap();
         assert_eq!(read_all(b).await.unwrap(), img.layers[0]);
     });
     assert_eq!(

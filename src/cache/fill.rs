@@ -1,62 +1,97 @@
-//! One upstream fetch per cold blob, however many clients ask: the in-flight [`Fill`], the
-//! fill task that writes it, and the [`FillProgress`] its readers follow the file by.
+//! Fills as permits: the cache's side of "one upstream fetch per cold blob, however many
+//! clients ask". pingora-cache's cache lock is the model.
 //!
-//! The first request for an uncached digest creates a `Fill` and spawns [`run`] as a task of
-//! its own — not tied to that client's connection, so the client leaving does not cancel
-//! it. The task GETs upstream, reserves the size in the index (evicting first), and writes
-//! `tmp/<name>` while hashing. Every request for the digest, the first included, is sent
-//! the temp file by `sendfile` as far as [`FillProgress`] allows, sleeping on the fill's
-//! [`Event`] when it has caught up (no polling). At the end the task checks length and
-//! digest, `fsync`s, renames into `blobs/`, and wakes everyone. A dropped upstream
-//! connection is resumed with `Range`.
+//! [`Cache::lookup`](super::Cache::lookup) answers `Hit`, `Follow` (an in-flight [`Fill`]
+//! to read behind) or `Lead` (a [`Permit`] to fill). The permit is the only writer of its
+//! fill; whatever happens to it — the fetch fails, the task is dropped, the executor goes
+//! away — its `Drop` settles the fill (failed, unless it committed or passed), removes it
+//! from the in-flight map and releases its reservation, so no reader can wait on a fill
+//! nobody writes. *How* to fetch (upstream, resumes, retries, patience) is decided above
+//! the cache, in `mirror/fill.rs`; the permit only knows files, bytes and the budget.
 //!
-//! Shared state is behind a `Mutex` although everything runs on one thread: it is never
-//! contended and never held across an `.await`.
+//! Readers follow the temp file with a [`FillProgress`]: the server's reply writer asks it
+//! how far it may `sendfile` and sleeps on the fill's event when it has caught up (no
+//! polling). How far is [`Checked::readable`]: every written byte but the last until the
+//! digest is verified. A fill that starts over (a digest mismatch after a resume) writes a
+//! new inode and bumps its generation: readers of the old bytes get an error, not a mix.
 //!
-//! File I/O here is plain blocking `pread`/`pwrite` of at most [`FILL_BUF`] bytes on the
-//! executor thread: on a page-cached local file that is microseconds, cheaper than handing
-//! each chunk to a thread pool (which the design card rules out anyway).
+//! Shared state is `Rc` + `RefCell` on the executor thread; no borrow is held across an
+//! `.await` (every method here that awaits drops its borrow first). File I/O is plain
+//! blocking `pwrite`/`pread` of one chunk on the executor thread: on a page-cached local
+//! file that is microseconds, cheaper than handing each chunk to a thread pool (which the
+//! design rules out anyway).
 
+use super::checked::{Checked, Mismatch};
+use super::index::Victim;
+use super::relay::Relay;
+use super::store::{self, Origin};
 use super::Cache;
 use crate::error::{Error, UpstreamError};
 use crate::http::Progress;
-use crate::reference::{Digest, Repository};
-use crate::upstream::Registry;
+use crate::reference::{Digest, Repository, UpstreamName};
 use event_listener::{Event, EventListener};
-use futures_lite::AsyncReadExt;
-use sha2::{Digest as _, Sha256};
+use std::cell::{Ref, RefCell};
+use std::fmt;
 use std::fs::File;
 use std::future::Future;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
-/// Bytes moved per upstream read / disk write, and per reader `pread`. A few tens of KiB
-/// per connection keeps 32 parallel clients far under the Pi Zero's memory.
-pub const FILL_BUF: usize = 64 * 1024;
+/// A failed fill keeps its partial file for a later resume (across a restart too) only if
+/// it holds at least this much: below it, fetching again is cheaper than a second request.
+pub const KEEP_PARTIAL_MIN: u64 = 1 << 20;
 
-/// Times a fill resumes with `Range` after the upstream connection drops, before giving up.
-pub const MAX_RESUMES: u32 = 3;
+/// A fill of unknown length (chunked upstream answer) reserves budget in steps of this.
+pub const UNKNOWN_LENGTH_STEP: u64 = 16 << 20;
+
+/// Bytes of a partial file re-hashed per step on resume, between yields to the executor.
+const REHASH_CHUNK: usize = 256 * 1024;
 
 /// Why a fill ended without a blob. Cloned to every waiting reader.
 #[derive(Debug, Clone)]
 pub enum FillFailure {
+    /// Upstream has no such blob in the repository the fill asked through. A reader who
+    /// asked through another repository retries with its own.
+    NotFound {
+        /// The upstream asked.
+        upstream: UpstreamName,
+        /// The repository asked through.
+        repo: Repository,
+    },
     /// The upstream refused, failed, or sent wrong bytes.
     Upstream(UpstreamError),
-    /// Our disk failed (ENOSPC, I/O error).
+    /// Our disk failed (I/O error).
     Local(String),
+    /// The permit was dropped before the fill finished (its task ended): readers who have
+    /// not been sent a byte yet look up again.
+    Abandoned,
+}
+
+impl FillFailure {
+    /// Whether the bytes fetched so far are worth keeping for a resume.
+    fn keeps_partial(&self) -> bool {
+        match self {
+            FillFailure::NotFound { .. } | FillFailure::Local(_) => false,
+            FillFailure::Upstream(UpstreamError::BadContent(_) | UpstreamError::NotFound) => false,
+            FillFailure::Upstream(_) | FillFailure::Abandoned => true,
+        }
+    }
 }
 
 impl From<FillFailure> for Error {
     fn from(f: FillFailure) -> Error {
         match f {
-            FillFailure::Upstream(UpstreamError::NotFound) => Error::BlobUnknown,
+            FillFailure::NotFound { .. } | FillFailure::Upstream(UpstreamError::NotFound) => {
+                Error::BlobUnknown
+            }
             FillFailure::Upstream(u) => Error::Upstream(u),
             FillFailure::Local(m) => Error::Internal(io::Error::other(m)),
+            FillFailure::Abandoned => Error::Internal(io::Error::other("fill abandoned")),
         }
     }
 }
@@ -64,100 +99,161 @@ impl From<FillFailure> for Error {
 /// Where a fill stands.
 #[derive(Debug, Clone)]
 pub enum Phase {
-    /// Waiting for upstream's response headers.
+    /// Waiting for upstream's answer, the budget, or a resumed partial to be re-hashed.
     Connecting,
-    /// Bytes are arriving in the temp file (or, once `committed`, all are in the blob).
+    /// Bytes are arriving in the temp file: follow it with [`Fill::follow`].
     Writing {
-        /// The blob's full length.
-        total: u64,
-        /// The temp file, later the committed blob (same inode after the rename).
+        /// The blob's full length; `None` for an upstream answer without one (chunked).
+        total: Option<u64>,
+        /// The temp file.
         file: Arc<File>,
     },
-    /// Finished and verified.
+    /// Finished, verified and committed.
     Committed {
         /// The blob's full length.
         total: u64,
-        /// The committed blob.
+        /// The committed blob (the temp file's inode, renamed).
         file: Arc<File>,
     },
+    /// Every byte went through the temp file and was verified, but the disk had no room to
+    /// keep it: readers following it finish; nobody new can start on it.
+    Streamed {
+        /// The blob's full length.
+        total: u64,
+    },
+    /// Will not be cached (no room): readers share one upstream stream through a relay.
+    Pass(Rc<Relay>),
     /// Ended without a blob.
     Failed(FillFailure),
-    /// Will not be cached (no room, no length): each client streams from upstream itself.
-    Pass,
+}
+
+impl Phase {
+    /// Whether the fill is over for its readers (nothing more will be written).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Phase::Connecting | Phase::Writing { .. })
+    }
 }
 
 #[derive(Debug)]
 struct State {
     phase: Phase,
-    /// Bytes written and hashed so far: readers may read `[0, written)`.
-    written: u64,
+    /// The bytes written so far, hashed: how far readers may go.
+    checked: Checked,
+    /// Bumped when the fill starts over in a new file: readers of an older generation
+    /// are cut (they were sent bytes that are no longer the file's).
+    generation: u32,
+    /// Where each reader stands (by id), so a fill short of disk knows which bytes nobody
+    /// needs any more.
+    readers: Vec<(u64, u64)>,
+    next_reader: u64,
 }
 
-/// A fill in progress, shared by the fill task and every reader of the digest.
-#[derive(Debug)]
+/// A fill in progress, shared by its permit and every reader of the digest.
 pub struct Fill {
-    state: Mutex<State>,
-    /// Notified whenever `state` changes.
+    digest: Digest,
+    state: RefCell<State>,
+    /// Notified whenever the phase or the readable limit changes.
     changed: Event,
+    /// Notified when a reader advances or leaves (a fill short of disk waits on it).
+    moved: Event,
+}
+
+impl fmt::Debug for Fill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fill({}, {:?})", self.digest, self.state.borrow())
+    }
 }
 
 impl Fill {
-    pub(super) fn new() -> Fill {
+    fn new(digest: Digest) -> Fill {
         Fill {
-            state: Mutex::new(State {
+            digest,
+            state: RefCell::new(State {
                 phase: Phase::Connecting,
-                written: 0,
+                checked: Checked::new(digest),
+                generation: 0,
+                readers: Vec::new(),
+                next_reader: 0,
             }),
             changed: Event::new(),
+            moved: Event::new(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Poisoning needs a panic while locked; with panic=abort there is none to recover.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn state(&self) -> Ref<'_, State> {
+        self.state.borrow()
     }
 
-    fn set(&self, f: impl FnOnce(&mut State)) {
-        f(&mut self.lock());
+    fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let out = f(&mut self.state.borrow_mut());
         self.changed.notify(usize::MAX);
+        out
     }
 
-    fn is_finished(&self) -> bool {
-        matches!(
-            self.lock().phase,
-            Phase::Committed { .. } | Phase::Failed(_) | Phase::Pass
-        )
+    /// The blob being filled.
+    pub fn digest(&self) -> Digest {
+        self.digest
     }
 
-    /// Waits until the fill is past `Connecting`, and returns its phase.
-    pub async fn ready(&self) -> Phase {
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.state().phase.clone()
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.state().checked.len()
+    }
+
+    /// Waits until `ready` accepts the phase (checked at once, then after every change),
+    /// and returns it.
+    pub async fn wait(&self, ready: impl Fn(&Phase) -> bool) -> Phase {
         loop {
             let listener = self.changed.listen();
-            let phase = self.lock().phase.clone();
-            if !matches!(phase, Phase::Connecting) {
+            let phase = self.phase();
+            if ready(&phase) {
                 return phase;
             }
             listener.await;
         }
     }
+
+    /// A reader of the temp file from its current generation on.
+    pub fn follow(self: &Rc<Self>) -> FillProgress {
+        let (id, generation) = {
+            let mut s = self.state.borrow_mut();
+            let id = s.next_reader;
+            s.next_reader += 1;
+            s.readers.push((id, 0));
+            (id, s.generation)
+        };
+        FillProgress {
+            fill: self.clone(),
+            id,
+            generation,
+            listener: None,
+        }
+    }
+
+    /// The lowest position of any reader (`None` without readers).
+    fn slowest_reader(&self) -> Option<u64> {
+        self.state().readers.iter().map(|r| r.1).min()
+    }
 }
 
 /// How far a reader may go in the file a fill is writing: the server's reply writer asks
-/// it before each `sendfile` (see [`Progress`]), and sleeps on the fill's [`Event`] when it
+/// it before each `sendfile` (see [`Progress`]), and sleeps on the fill's event when it
 /// has caught up (no polling).
-#[derive(Debug)]
 pub struct FillProgress {
-    fill: Arc<Fill>,
+    fill: Rc<Fill>,
+    id: u64,
+    generation: u32,
     listener: Option<EventListener>,
 }
 
-impl FillProgress {
-    /// Follows `fill`.
-    pub fn new(fill: Arc<Fill>) -> FillProgress {
-        FillProgress {
-            fill,
-            listener: None,
-        }
+impl fmt::Debug for FillProgress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FillProgress({}, reader {})", self.fill.digest, self.id)
     }
 }
 
@@ -165,14 +261,27 @@ impl Progress for FillProgress {
     fn poll_readable(&mut self, pos: u64, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
         loop {
             {
-                let state = self.fill.lock();
-                if let Phase::Failed(f) = &state.phase {
-                    return Poll::Ready(Err(io::Error::other(format!(
-                        "upstream fill failed: {f:?}"
-                    ))));
+                let mut state = self.fill.state.borrow_mut();
+                if state.generation != self.generation {
+                    return Poll::Ready(Err(io::Error::other(
+                        "the fill started over after bytes were sent",
+                    )));
                 }
-                if state.written > pos {
-                    return Poll::Ready(Ok(state.written));
+                if let Phase::Failed(f) = &state.phase {
+                    return Poll::Ready(Err(io::Error::other(format!("fill failed: {f:?}"))));
+                }
+                if let Some(r) = state.readers.iter_mut().find(|r| r.0 == self.id) {
+                    if r.1 != pos {
+                        r.1 = pos;
+                        self.fill.moved.notify(usize::MAX);
+                    }
+                }
+                let readable = state.checked.readable();
+                if readable > pos {
+                    return Poll::Ready(Ok(readable));
+                }
+                if state.checked.is_verified() && state.phase.is_final() {
+                    return Poll::Ready(Ok(pos)); // the end
                 }
             }
             match &mut self.listener {
@@ -188,161 +297,397 @@ impl Progress for FillProgress {
     }
 }
 
-/// Marks the fill failed if the task ends without finishing it (dropped executor, early
-/// return), so readers never wait on a fill nobody writes.
-struct Finisher {
-    cache: Rc<Cache>,
-    digest: Digest,
-    fill: Arc<Fill>,
-    reserved: u64,
-    temp: Option<PathBuf>,
+impl Drop for FillProgress {
+    fn drop(&mut self) {
+        self.fill
+            .state
+            .borrow_mut()
+            .readers
+            .retain(|r| r.0 != self.id);
+        self.fill.moved.notify(usize::MAX);
+    }
 }
 
-impl Finisher {
-    fn fail(&mut self, f: FillFailure) {
+/// A write that could not be done.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The disk is full: see [`Permit::make_room`] and [`Permit::drain`].
+    Full,
+    /// The blob's length was unknown and the budget allows no more of it: see
+    /// [`Permit::drain`].
+    OverBudget,
+    /// Any other I/O error.
+    Io(io::Error),
+}
+
+/// The budget has no room for the blob: stream it uncached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoRoom;
+
+/// The right, and the duty, to fill one digest. See the module docs.
+pub struct Permit {
+    cache: Rc<Cache>,
+    fill: Rc<Fill>,
+    /// Bytes of a kept partial file this fill took over (resume from there).
+    partial: u64,
+    /// The temp file, once [`Permit::begin`] made or opened it.
+    file: Option<Arc<File>>,
+    /// The blob's length, if known.
+    total: Option<u64>,
+    /// Budget reserved by this fill (includes the taken-over partial's bytes).
+    reserved: u64,
+    /// The disk could not hold the blob: it goes through the file and is not kept.
+    draining: bool,
+    /// The file became the blob.
+    committed: bool,
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Permit({}, partial {}, reserved {}, draining {})",
+            self.fill.digest, self.partial, self.reserved, self.draining
+        )
+    }
+}
+
+impl Permit {
+    /// A permit for `fill`, registered in the cache's map by the caller. A partial file
+    /// the index kept for this digest is taken over (and counted as reserved).
+    pub(super) fn new(cache: Rc<Cache>, fill: Rc<Fill>) -> Permit {
+        let partial = cache.take_partial(&fill.digest).unwrap_or(0);
+        cache.index_mut().add_reserved(partial);
+        Permit {
+            cache,
+            fill,
+            partial,
+            file: None,
+            total: None,
+            reserved: partial,
+            draining: false,
+            committed: false,
+        }
+    }
+
+    /// The fill readers follow.
+    pub fn fill(&self) -> Rc<Fill> {
+        self.fill.clone()
+    }
+
+    /// The blob being filled.
+    pub fn digest(&self) -> Digest {
+        self.fill.digest
+    }
+
+    /// Bytes of a partial file on disk to resume from (0: start from scratch).
+    pub fn resume_from(&self) -> u64 {
+        self.partial
+    }
+
+    /// Gives up the partial file (upstream ignored `Range`, or the blob's length changed):
+    /// the fill starts from byte 0.
+    pub fn discard_partial(&mut self) {
+        if self.partial > 0 {
+            self.cache.store.remove_partial(&self.fill.digest);
+            self.release(self.partial);
+            self.partial = 0;
+        }
+    }
+
+    /// Reserves the budget for `total` bytes (evicting first) once the index is complete,
+    /// opens the temp file — the kept partial, or a new one recording `origin` — and lets
+    /// readers follow it. [`NoRoom`]: the blob cannot be kept; stream it instead.
+    pub async fn begin(
+        &mut self,
+        total: Option<u64>,
+        origin: &Origin,
+    ) -> io::Result<Result<(), NoRoom>> {
+        self.cache.index_ready().await;
+        let want = match total {
+            Some(t) => t.saturating_sub(self.partial),
+            None => UNKNOWN_LENGTH_STEP,
+        };
+        let Some(admission) = self.cache.index_mut().reserve(want) else {
+            self.discard_partial();
+            return Ok(Err(NoRoom));
+        };
+        self.reserved += want;
+        self.cache.evict(&admission.evict);
+        let store = &self.cache.store;
+        let file = match store.open_partial(&self.fill.digest)? {
+            Some((f, len)) if self.partial > 0 && len == self.partial => f,
+            _ => {
+                self.partial = 0;
+                store.create_partial(&self.fill.digest, origin)?
+            }
+        };
+        let file = Arc::new(file);
+        self.file = Some(file.clone());
+        self.total = total;
+        self.fill.update(|s| {
+            s.checked.reset();
+            s.phase = Phase::Writing { total, file };
+        });
+        Ok(Ok(()))
+    }
+
+    /// Hashes the bytes of the taken-over partial file (rebuilding the hasher's state),
+    /// publishing them to readers as it goes and yielding between chunks. Afterwards
+    /// [`Permit::written`] is where the fetch resumes.
+    pub async fn rehash(&mut self) -> io::Result<()> {
+        let Some(file) = self.file.clone() else {
+            return Ok(());
+        };
+        let mut buf = vec![0u8; REHASH_CHUNK];
+        let mut pos = self.fill.written();
+        while pos < self.partial {
+            let want = (self.partial - pos).min(buf.len() as u64) as usize;
+            let n = file.read_at(&mut buf[..want], pos)?;
+            if n == 0 {
+                break; // shorter than it said: resume from what is there
+            }
+            self.fill.update(|s| s.checked.update(&buf[..n]));
+            pos += n as u64;
+            futures_lite::future::yield_now().await;
+        }
+        Ok(())
+    }
+
+    /// Bytes written (and hashed) so far: where the upstream stream must continue.
+    pub fn written(&self) -> u64 {
+        self.fill.written()
+    }
+
+    /// Appends the blob's next bytes to the temp file and publishes them to readers.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        let Some(file) = &self.file else {
+            return Err(WriteError::Io(io::Error::other("write before begin")));
+        };
+        let at = self.fill.written();
+        let end = at + bytes.len() as u64;
+        if self.total.is_some_and(|t| end > t) {
+            return Err(WriteError::Io(io::Error::other(
+                "more bytes than the announced length",
+            )));
+        }
+        if self.total.is_none() && !self.draining && end > self.reserved {
+            let grant = self.cache.index_mut().reserve(UNKNOWN_LENGTH_STEP);
+            match grant {
+                Some(a) => {
+                    self.reserved += UNKNOWN_LENGTH_STEP;
+                    self.cache.evict(&a.evict);
+                }
+                None => return Err(WriteError::OverBudget),
+            }
+        }
+        match file.write_all_at(bytes, at) {
+            Ok(()) => {}
+            Err(e) if store::is_full(&e) => return Err(WriteError::Full),
+            Err(e) => return Err(WriteError::Io(e)),
+        }
+        self.fill.update(|s| s.checked.update(bytes));
+        Ok(())
+    }
+
+    /// After [`WriteError::Full`]: tells the index what the disk really held and deletes
+    /// what it then evicts. `true` if anything was deleted (write again); `false` if there
+    /// is nothing left to evict (see [`Permit::drain`]).
+    pub fn make_room(&mut self) -> bool {
+        if self.draining {
+            return false;
+        }
+        let victims: Vec<Victim> = self.cache.disk_full();
+        self.cache.evict(&victims);
+        !victims.is_empty()
+    }
+
+    /// The disk cannot hold this blob: keep feeding the readers already following it
+    /// through the temp file, but give up keeping it. The fill leaves the in-flight map (a
+    /// new request starts its own fetch, which will find no room and pass through), its
+    /// reservation is released, and from now on a full disk is answered by freeing the
+    /// bytes every reader has already read ([`Permit::free_read_bytes`]).
+    pub fn drain(&mut self) {
+        if self.draining {
+            return;
+        }
+        log::warn!(
+            "{}: the disk cannot hold it; streaming it to its readers uncached",
+            self.fill.digest
+        );
+        self.draining = true;
+        self.cache.end_fill(&self.fill);
+        self.cache.store.remove_partial(&self.fill.digest);
+        self.release(self.reserved);
+    }
+
+    /// Whether [`Permit::drain`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// A draining fill on a full disk: punches out of the temp file the bytes every reader
+    /// has read (they are sent; nobody else may start). `Ok(false)` if no byte can be freed
+    /// now — wait for [`Permit::readers_moved`] — or no reader is left.
+    pub fn free_read_bytes(&mut self) -> io::Result<bool> {
+        let Some(file) = &self.file else {
+            return Ok(false);
+        };
+        let Some(slowest) = self.fill.slowest_reader() else {
+            return Ok(false);
+        };
+        /// Holes are punched in whole pages; a partial page stays allocated.
+        const PAGE: u64 = 4096;
+        let upto = slowest / PAGE * PAGE;
+        if upto == 0 {
+            return Ok(false);
+        }
+        let flags = rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE;
+        rustix::fs::fallocate(&**file, flags, 0, upto)?;
+        Ok(true)
+    }
+
+    /// Whether any reader still follows the fill.
+    pub fn has_readers(&self) -> bool {
+        self.fill.slowest_reader().is_some()
+    }
+
+    /// Notified when a reader advances or leaves: take it *before* looking at the readers
+    /// ([`Permit::free_read_bytes`]), then await it.
+    pub fn listen_moved(&self) -> EventListener {
+        self.fill.moved.listen()
+    }
+
+    /// Starts over from byte 0 in a fresh file (a digest mismatch): readers already sent
+    /// bytes of the old one are cut; readers still waiting will read the new one.
+    pub fn restart(&mut self, origin: &Origin) -> io::Result<()> {
+        let file = Arc::new(self.cache.store.create_partial(&self.fill.digest, origin)?);
+        self.partial = 0;
+        self.file = Some(file.clone());
+        let total = self.total;
+        self.fill.update(|s| {
+            s.generation += 1;
+            s.checked.reset();
+            s.phase = Phase::Writing { total, file };
+        });
+        Ok(())
+    }
+
+    /// All bytes are written: checks the digest (and length), and on success makes the file
+    /// the blob — `fsync`, rename, index — and lets readers read the last byte. A draining
+    /// fill ends `Streamed` instead. On a mismatch the permit comes back, unchanged, with
+    /// what was wrong (restart it, or drop it).
+    pub fn finish(mut self) -> Result<(), (Permit, Finish)> {
+        let Some(file) = self.file.clone() else {
+            return Err((self, Finish::Io(io::Error::other("finish before begin"))));
+        };
+        let len = self.fill.written();
+        if let Some(total) = self.total.filter(|t| *t != len) {
+            return Err((self, Finish::Short { len, total }));
+        }
+        let verified = self.fill.state.borrow_mut().checked.verify();
+        if let Err(m) = verified {
+            return Err((self, Finish::Mismatch(m)));
+        }
+        if self.draining {
+            self.fill
+                .update(|s| s.phase = Phase::Streamed { total: len });
+            return Ok(());
+        }
+        let committed = file
+            .sync_all()
+            .and_then(|()| self.cache.store.commit_partial(&self.fill.digest));
+        if let Err(e) = committed {
+            return Err((self, Finish::Io(e)));
+        }
+        self.committed = true;
+        self.cache.committed(self.fill.digest, len);
+        self.fill
+            .update(|s| s.phase = Phase::Committed { total: len, file });
+        Ok(())
+    }
+
+    /// Readers share an upstream stream through `relay` instead (the blob cannot fit).
+    /// The fill stays findable until the permit is dropped, so later requests join too.
+    pub fn pass(&mut self, relay: Rc<Relay>) {
+        self.fill.update(|s| s.phase = Phase::Pass(relay));
+    }
+
+    /// Ends the fill as failed (readers get `f`); the partial file is kept if `f` leaves
+    /// it worth resuming.
+    pub fn fail(self, f: FillFailure) {
         match &f {
             // The client asked for something upstream doesn't have: its 404 says enough.
-            FillFailure::Upstream(UpstreamError::NotFound) => {
-                log::debug!("fill {}: not found upstream", self.digest)
+            FillFailure::NotFound { .. } => {
+                log::debug!("fill {}: not found upstream", self.fill.digest)
             }
-            _ => log::warn!("fill {} failed: {f:?}", self.digest),
+            _ => log::warn!("fill {} failed: {f:?}", self.fill.digest),
         }
-        self.fill.set(|s| s.phase = Phase::Failed(f));
+        self.fill.update(|s| s.phase = Phase::Failed(f));
+    }
+
+    fn release(&mut self, n: u64) {
+        let n = n.min(self.reserved);
+        self.reserved -= n;
+        self.cache.index_mut().release(n);
     }
 }
 
-impl Drop for Finisher {
+/// Why [`Permit::finish`] did not commit.
+#[derive(Debug)]
+pub enum Finish {
+    /// The bytes do not hash to the digest.
+    Mismatch(Mismatch),
+    /// Upstream ended before the announced length.
+    Short {
+        /// Bytes received.
+        len: u64,
+        /// Bytes announced.
+        total: u64,
+    },
+    /// `fsync` or rename failed.
+    Io(io::Error),
+}
+
+impl Drop for Permit {
     fn drop(&mut self) {
-        if !self.fill.is_finished() {
-            self.fail(FillFailure::Local("fill abandoned".into()));
-        }
-        if let Some(temp) = self.temp.take() {
-            let _ = std::fs::remove_file(temp);
-        }
-        self.cache.index.borrow_mut().release(self.reserved);
-        self.cache.end_fill(&self.digest);
-    }
-}
-
-/// The fill task: fetch `digest` from `registry` into the cache, feeding `fill`'s readers.
-pub async fn run(
-    cache: Rc<Cache>,
-    registry: Rc<Registry>,
-    repo: Repository,
-    digest: Digest,
-    fill: Arc<Fill>,
-) {
-    let mut fin = Finisher {
-        cache,
-        digest,
-        fill,
-        reserved: 0,
-        temp: None,
-    };
-    if let Err(f) = fetch(&mut fin, &registry, &repo).await {
-        fin.fail(f);
-    }
-}
-
-async fn fetch(
-    fin: &mut Finisher,
-    registry: &Registry,
-    repo: &Repository,
-) -> Result<(), FillFailure> {
-    let digest = fin.digest;
-    let mut stream = registry
-        .blob(repo, &digest, 0)
-        .await
-        .map_err(FillFailure::Upstream)?;
-    let Some(total) = stream.total.filter(|_| stream.offset == 0) else {
-        fin.fill.set(|s| s.phase = Phase::Pass);
-        return Ok(());
-    };
-    let Some(evict) = fin.cache.admit(total) else {
-        log::info!("{digest} ({total} bytes) does not fit the budget: streaming it uncached");
-        fin.fill.set(|s| s.phase = Phase::Pass);
-        return Ok(());
-    };
-    fin.reserved = total;
-    fin.cache.evict(&evict);
-    let local = |e: io::Error| FillFailure::Local(e.to_string());
-    let (path, file) = fin.cache.store.new_temp().map_err(local)?;
-    fin.temp = Some(path.clone());
-    let file = Arc::new(file);
-    fin.fill.set(|s| {
-        s.phase = Phase::Writing {
-            total,
-            file: file.clone(),
-        }
-    });
-
-    let mut buf = vec![0u8; FILL_BUF];
-    let mut hasher = Sha256::new();
-    let mut written = 0u64;
-    let mut skip = 0u64;
-    let mut resumes = 0;
-    while written < total {
-        let read = match stream.body.read(&mut buf).await {
-            Ok(0) => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "upstream closed early",
-            )),
-            other => other,
+        let (final_phase, failure) = {
+            let s = self.fill.state();
+            let failure = match &s.phase {
+                Phase::Failed(f) => Some(f.clone()),
+                _ => None,
+            };
+            (s.phase.is_final(), failure)
         };
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                resumes += 1;
-                if resumes > MAX_RESUMES {
-                    let msg = format!("connection lost {resumes} times, last: {e}");
-                    return Err(FillFailure::Upstream(UpstreamError::Unavailable(msg)));
-                }
-                log::warn!(
-                    "fill {digest}: upstream read failed at {written}/{total} ({e}); resuming"
-                );
-                stream = registry
-                    .blob(repo, &digest, written)
-                    .await
-                    .map_err(FillFailure::Upstream)?;
-                skip = match stream.offset {
-                    o if o == written => 0,
-                    0 => written, // upstream ignored Range: discard what we have
-                    o => return Err(bad(format!("resume asked for {written}, got {o}"))),
-                };
-                if stream.total.is_some_and(|t| t != total) {
-                    return Err(bad("blob length changed during resume".into()));
-                }
-                continue;
-            }
-        };
-        let mut chunk = &buf[..n];
-        let skipped = skip.min(n as u64) as usize;
-        skip -= skipped as u64;
-        chunk = &chunk[skipped..];
-        if written + chunk.len() as u64 > total {
-            return Err(bad(format!("more bytes than the announced {total}")));
+        if !final_phase {
+            log::warn!("fill {} abandoned", self.fill.digest);
+            self.fill
+                .update(|s| s.phase = Phase::Failed(FillFailure::Abandoned));
         }
-        if let Err(e) = file.write_all_at(chunk, written) {
-            if e.kind() == io::ErrorKind::StorageFull {
-                fin.cache.index.borrow_mut().shrink_to_fit();
-            }
-            return Err(local(e));
+        let failure = failure.or((!final_phase).then_some(FillFailure::Abandoned));
+        self.cache.end_fill(&self.fill);
+        self.release(self.reserved);
+        if self.committed || self.draining {
+            return;
         }
-        hasher.update(chunk);
-        written += chunk.len() as u64;
-        fin.fill.set(|s| s.written = written);
+        let written = self.fill.written();
+        let keep = self.file.is_some()
+            && written >= KEEP_PARTIAL_MIN
+            && failure.is_some_and(|f| f.keeps_partial());
+        if keep {
+            self.cache
+                .index_mut()
+                .insert_partial(self.fill.digest, written, SystemTime::now());
+            log::info!("kept {written} bytes of {} for a resume", self.fill.digest);
+        } else if self.file.is_some() || self.partial > 0 {
+            self.cache.store.remove_partial(&self.fill.digest);
+        }
     }
-    if Digest::from_sha256(hasher.finalize().into()) != digest {
-        return Err(bad("content does not match its digest".into()));
-    }
-    file.sync_all().map_err(local)?;
-    fin.cache.store.commit(&path, &digest).map_err(local)?;
-    fin.temp = None;
-    fin.cache.committed(digest, total);
-    fin.fill.set(|s| s.phase = Phase::Committed { total, file });
-    Ok(())
 }
 
-fn bad(msg: String) -> FillFailure {
-    FillFailure::Upstream(UpstreamError::BadContent(msg))
+/// A fresh fill for `d` and its permit; the caller registers the fill in the map.
+pub(super) fn lead(cache: &Rc<Cache>, d: Digest) -> (Rc<Fill>, Permit) {
+    let fill = Rc::new(Fill::new(d));
+    let permit = Permit::new(cache.clone(), fill.clone());
+    (fill, permit)
 }

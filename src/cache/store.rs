@@ -1,27 +1,41 @@
-//! The cache's files: layout, crash-safe commit, the start-up scan, re-hashing for `verify`.
+//! The cache's files: layout, crash-safe commit, partial blobs kept for a resume, the
+//! start-up scan, re-hashing for `verify`.
 //!
 //! ```text
 //! <root>/blobs/sha256/<2 hex>/<64 hex>   verified content (layers, configs, manifests)
-//! <root>/tmp/                            fills in progress; emptied at start
+//! <root>/tmp/<64 hex>.part               bytes [0, n) of a blob being fetched, kept across
+//!                                        a restart so the fetch resumes with `Range`
+//! <root>/tmp/<64 hex>.from               where that blob comes from: upstream, repository,
+//!                                        length (a `.part` without it is deleted at start)
+//! <root>/tmp/<anything else>             scratch files of manifest writes; deleted at start
 //! <root>/tags/…                          see `tags.rs`
 //! ```
-//! A blob file appears only by `rename` from `tmp/` after its bytes were hashed and
-//! `fsync`ed, and the directory is `fsync`ed after the rename: after a power cut a blob is
-//! complete and verified, or absent. Paths are built only from [`Digest`]s, never from
-//! request strings. All calls here block; each is small (one `open`, one `rename`, one
-//! 64 KiB read) and made on purpose on the executor thread — see `fill.rs` for why.
+//! A blob file appears only by `rename` after its bytes were hashed and `fsync`ed, and
+//! the directory is `fsync`ed after the rename (and its parent after a new `<2 hex>`
+//! directory is made): after a power cut a blob is complete and verified, or absent.
+//! A `.part` is *not* trusted: a resumed fill re-hashes it and checks the whole blob's
+//! digest at the end, retrying from zero once on a mismatch (a power cut may leave
+//! garbage in its tail). Paths are built only from [`Digest`]s, never from request
+//! strings. All calls here block; each is small (one `open`, one `rename`, one directory
+//! batch) and made on purpose on the executor thread — see `fill.rs` for why.
 
-use crate::reference::Digest;
+use crate::reference::{Digest, Repository, UpstreamName};
 use sha2::{Digest as _, Sha256};
-use std::fs::{self, File};
+use std::fs::{self, File, ReadDir};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Buffer for hashing a blob in `verify`: large enough for sequential reads on an SD card,
 /// small enough to be nothing on a Pi Zero.
 const VERIFY_BUF: usize = 64 * 1024;
+
+/// Suffix of a partial blob's bytes in `tmp/`.
+const PART: &str = "part";
+
+/// Suffix of a partial blob's origin record in `tmp/`.
+const FROM: &str = "from";
 
 /// The on-disk cache directory.
 #[derive(Debug)]
@@ -29,6 +43,9 @@ pub struct Store {
     root: PathBuf,
     blobs: PathBuf,
     tmp: PathBuf,
+    /// Directories `fsync`ed, in order (tests check that a new directory is made durable).
+    #[cfg(test)]
+    synced: std::cell::RefCell<Vec<PathBuf>>,
 }
 
 /// A blob found by the start-up scan.
@@ -40,6 +57,42 @@ pub struct Found {
     pub size: u64,
     /// Last recorded use (mtime, refreshed rarely).
     pub used: SystemTime,
+}
+
+/// Where a partial blob comes from, so that a restart can resume it (and check it is
+/// still wanted) without a client's request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The upstream it is fetched from.
+    pub upstream: UpstreamName,
+    /// The repository asked through.
+    pub repo: Repository,
+    /// The blob's whole length, if upstream said.
+    pub total: Option<u64>,
+}
+
+/// A partial blob left in `tmp/` by an earlier run (or an earlier failed fill).
+#[derive(Debug, Clone)]
+pub struct Partial {
+    /// The blob.
+    pub digest: Digest,
+    /// Bytes on disk.
+    pub len: u64,
+    /// When it was last written.
+    pub modified: SystemTime,
+    /// Where it comes from.
+    pub origin: Origin,
+}
+
+/// A small blob read whole (a manifest), or why not.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Small {
+    /// Not cached.
+    Missing,
+    /// Cached, but longer than the limit: not read.
+    TooBig(u64),
+    /// Its bytes.
+    Bytes(Vec<u8>),
 }
 
 /// Outcome of [`Store::verify_all`].
@@ -55,30 +108,39 @@ pub struct VerifyReport {
     pub strays: Vec<PathBuf>,
 }
 
+/// Whether an error says the filesystem is full.
+pub fn is_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::QuotaExceeded
+}
+
 impl Store {
-    /// Opens (creating if needed) the cache at `root`, empties `tmp/` (fills interrupted by a
-    /// crash), and checks the directory is writable, so a bad `--cache-dir` fails at start.
-    pub fn open(root: &Path) -> io::Result<Store> {
-        let store = Store {
-            root: root.to_path_buf(),
-            blobs: root.join("blobs").join("sha256"),
-            tmp: root.join("tmp"),
-        };
+    /// Opens (creating if needed) the cache at `root`, cleans `tmp/` — scratch files and
+    /// partial blobs older than `partial_max_age` or without an origin are deleted — and
+    /// checks the directory is writable, so a bad `--cache-dir` fails at start. A *full*
+    /// filesystem is usable: what is cached can be served and eviction makes room.
+    /// Returns the partial blobs kept.
+    pub fn open(root: &Path, partial_max_age: Duration) -> io::Result<(Store, Vec<Partial>)> {
+        let store = Store::at(root);
         fs::create_dir_all(&store.blobs)?;
-        if store.tmp.exists() {
-            fs::remove_dir_all(&store.tmp)?;
-        }
         fs::create_dir_all(&store.tmp)?;
         let probe = store.tmp.join("write-probe");
-        File::create(&probe)?.write_all(b"ok")?;
-        fs::remove_file(&probe)?;
-        Ok(store)
+        let probed = File::create(&probe).and_then(|mut f| f.write_all(b"ok"));
+        let _ = fs::remove_file(&probe);
+        match probed {
+            Err(e) if is_full(&e) => log::warn!(
+                "cache filesystem {} is full: serving what is cached, evicting to make room",
+                root.display()
+            ),
+            other => other?,
+        }
+        let partials = store.clean_tmp(SystemTime::now(), partial_max_age)?;
+        Ok((store, partials))
     }
 
     /// Opens an existing cache for `verify` without touching `tmp/`.
     pub fn open_existing(root: &Path) -> io::Result<Store> {
-        let blobs = root.join("blobs").join("sha256");
-        if !blobs.is_dir() {
+        let store = Store::at(root);
+        if !store.blobs.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!(
@@ -87,10 +149,76 @@ impl Store {
                 ),
             ));
         }
-        Ok(Store {
+        Ok(store)
+    }
+
+    fn at(root: &Path) -> Store {
+        Store {
             root: root.to_path_buf(),
-            blobs,
+            blobs: root.join("blobs").join("sha256"),
             tmp: root.join("tmp"),
+            #[cfg(test)]
+            synced: Default::default(),
+        }
+    }
+
+    /// Deletes what a restart cannot use from `tmp/` and lists the partial blobs kept.
+    fn clean_tmp(&self, now: SystemTime, max_age: Duration) -> io::Result<Vec<Partial>> {
+        let mut kept = Vec::new();
+        for entry in fs::read_dir(&self.tmp)? {
+            let entry = entry?;
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_str().unwrap_or("");
+            let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+            let digest = Digest::from_hex(stem);
+            let keep = match (digest, ext) {
+                (Some(_), FROM) => continue, // judged with its .part
+                (Some(d), PART) => self.partial_found(d, &path, now, max_age),
+                _ => None,
+            };
+            match keep {
+                Some(p) => kept.push(p),
+                None => {
+                    let _ = fs::remove_file(&path).or_else(|_| fs::remove_dir_all(&path));
+                    if let (Some(d), PART) = (digest, ext) {
+                        let _ = fs::remove_file(self.origin_path(&d));
+                    }
+                }
+            }
+        }
+        // An origin record whose .part is gone is useless.
+        for entry in fs::read_dir(&self.tmp)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == FROM) && !path.with_extension(PART).exists() {
+                let _ = fs::remove_file(&path);
+            }
+        }
+        Ok(kept)
+    }
+
+    fn partial_found(
+        &self,
+        digest: Digest,
+        path: &Path,
+        now: SystemTime,
+        max_age: Duration,
+    ) -> Option<Partial> {
+        let meta = fs::metadata(path).ok().filter(|m| m.is_file())?;
+        let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let age = now.duration_since(modified).unwrap_or_default();
+        if age > max_age || meta.len() == 0 || self.has_blob(&digest) {
+            return None;
+        }
+        let origin = self.read_origin(&digest)?;
+        if origin.total.is_some_and(|t| meta.len() >= t) {
+            return None; // complete but never committed: cheaper to fetch than to trust
+        }
+        Some(Partial {
+            digest,
+            len: meta.len(),
+            modified,
+            origin,
         })
     }
 
@@ -122,16 +250,25 @@ impl Store {
         self.blob_path(d).is_file()
     }
 
-    /// Reads a small cached blob (a manifest) whole.
-    pub fn read_blob(&self, d: &Digest) -> io::Result<Option<Vec<u8>>> {
-        match fs::read(self.blob_path(d)) {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+    /// Reads a cached blob whole if it is at most `limit` bytes; never reads more than
+    /// that into memory, whatever the file holds.
+    pub fn read_small(&self, d: &Digest, limit: usize) -> io::Result<Small> {
+        let Some((file, len)) = self.open_blob(d)? else {
+            return Ok(Small::Missing);
+        };
+        if len > limit as u64 {
+            return Ok(Small::TooBig(len));
         }
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+        if bytes.len() > limit {
+            return Ok(Small::TooBig(bytes.len() as u64)); // grew after the stat
+        }
+        Ok(Small::Bytes(bytes))
     }
 
-    /// Creates a new, uniquely named temp file for a fill.
+    /// Creates a new, uniquely named scratch file in `tmp/` (deleted at the next start
+    /// if left behind).
     pub fn new_temp(&self) -> io::Result<(PathBuf, File)> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -144,13 +281,27 @@ impl Store {
         Ok((path, file))
     }
 
-    /// Makes a fully written, hashed and `fsync`ed temp file the blob `d`: rename into
-    /// place, then `fsync` the directory so the rename survives a power cut.
+    /// Makes a fully written, hashed and `fsync`ed file the blob `d`: rename into place,
+    /// then `fsync` the directory so the rename survives a power cut. A `<2 hex>` directory
+    /// made for it is made durable first (its parent is `fsync`ed), or the blob could vanish
+    /// with it.
     pub fn commit(&self, tmp: &Path, d: &Digest) -> io::Result<()> {
         let dest = self.blob_path(d);
         let dir = dest.parent().expect("blob path has a parent");
-        fs::create_dir_all(dir)?;
+        if !dir.is_dir() {
+            match fs::create_dir(dir) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+            self.sync_dir(&self.blobs)?;
+        }
         fs::rename(tmp, &dest)?;
+        self.sync_dir(dir)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        #[cfg(test)]
+        self.synced.borrow_mut().push(dir.to_path_buf());
         File::open(dir)?.sync_all()
     }
 
@@ -184,24 +335,83 @@ impl Store {
             .set_modified(when)
     }
 
-    /// Every blob on disk, oldest use first. Files that are not `<2 hex>/<64 hex>` with a
-    /// matching prefix are ignored (and reported by `verify`).
-    pub fn scan(&self) -> io::Result<Vec<Found>> {
-        let mut found = Vec::new();
-        self.walk(|path, digest| {
-            if let Some(digest) = digest {
-                let meta = fs::metadata(path)?;
-                let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                found.push(Found {
-                    digest,
-                    size: meta.len(),
-                    used,
-                });
+    fn partial_path(&self, d: &Digest) -> PathBuf {
+        self.tmp.join(format!("{}.{PART}", d.hex()))
+    }
+
+    fn origin_path(&self, d: &Digest) -> PathBuf {
+        self.tmp.join(format!("{}.{FROM}", d.hex()))
+    }
+
+    fn read_origin(&self, d: &Digest) -> Option<Origin> {
+        let text = fs::read_to_string(self.origin_path(d)).ok()?;
+        let mut lines = text.lines();
+        let upstream = UpstreamName::parse(lines.next()?).ok()?;
+        let repo = Repository::parse(lines.next()?).ok()?;
+        let total = match lines.next()? {
+            "-" => None,
+            n => Some(n.parse().ok()?),
+        };
+        Some(Origin {
+            upstream,
+            repo,
+            total,
+        })
+    }
+
+    /// Starts a new partial file for `d` (replacing any old one: a fresh inode, so readers
+    /// of the old one keep their bytes), with its origin record.
+    pub fn create_partial(&self, d: &Digest, origin: &Origin) -> io::Result<File> {
+        let path = self.partial_path(d);
+        let _ = fs::remove_file(&path);
+        let total = origin.total.map_or("-".to_owned(), |t| t.to_string());
+        fs::write(
+            self.origin_path(d),
+            format!("{}\n{}\n{total}\n", origin.upstream, origin.repo),
+        )?;
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+    }
+
+    /// Opens the partial file of `d` to continue it, with its length, if one is kept.
+    pub fn open_partial(&self, d: &Digest) -> io::Result<Option<(File, u64)>> {
+        match fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.partial_path(d))
+        {
+            Ok(f) => {
+                let len = f.metadata()?.len();
+                Ok(Some((f, len)))
             }
-            Ok(())
-        })?;
-        found.sort_by_key(|f| f.used);
-        Ok(found)
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the partial file of `d` (open handles keep reading it).
+    pub fn remove_partial(&self, d: &Digest) {
+        let _ = fs::remove_file(self.partial_path(d));
+        let _ = fs::remove_file(self.origin_path(d));
+    }
+
+    /// Makes the complete, verified and `fsync`ed partial file of `d` the blob.
+    pub fn commit_partial(&self, d: &Digest) -> io::Result<()> {
+        self.commit(&self.partial_path(d), d)?;
+        let _ = fs::remove_file(self.origin_path(d));
+        Ok(())
+    }
+
+    /// The blobs on disk, one at a time, in directory order (the index does not need them
+    /// sorted): for a start-up scan that yields to the executor between batches.
+    pub fn scan(&self) -> io::Result<Scan> {
+        Ok(Scan {
+            top: fs::read_dir(&self.blobs)?,
+            prefix: None,
+        })
     }
 
     /// Re-hashes every blob; deletes those whose content does not match their name.
@@ -246,12 +456,7 @@ impl Store {
             let pname = prefix.file_name();
             for entry in fs::read_dir(prefix.path())? {
                 let entry = entry?;
-                let name = entry.file_name();
-                let digest = name
-                    .to_str()
-                    .and_then(Digest::from_hex)
-                    .filter(|d| Some(&d.hex()[..2]) == pname.to_str());
-                let digest = digest.filter(|_| entry.file_type().is_ok_and(|t| t.is_file()));
+                let digest = blob_digest(&entry, pname.to_str());
                 f(&entry.path(), digest)?;
             }
         }
@@ -259,19 +464,93 @@ impl Store {
     }
 }
 
+/// The digest a directory entry under `<2 hex>/` names, if it is a well-formed blob.
+fn blob_digest(entry: &fs::DirEntry, prefix: Option<&str>) -> Option<Digest> {
+    let name = entry.file_name();
+    name.to_str()
+        .and_then(Digest::from_hex)
+        .filter(|d| Some(&d.hex()[..2]) == prefix)
+        .filter(|_| entry.file_type().is_ok_and(|t| t.is_file()))
+}
+
+/// The start-up scan in progress: an iterator over the blobs on disk. Files that are not
+/// `<2 hex>/<64 hex>` with a matching prefix are skipped (and reported by `verify`);
+/// entries that vanish or cannot be read while the scan runs are skipped too.
+#[derive(Debug)]
+pub struct Scan {
+    top: ReadDir,
+    prefix: Option<(ReadDir, String)>,
+}
+
+impl Iterator for Scan {
+    type Item = Found;
+
+    fn next(&mut self) -> Option<Found> {
+        loop {
+            if let Some((dir, name)) = &mut self.prefix {
+                match dir.next() {
+                    Some(Ok(entry)) => {
+                        let Some(digest) = blob_digest(&entry, Some(name)) else {
+                            continue;
+                        };
+                        let Ok(meta) = entry.metadata() else { continue };
+                        return Some(Found {
+                            digest,
+                            size: meta.len(),
+                            used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                        });
+                    }
+                    Some(Err(_)) => continue,
+                    None => self.prefix = None,
+                }
+            }
+            let entry = match self.top.next()? {
+                Ok(e) => e,
+                Err(_) => continue,
+            };
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if let Ok(dir) = fs::read_dir(entry.path()) {
+                self.prefix = Some((dir, name));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const DAY: Duration = Duration::from_secs(86400);
+
+    fn open(dir: &Path) -> (Store, Vec<Partial>) {
+        Store::open(dir, DAY).unwrap()
+    }
+
+    fn origin() -> Origin {
+        Origin {
+            upstream: UpstreamName::docker_hub(),
+            repo: Repository::parse("library/app").unwrap(),
+            total: Some(10),
+        }
+    }
+
     #[test]
     fn commit_then_scan_and_verify() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (store, _) = open(dir.path());
         let d = Digest::of(b"hello");
         store.put_small(&d, b"hello").unwrap();
         assert!(store.has_blob(&d));
-        assert_eq!(store.read_blob(&d).unwrap().unwrap(), b"hello");
-        let found = store.scan().unwrap();
+        assert_eq!(
+            store.read_small(&d, 5).unwrap(),
+            Small::Bytes(b"hello".to_vec())
+        );
+        let found: Vec<Found> = store.scan().unwrap().collect();
         assert_eq!(found.len(), 1);
         assert_eq!((found[0].digest, found[0].size), (d, 5));
         // Nothing left behind in tmp/.
@@ -281,9 +560,44 @@ mod tests {
     }
 
     #[test]
+    fn a_new_blob_directory_is_made_durable() {
+        // Issue 6, defect 23: the rename was fsynced, the mkdir before it was not.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = open(dir.path());
+        let d = Digest::of(b"hello");
+        store.put_small(&d, b"hello").unwrap();
+        let prefix = store.blob_path(&d).parent().unwrap().to_path_buf();
+        assert_eq!(
+            *store.synced.borrow(),
+            vec![store.blobs.clone(), prefix.clone()]
+        );
+        // A second blob in the same directory needs only the rename made durable.
+        store.synced.borrow_mut().clear();
+        let e = (0u32..)
+            .map(|i| Digest::of(&i.to_le_bytes()))
+            .find(|e| e.hex()[..2] == d.hex()[..2] && *e != d)
+            .unwrap();
+        store.put_small(&e, b"x").unwrap_or(());
+        assert_eq!(*store.synced.borrow(), vec![prefix]);
+    }
+
+    #[test]
+    fn small_reads_never_read_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = open(dir.path());
+        let d = Digest::of(b"0123456789");
+        store.put_small(&d, b"0123456789").unwrap();
+        assert_eq!(store.read_small(&d, 9).unwrap(), Small::TooBig(10));
+        assert_eq!(
+            store.read_small(&Digest::of(b"x"), 9).unwrap(),
+            Small::Missing
+        );
+    }
+
+    #[test]
     fn verify_deletes_corrupt_blobs() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (store, _) = open(dir.path());
         let d = Digest::of(b"hello");
         store.put_small(&d, b"hello").unwrap();
         fs::write(store.blob_path(&d), b"jello").unwrap();
@@ -293,15 +607,43 @@ mod tests {
     }
 
     #[test]
-    fn open_empties_tmp_and_ignores_strays() {
+    fn open_keeps_partials_with_an_origin_and_deletes_the_rest() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let (tmp, _f) = store.new_temp().unwrap();
+        let (store, _) = open(dir.path());
+        let (scratch, _f) = store.new_temp().unwrap();
+        let kept = Digest::of(b"kept");
+        store
+            .create_partial(&kept, &origin())
+            .unwrap()
+            .write_all(b"12345")
+            .unwrap();
+        let orphan = Digest::of(b"orphan");
+        store
+            .create_partial(&orphan, &origin())
+            .unwrap()
+            .write_all(b"12")
+            .unwrap();
+        fs::remove_file(store.origin_path(&orphan)).unwrap();
+        let old = Digest::of(b"old");
+        let f = store.create_partial(&old, &origin()).unwrap();
+        (&f).write_all(b"1").unwrap();
+        f.set_modified(SystemTime::now() - 2 * DAY).unwrap();
         fs::write(dir.path().join("blobs/sha256/zz"), b"x").unwrap();
         drop(store);
-        let store = Store::open(dir.path()).unwrap();
-        assert!(!tmp.exists());
-        assert!(store.scan().unwrap().is_empty());
+
+        let (store, partials) = open(dir.path());
+        assert!(!scratch.exists(), "scratch files go");
+        assert_eq!(partials.len(), 1, "{partials:?}");
+        assert_eq!((partials[0].digest, partials[0].len), (kept, 5));
+        assert_eq!(partials[0].origin, origin());
+        assert!(store.open_partial(&orphan).unwrap().is_none());
+        assert!(store.open_partial(&old).unwrap().is_none(), "too old");
+        assert!(!store.origin_path(&old).exists());
+        assert_eq!(store.scan().unwrap().count(), 0, "strays are not blobs");
+        // Committing the partial makes it the blob and removes its origin record.
+        store.commit_partial(&kept).unwrap();
+        assert!(store.has_blob(&kept));
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
     #[test]
@@ -309,6 +651,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("not-a-dir");
         fs::write(&file, b"").unwrap();
-        assert!(Store::open(&file).is_err());
+        assert!(Store::open(&file, DAY).is_err());
     }
 }

@@ -8,6 +8,7 @@ use crate::http::Outcome;
 use crate::manifest::{self, Accept};
 use crate::media_type::MediaType;
 use crate::reference::{Digest, Reference, Tag};
+use crate::upstream::MAX_MANIFEST_BYTES;
 use futures_lite::FutureExt;
 use smol::Timer;
 use std::time::{Duration, SystemTime};
@@ -79,7 +80,7 @@ impl Mirror {
     async fn manifest_by_tag(&self, t: &Target, tag: &Tag) -> Result<ManifestOut, Error> {
         let _guard = self.lock(t, tag.as_str()).await;
         let upstream = t.registry.name();
-        let known = self.cache.tags.get(upstream, &t.repo, tag);
+        let known = self.cache.tag(upstream, &t.repo, tag);
         let now = SystemTime::now();
         if let Some(rec) = &known {
             let age = now.duration_since(rec.checked).unwrap_or_default();
@@ -117,7 +118,7 @@ impl Mirror {
                     return Ok(out);
                 }
                 Err(UpstreamError::NotFound) => {
-                    self.cache.tags.remove(upstream, &t.repo, tag);
+                    self.cache.remove_tag(upstream, &t.repo, tag);
                     return Err(Error::ManifestUnknown);
                 }
                 Err(e) => return self.stale(t, tag, rec, e),
@@ -161,10 +162,18 @@ impl Mirror {
         }
     }
 
+    /// A manifest from disk. A stored blob that is not one — larger than any manifest may
+    /// be (never read into memory), or not JSON of a manifest type — is `MANIFEST_UNKNOWN`.
     fn cached_manifest(&self, d: &Digest, outcome: Outcome) -> Result<Option<ManifestOut>, Error> {
-        Ok(self.cache.read_manifest(d)?.map(|bytes| ManifestOut {
+        let bytes = match self.cache.read_manifest(d, MAX_MANIFEST_BYTES)? {
+            None => return Ok(None),
+            Some(Err(_too_big)) => return Err(Error::ManifestUnknown),
+            Some(Ok(bytes)) => bytes,
+        };
+        let media_type = manifest::stored_type(&bytes).ok_or(Error::ManifestUnknown)?;
+        Ok(Some(ManifestOut {
             digest: *d,
-            media_type: manifest::sniff(&bytes),
+            media_type,
             bytes,
             outcome,
         }))
@@ -177,12 +186,10 @@ impl Mirror {
     }
 
     fn remember(&self, t: &Target, tag: &Tag, digest: &Digest, media_type: &MediaType) {
-        let rec = TagRecord {
-            digest: *digest,
-            media_type: media_type.clone(),
-            checked: SystemTime::now(),
-        };
-        if let Err(e) = self.cache.tags.put(t.registry.name(), &t.repo, tag, &rec) {
+        if let Err(e) = self
+            .cache
+            .put_tag(t.registry.name(), &t.repo, tag, digest, media_type)
+        {
             log::warn!("could not record tag {}:{tag}: {e}", t.repo);
         }
     }

@@ -13,6 +13,7 @@
 //! state and the per-reference lock that coalesces concurrent manifest work.
 
 mod blobs;
+mod fill;
 mod manifests;
 
 pub use blobs::{BlobOut, BlobSource};
@@ -76,8 +77,10 @@ impl Mirror {
         executor: Rc<LocalExecutor<'static>>,
         metrics: Rc<Metrics>,
     ) -> Mirror {
+        let cache = Rc::new(cache);
+        fill::spawn_startup(&cache, &upstreams, &executor);
         Mirror {
-            cache: Rc::new(cache),
+            cache,
             upstreams,
             tag_ttl,
             metrics,
