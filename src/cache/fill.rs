@@ -146,6 +146,11 @@ struct State {
     /// needs any more.
     readers: Vec<(u64, u64)>,
     next_reader: u64,
+    /// Requests waiting in [`Fill::wait`]: they may still start reading from byte 0.
+    waiting: u32,
+    /// Bytes before this were punched out of the file (a draining fill): nobody may
+    /// start reading any more.
+    floor: u64,
 }
 
 /// A fill in progress, shared by its permit and every reader of the digest.
@@ -174,6 +179,8 @@ impl Fill {
                 generation: 0,
                 readers: Vec::new(),
                 next_reader: 0,
+                waiting: 0,
+                floor: 0,
             }),
             changed: Event::new(),
             moved: Event::new(),
@@ -208,6 +215,16 @@ impl Fill {
     /// Waits until `ready` accepts the phase (checked at once, then after every change),
     /// and returns it.
     pub async fn wait(&self, ready: impl Fn(&Phase) -> bool) -> Phase {
+        /// Counts a request as waiting while it waits, however the wait ends.
+        struct Waiting<'a>(&'a Fill);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.state.borrow_mut().waiting -= 1;
+                self.0.moved.notify(usize::MAX);
+            }
+        }
+        self.state.borrow_mut().waiting += 1;
+        let _waiting = Waiting(self);
         loop {
             let listener = self.changed.listen();
             let phase = self.phase();
@@ -218,26 +235,42 @@ impl Fill {
         }
     }
 
-    /// A reader of the temp file from its current generation on.
-    pub fn follow(self: &Rc<Self>) -> FillProgress {
+    /// A reader of the temp file from byte 0 in its current generation — `None` once
+    /// bytes were punched out of it (a draining fill: look up again).
+    pub fn follow(self: &Rc<Self>) -> Option<FillProgress> {
         let (id, generation) = {
             let mut s = self.state.borrow_mut();
+            if s.floor > 0 {
+                return None;
+            }
             let id = s.next_reader;
             s.next_reader += 1;
             s.readers.push((id, 0));
             (id, s.generation)
         };
-        FillProgress {
+        self.moved.notify(usize::MAX);
+        Some(FillProgress {
             fill: self.clone(),
             id,
             generation,
             listener: None,
-        }
+        })
     }
 
-    /// The lowest position of any reader (`None` without readers).
+    /// The lowest position of any reader; `None` without readers, or while a request
+    /// waiting on the fill may still start from byte 0.
     fn slowest_reader(&self) -> Option<u64> {
-        self.state().readers.iter().map(|r| r.1).min()
+        let s = self.state();
+        if s.waiting > 0 {
+            return Some(0);
+        }
+        s.readers.iter().map(|r| r.1).min()
+    }
+
+    /// Whether anyone reads or may still read the fill.
+    fn has_audience(&self) -> bool {
+        let s = self.state();
+        s.waiting > 0 || !s.readers.is_empty()
     }
 }
 
@@ -414,13 +447,22 @@ impl Permit {
         };
         self.reserved += want;
         self.cache.evict(&admission.evict);
-        let store = &self.cache.store;
-        let file = match store.open_partial(&self.fill.digest)? {
-            Some((f, len)) if self.partial > 0 && len == self.partial => f,
-            _ => {
-                self.partial = 0;
-                store.create_partial(&self.fill.digest, origin)?
+        let file = match self.open_file(origin) {
+            Err(e) if store::is_full(&e) => {
+                // Not even room for the file (a disk full at start): evict, then try once
+                // more; with nothing to evict, the blob cannot be kept.
+                let victims = self.cache.disk_full();
+                self.cache.evict(&victims);
+                match self.open_file(origin) {
+                    Err(e) if store::is_full(&e) => {
+                        self.discard_partial();
+                        self.release(self.reserved);
+                        return Ok(Err(NoRoom));
+                    }
+                    other => other?,
+                }
             }
+            other => other?,
         };
         let file = Arc::new(file);
         self.file = Some(file.clone());
@@ -430,6 +472,18 @@ impl Permit {
             s.phase = Phase::Writing { total, file };
         });
         Ok(Ok(()))
+    }
+
+    /// The kept partial file to continue, or a new one recording `origin`.
+    fn open_file(&mut self, origin: &Origin) -> io::Result<File> {
+        let store = &self.cache.store;
+        match store.open_partial(&self.fill.digest)? {
+            Some((f, len)) if self.partial > 0 && len == self.partial => Ok(f),
+            _ => {
+                self.partial = 0;
+                store.create_partial(&self.fill.digest, origin)
+            }
+        }
     }
 
     /// Hashes the bytes of the taken-over partial file (rebuilding the hasher's state),
@@ -544,12 +598,13 @@ impl Permit {
         }
         let flags = rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE;
         rustix::fs::fallocate(&**file, flags, 0, upto)?;
+        self.fill.state.borrow_mut().floor = upto;
         Ok(true)
     }
 
     /// Whether any reader still follows the fill.
     pub fn has_readers(&self) -> bool {
-        self.fill.slowest_reader().is_some()
+        self.fill.has_audience()
     }
 
     /// Notified when a reader advances or leaves: take it *before* looking at the readers

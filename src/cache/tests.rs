@@ -55,7 +55,7 @@ fn one_lookup_answers_lead_then_follow_then_hit() {
     future::block_on(permit.begin(Some(blob.len() as u64), &origin(None)))
         .unwrap()
         .unwrap();
-    let mut reader = fill.follow();
+    let mut reader = fill.follow().unwrap();
     permit.write(&blob[..10]).unwrap();
     assert!(matches!(readable(&mut reader, 0), Poll::Ready(Ok(9))));
     permit.write(&blob[10..]).unwrap();
@@ -106,7 +106,7 @@ fn a_dropped_permit_fails_its_waiters_and_frees_the_digest() {
         .unwrap();
     permit.write(b"some").unwrap();
     let fill = permit.fill();
-    let mut reader = fill.follow();
+    let mut reader = fill.follow().unwrap();
     assert_eq!(cache.stats().reserved, 100);
     drop(permit); // dropped while writing
     assert!(matches!(readable(&mut reader, 0), Poll::Ready(Err(_))));
@@ -165,7 +165,7 @@ fn a_digest_mismatch_restarts_in_a_new_file_and_cuts_old_readers() {
         .unwrap()
         .unwrap();
     let fill = permit.fill();
-    let mut early = fill.follow();
+    let mut early = fill.follow().unwrap();
     permit.write(b"the wrong bytes").unwrap();
     assert!(matches!(readable(&mut early, 0), Poll::Ready(Ok(_))));
     let (mut permit, why) = permit.finish().unwrap_err();
@@ -175,7 +175,7 @@ fn a_digest_mismatch_restarts_in_a_new_file_and_cuts_old_readers() {
         matches!(readable(&mut early, 3), Poll::Ready(Err(_))),
         "old reader cut"
     );
-    let mut late = fill.follow();
+    let mut late = fill.follow().unwrap();
     permit.write(&blob).unwrap();
     permit.finish().unwrap();
     assert!(matches!(readable(&mut late, 0), Poll::Ready(Ok(x)) if x == n));

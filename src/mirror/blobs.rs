@@ -113,14 +113,18 @@ impl Mirror {
                         (Some(r), _) => (r.start, Some(r.end - r.start)),
                         (None, total) => (0, total),
                     };
-                    let body = (!head).then(|| {
-                        BlobSource::Growing(Growing {
+                    let body = match (head, fill.follow()) {
+                        (true, _) => None,
+                        (false, Some(progress)) => Some(BlobSource::Growing(Growing {
                             file,
                             start,
                             len,
-                            progress: Box::new(fill.follow()),
-                        })
-                    });
+                            progress: Box::new(progress),
+                        })),
+                        // Bytes were freed from a fill short of disk: too late for it.
+                        (false, None) if attempt < MAX_LOOKUPS => continue,
+                        (false, None) => return Err(gone()),
+                    };
                     return Ok(BlobOut {
                         total,
                         range: part,
@@ -135,11 +139,7 @@ impl Mirror {
                 Phase::Failed(f) => return Err(f.into()),
                 // Went through without being kept, and nobody new may start on it.
                 Phase::Streamed { .. } if attempt < MAX_LOOKUPS => {}
-                Phase::Streamed { .. } | Phase::Connecting => {
-                    return Err(Error::Upstream(UpstreamError::Unavailable(
-                        "the blob could not be kept and went by".into(),
-                    )))
-                }
+                Phase::Streamed { .. } | Phase::Connecting => return Err(gone()),
             }
         }
     }
@@ -183,6 +183,13 @@ impl Mirror {
         let body = own_stream(t, *d, 0, None).await?;
         Ok(out(Some(BlobSource::Stream(body)), None))
     }
+}
+
+/// A fill this request could not join any more, three times in a row.
+fn gone() -> Error {
+    Error::Upstream(UpstreamError::Unavailable(
+        "the blob could not be kept and went by".into(),
+    ))
 }
 
 /// Whether a waiting request can be answered in `phase`: a small blob (and a HEAD of one

@@ -266,6 +266,8 @@ async fn copy(permit: &mut Permit, src: &mut Source, buf: &mut [u8]) -> Result<(
             return Ok(());
         }
         write(permit, &buf[..n]).await?;
+        // A fast upstream never makes the read wait: let the readers send what arrived.
+        futures_lite::future::yield_now().await;
     }
 }
 
