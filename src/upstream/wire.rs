@@ -237,11 +237,16 @@ impl Body {
         }
     }
 
-    /// Copies leftover bytes into `out`; how many.
+    /// Copies leftover bytes into `out`; how many. Frees the buffer once it is used up:
+    /// only a chunked body needs one after the leftovers, and that one refills it.
     fn take_leftover(&mut self, out: &mut [u8]) -> usize {
         let n = (self.buf.len() - self.pos).min(out.len());
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
         self.pos += n;
+        if self.pos == self.buf.len() && self.buf.capacity() > 0 {
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
         n
     }
 }
