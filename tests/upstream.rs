@@ -229,7 +229,7 @@ fn tags_list_passes_only_n_and_last() {
     let r = registry(&fake);
     let (content_type, body) =
         run(r.tags_list(&repo("library/alpine"), Some("n=1&evil=%0d%0aX:1"))).unwrap();
-    assert_eq!(content_type, "application/json");
+    assert_eq!(content_type, "application/json; charset=utf-8");
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["tags"], serde_json::json!(["latest"]));
     assert_eq!(

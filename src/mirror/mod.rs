@@ -16,7 +16,7 @@ mod blobs;
 mod manifests;
 
 pub use blobs::{BlobOut, BlobSource};
-pub use manifests::ManifestOut;
+pub use manifests::{ManifestOut, REVALIDATE_PATIENCE};
 
 use crate::cache::Cache;
 use crate::error::Error;
