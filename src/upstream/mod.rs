@@ -18,7 +18,7 @@
 //!   `MAX_MANIFEST_BYTES` (else `BadContent`), verifies sha256 against the digest reference
 //!   or against `Docker-Content-Digest` when asking by tag (mismatch → `BadContent`).
 //!   HEAD returns `body: None` and the digest from `Docker-Content-Digest` (missing →
-//!   `Protocol`).
+//!   `Protocol`; nothing else is required).
 //! - `Registry::blob(&self, repo, digest, offset) -> Result<BlobStream, UpstreamError>`: GET,
 //!   with `Range: bytes=<offset>-` when offset > 0; follows redirects; the body reader
 //!   fails with an io error on reset or on `upstream_timeout` of silence.
