@@ -1,5 +1,5 @@
 //! Manifests: the entry point for a manifest request, by digest (immutable: from disk, or
-//! fetched once for every request waiting on it) and `Accept` negotiation.
+//! fetched once for every request waiting on it) and the `Accept` rules of [`negotiate`].
 //! Tags are resolved in `tags.rs`.
 //!
 //! Upstream work runs as a [`Flight`] keyed by (upstream, repository, reference) — see
@@ -11,7 +11,7 @@ use super::{Mirror, Target};
 use crate::cache::Cache;
 use crate::error::{Error, UpstreamError};
 use crate::http::Outcome;
-use crate::manifest::{self, Accept};
+use crate::manifest::{self, negotiate, Accept, Negotiated};
 use crate::media_type::MediaType;
 use crate::reference::{Digest, Reference, Repository, UpstreamName};
 use crate::upstream::Registry;
@@ -65,7 +65,7 @@ impl Fetched {
 }
 
 impl Mirror {
-    /// A manifest by tag or digest, in a type the client accepts.
+    /// A manifest by tag or digest, in a type the client accepts (see [`negotiate`]).
     pub async fn manifest(
         &self,
         t: &Target,
@@ -76,15 +76,12 @@ impl Mirror {
             Reference::Digest(d) => self.manifest_by_digest(t, d).await?,
             Reference::Tag(tag) => self.manifest_by_tag(t, tag).await?,
         };
-        if accept.allows(&out.media_type) {
-            return Ok(out);
+        let by_tag = matches!(reference, Reference::Tag(_));
+        match negotiate(&out.media_type, &out.bytes, by_tag, accept) {
+            Negotiated::Serve => Ok(out),
+            Negotiated::DefaultPlatform(child) => self.manifest_by_digest(t, &child).await,
+            Negotiated::Refuse => Err(Error::ManifestNotAcceptable(out.media_type)),
         }
-        if out.media_type.is_index() {
-            if let Some(child) = manifest::default_platform(&out.bytes, accept) {
-                return self.manifest_by_digest(t, &child).await;
-            }
-        }
-        Err(Error::ManifestNotAcceptable(out.media_type))
     }
 
     /// From disk, else from the one upstream GET every request for `d` shares.
