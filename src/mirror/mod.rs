@@ -11,18 +11,20 @@
 //! the same tag or manifest digest share one flight, so a burst of pulls asks upstream
 //! once and followers are answered together.
 //!
-//! `manifests.rs` answers manifests (by digest, and `Accept`), `tags.rs` tags
-//! (freshness, revalidation, stale), `blobs.rs` blobs;
+//! `manifests.rs` answers manifests (by digest, and the `Accept` rules), `tags.rs` tags
+//! (freshness, revalidation, stale), `tags_list.rs` `tags/list`, `blobs.rs` blobs;
 //! `flight.rs` is the shared in-flight work; this file holds the mirror's state.
 
 mod blobs;
 mod flight;
 mod manifests;
 mod tags;
+mod tags_list;
 
 pub use blobs::{BlobOut, BlobSource};
 pub use manifests::ManifestOut;
 pub use tags::REVALIDATE_PATIENCE;
+pub use tags_list::{NextPage, TagsOut};
 
 use crate::cache::Cache;
 use crate::error::Error;
