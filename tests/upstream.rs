@@ -287,10 +287,13 @@ fn tags_list_passes_only_n_and_last() {
     let (fake, img) = with_image();
     fake.push_image("library/alpine", "3.19", &img);
     let r = registry(&fake);
-    let (content_type, body) =
-        run(r.tags_list(&repo("library/alpine"), Some("n=1&evil=%0d%0aX:1"))).unwrap();
-    assert_eq!(content_type, "application/json");
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let page = run(r.tags_list(&repo("library/alpine"), Some("n=1&evil=%0d%0aX:1"))).unwrap();
+    assert_eq!(page.content_type, "application/json; charset=utf-8");
+    assert_eq!(
+        page.link.as_deref(),
+        Some(r#"</v2/library/alpine/tags/list?last=latest&n=1>; rel="next""#)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&page.body).unwrap();
     assert_eq!(v["tags"], serde_json::json!(["latest"]));
     assert_eq!(
         fake.requests()[0].target,

@@ -36,12 +36,13 @@
 //!   `MAX_MANIFEST_BYTES` (else `BadContent`), verifies sha256 against the digest reference
 //!   or against `Docker-Content-Digest` when asking by tag (mismatch → `BadContent`).
 //!   HEAD returns `body: None` and the digest from `Docker-Content-Digest` (missing →
-//!   `Protocol`).
+//!   `Protocol`; nothing else is required).
 //! - `Registry::blob(&self, repo, digest, offset) -> Result<BlobStream, UpstreamError>`: GET,
 //!   with `Range: bytes=<offset>-` when offset > 0; follows redirects; the body reader
 //!   fails with an io error on reset or on `upstream_timeout` of silence.
 //! - `Registry::blob_head(&self, repo, digest) -> Result<u64, UpstreamError>`: length.
-//! - `Registry::tags_list(&self, repo, query) -> Result<(String, Vec<u8>), UpstreamError>`.
+//! - `Registry::tags_list(&self, repo, query) -> Result<TagsPage, UpstreamError>`: only `n`
+//!   and `last` of `query` are passed on; the page keeps upstream's `Content-Type` and `Link`.
 //! - 404 → `NotFound`, 429 → `TooManyRequests{retry_after, host}`, 401 after auth (or from
 //!   a host reached by redirect) → `Unauthorized`, 403 → `Denied`, other non-2xx → `Status`;
 //!   network/TLS/timeout/open breaker → `Unavailable`; malformed answers → `Protocol`. Every
@@ -70,7 +71,7 @@ mod wire;
 pub use answers::{BlobStream, Failure, Manifest, RegistryStatus, Seen};
 pub use dns::THREAD_NAME as DNS_THREAD_NAME;
 pub use head::MAX_RESPONSE_HEAD_BYTES;
-pub use registry::Registry;
+pub use registry::{Registry, TagsPage};
 
 use crate::config::Config;
 use crate::metrics::Metrics;

@@ -26,6 +26,17 @@ use std::time::Instant;
 /// held in memory whole). Paginated lists stay far below it.
 const MAX_TAGS_LIST_BYTES: usize = MAX_MANIFEST_BYTES;
 
+/// One page of `tags/list` as upstream sent it.
+#[derive(Debug)]
+pub struct TagsPage {
+    /// `Content-Type` as sent (`application/json` if none).
+    pub content_type: String,
+    /// `Link` as sent: where the next page is (`<…?last=…&n=…>; rel="next"`), if any.
+    pub link: Option<String>,
+    /// The body (≤ 4 MiB).
+    pub body: Vec<u8>,
+}
+
 /// Whether a call's success is known when its head arrives.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -76,7 +87,9 @@ impl Registry {
 
     /// GET or HEAD a manifest, asking for every type in [`MANIFEST_TYPES`]. A GET's
     /// body (≤ [`MAX_MANIFEST_BYTES`]) must hash to the digest asked for, or to
-    /// `Docker-Content-Digest` when asked by tag (`BadContent` otherwise).
+    /// `Docker-Content-Digest` when asked by tag (`BadContent` otherwise). A HEAD needs
+    /// only `Docker-Content-Digest`: without `Content-Type` its `media_type` reads
+    /// `application/json`, without `Content-Length` its `length` 0.
     pub async fn manifest(
         &self,
         repo: &Repository,
@@ -108,13 +121,12 @@ impl Registry {
         };
         let content_type = header(&res, "content-type").and_then(MediaType::parse);
         if head {
+            // A revalidation needs the digest alone; registries differ on the rest.
             return Ok(Manifest {
                 digest: expected
                     .ok_or_else(|| protocol(&res, "manifest HEAD without Docker-Content-Digest"))?,
-                media_type: content_type
-                    .ok_or_else(|| protocol(&res, "manifest without Content-Type"))?,
-                length: content_length(&res)
-                    .ok_or_else(|| protocol(&res, "manifest HEAD without Content-Length"))?,
+                media_type: content_type.unwrap_or(MediaType::JSON),
+                length: content_length(&res).unwrap_or(0),
                 body: None,
             });
         }
@@ -216,13 +228,12 @@ impl Registry {
         content_length(&res).ok_or_else(|| protocol(&res, "blob HEAD without Content-Length"))
     }
 
-    /// GET `tags/list`, passing on only the `n` and `last` parameters of `query`. Returns
-    /// the content type and the body (≤ 4 MiB).
+    /// GET `tags/list`, passing on only the `n` and `last` parameters of `query`.
     pub async fn tags_list(
         &self,
         repo: &Repository,
         query: Option<&str>,
-    ) -> Result<(String, Vec<u8>), UpstreamError> {
+    ) -> Result<TagsPage, UpstreamError> {
         let mut url = self.api_url(repo, "tags/list")?;
         if let Some(q) = query.filter(|q| !q.is_empty()) {
             let parsed = Url::parse(&format!("http://x/?{q}")).map_err(|_| {
@@ -249,8 +260,13 @@ impl Registry {
         let content_type = header(&res, "content-type")
             .unwrap_or("application/json")
             .to_owned();
+        let link = header(&res, "link").map(str::to_owned);
         let body = self.read_body(res, MAX_TAGS_LIST_BYTES).await?;
-        Ok((content_type, body))
+        Ok(TagsPage {
+            content_type,
+            link,
+            body,
+        })
     }
 
     /// Breaker state, failure count, the last failure's cause, the rate-limit headers.
