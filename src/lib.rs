@@ -28,7 +28,10 @@
 //!                  (tags/list pages), blobs.rs
 //! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
 //! status.rs        /_regmirror/status, /metrics, /v2/_catalog
-//! upstream/        client.rs, auth.rs, breaker.rs, registry.rs — the only HTTP client code
+//! upstream/        the only HTTP client code, our own HTTP/1.1: client.rs (connect, TLS,
+//!                  redirects), wire.rs + head.rs + chunked.rs (bytes ↔ answers, limits),
+//!                  dns.rs (the regmirror-dns thread), auth.rs, breaker.rs, health.rs,
+//!                  registry.rs (one upstream's manifest/blob/tag calls)
 //! cache/           store.rs (files, commit, scan), index.rs (byte LRU, budget),
 //!                  fill.rs (one upstream fetch, many readers), tags.rs (tag → digest)
 //! metrics.rs       one Metrics per mirror: counters; Prometheus text at /metrics

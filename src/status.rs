@@ -19,7 +19,7 @@ pub fn status(mirror: &Mirror) -> String {
                 "url": s.url,
                 "available": s.available,
                 "consecutive_failures": s.consecutive_failures,
-                "ratelimit_remaining": s.ratelimit_remaining,
+                "ratelimit_remaining": s.ratelimit_remaining.map(|r| r.value),
             })
         })
         .collect();
