@@ -22,12 +22,17 @@
 //! http/            our own Request/Reply/Body types (routes never see async-h1 or
 //!                  http-types); status.rs: Status; range.rs: the Range header
 //! routes.rs        path → Route; dispatch; Error → OCI JSON
-//! mirror/          the pull logic across cache and upstream: mod.rs (state, per-reference
-//!                  locks), manifests.rs (tags, freshness, Accept), blobs.rs (lookups,
-//!                  following, pass-through), fill.rs (fetch, resume, verify policy)
+//! mirror/          the pull logic across cache and upstream: mod.rs (state), flight.rs
+//!                  (work in flight, shared by every request for it), manifests.rs (by
+//!                  digest, Accept), tags.rs (freshness, revalidation, stale), tags_list.rs
+//!                  (tags/list pages), blobs.rs (lookups, following, pass-through),
+//!                  fill.rs (how a cold blob is fetched: resume, verify, patience)
 //! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
-//! status.rs        /_regmirror/status, /metrics, /v2/_catalog, tags/list fallback
-//! upstream/        client.rs, auth.rs, breaker.rs, registry.rs — the only HTTP client code
+//! status.rs        /_regmirror/status, /metrics, /v2/_catalog
+//! upstream/        the only HTTP client code, our own HTTP/1.1: client.rs (connect, TLS,
+//!                  redirects), wire.rs + head.rs + chunked.rs (bytes ↔ answers, limits),
+//!                  dns.rs (the regmirror-dns thread), auth.rs, breaker.rs, health.rs,
+//!                  registry.rs (one upstream's manifest/blob/tag calls)
 //! cache/           store.rs (files, commit, partial blobs, scan), index.rs (budget,
 //!                  recency), fill.rs (the permit a fill writes through, the progress its
 //!                  readers follow), checked.rs (the hash that decides how far they may

@@ -42,13 +42,15 @@ impl Req {
 }
 
 /// One answer. `cut`: stop after that many body bytes, closing or stalling the connection.
-/// `chunked`: send the body chunked, without `Content-Length`.
+/// `chunked`: send the body chunked, without `Content-Length`. `omit_length`: a HEAD
+/// answer without `Content-Length`.
 pub(super) struct Answer {
     pub(super) status: u16,
     pub(super) headers: Vec<(String, String)>,
     pub(super) body: Vec<u8>,
     pub(super) cut: Option<(usize, Cut)>,
     pub(super) chunked: bool,
+    pub(super) omit_length: bool,
 }
 
 impl Answer {
@@ -59,6 +61,7 @@ impl Answer {
             body: body.into(),
             cut: None,
             chunked: false,
+            omit_length: false,
         }
     }
     pub(super) fn header(mut self, name: &str, value: impl Into<String>) -> Answer {
@@ -193,10 +196,11 @@ fn write_answer<W: Write>(w: &mut W, a: &Answer, head: bool) -> bool {
     }
     let chunked = a.chunked && a.status < 300;
     if chunked {
-        out.push_str("Transfer-Encoding: chunked\r\n\r\n");
-    } else {
-        out.push_str(&format!("Content-Length: {}\r\n\r\n", a.body.len()));
+        out.push_str("Transfer-Encoding: chunked\r\n");
+    } else if !(head && a.omit_length) {
+        out.push_str(&format!("Content-Length: {}\r\n", a.body.len()));
     }
+    out.push_str("\r\n");
     let mut bytes = out.into_bytes();
     if !head {
         let n = a.cut.map_or(a.body.len(), |(c, _)| c.min(a.body.len()));
