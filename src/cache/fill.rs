@@ -313,8 +313,8 @@ impl Progress for FillProgress {
                 if readable > pos {
                     return Poll::Ready(Ok(readable));
                 }
-                if state.checked.is_verified() && state.phase.is_final() {
-                    return Poll::Ready(Ok(pos)); // the end
+                if state.checked.is_verified() {
+                    return Poll::Ready(Ok(pos)); // the end: nothing follows a verdict
                 }
             }
             match &mut self.listener {
@@ -628,35 +628,38 @@ impl Permit {
         Ok(())
     }
 
-    /// All bytes are written: checks the digest (and length), and on success makes the file
-    /// the blob — `fsync`, rename, index — and lets readers read the last byte. A draining
-    /// fill ends `Streamed` instead. On a mismatch the permit comes back, unchanged, with
-    /// what was wrong (restart it, or drop it).
-    pub fn finish(mut self) -> Result<(), (Permit, Finish)> {
-        let Some(file) = self.file.clone() else {
-            return Err((self, Finish::Io(io::Error::other("finish before begin"))));
-        };
+    /// All bytes are written: checks the length and the digest. On success readers may read
+    /// the last byte — before the `fsync` of [`Permit::commit`], which would only delay
+    /// them. On a mismatch nothing changes: restart the permit, or drop it.
+    pub fn verify(&mut self) -> Result<(), Finish> {
         let len = self.fill.written();
         if let Some(total) = self.total.filter(|t| *t != len) {
-            return Err((self, Finish::Short { len, total }));
+            return Err(Finish::Short { len, total });
         }
-        let verified = self.fill.state.borrow_mut().checked.verify();
-        if let Err(m) = verified {
-            return Err((self, Finish::Mismatch(m)));
-        }
+        self.fill
+            .update(|s| s.checked.verify())
+            .map_err(Finish::Mismatch)
+    }
+
+    /// After [`Permit::verify`]: makes the file the blob — `fsync`, rename, index. A
+    /// draining fill ends `Streamed` instead (it was never going to be kept).
+    pub fn commit(&mut self) -> io::Result<()> {
+        let (Some(file), true) = (self.file.clone(), self.fill.state().checked.is_verified())
+        else {
+            return Err(io::Error::other("commit of an unverified fill"));
+        };
+        let len = self.fill.written();
         if self.draining {
             self.fill
                 .update(|s| s.phase = Phase::Streamed { total: len });
             return Ok(());
         }
-        let committed = file
-            .sync_all()
-            .and_then(|()| self.cache.store.commit_partial(&self.fill.digest));
-        if let Err(e) = committed {
-            return Err((self, Finish::Io(e)));
-        }
+        file.sync_all()?;
+        self.cache.store.commit_partial(&self.fill.digest)?;
         self.committed = true;
+        self.release(self.reserved);
         self.cache.committed(self.fill.digest, len);
+        self.cache.end_fill(&self.fill);
         self.fill
             .update(|s| s.phase = Phase::Committed { total: len, file });
         Ok(())
@@ -688,7 +691,7 @@ impl Permit {
     }
 }
 
-/// Why [`Permit::finish`] did not commit.
+/// Why [`Permit::verify`] found the bytes are not the blob.
 #[derive(Debug)]
 pub enum Finish {
     /// The bytes do not hash to the digest.
@@ -700,8 +703,6 @@ pub enum Finish {
         /// Bytes announced.
         total: u64,
     },
-    /// `fsync` or rename failed.
-    Io(io::Error),
 }
 
 impl Drop for Permit {

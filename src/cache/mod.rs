@@ -48,9 +48,27 @@ pub const MIN_FREE_BYTES: u64 = 256 << 20;
 /// asked for in a week is unlikely to be wanted, and its upstream may have moved on.
 pub const PARTIAL_MAX_AGE: Duration = Duration::from_secs(7 * 86400);
 
-/// Blobs the start-up scan indexes between yields to the executor: a batch is a few
-/// milliseconds of `stat`s even on an SD card, so requests are never held up longer.
+/// Most blobs the start-up scan indexes between yields to the executor.
 pub const SCAN_BATCH: usize = 64;
+
+/// Longest the start-up scan runs between yields: with a cold page cache each `stat` may
+/// wait for the disk (an SD card's random reads take about a millisecond), so a batch is
+/// cut short by time too. A request waits at most about this long for the thread.
+pub const SCAN_SLICE: Duration = Duration::from_millis(2);
+
+/// How long [`let_io_in`] parks: long enough that the timer is still pending when it is
+/// first polled (so the task really waits for the reactor), short enough to cost nothing.
+const IO_YIELD: Duration = Duration::from_micros(10);
+
+/// Lets the other tasks run *and* the reactor look at the sockets before going on.
+/// `yield_now` alone is not enough for work that is always ready (a scan, a fill from a
+/// fast upstream): the executor runs up to 200 ready tasks before it polls for I/O, so new
+/// connections and requests would wait for the whole scan. Waiting on a timer makes the
+/// executor idle, and an idle executor polls the reactor.
+pub async fn let_io_in() {
+    futures_lite::future::yield_now().await;
+    smol::Timer::after(IO_YIELD).await;
+}
 
 /// The cache: blobs on disk under a byte budget, fills in progress, tag records.
 #[derive(Debug)]
@@ -128,25 +146,30 @@ impl Cache {
         })
     }
 
-    /// Rebuilds the index from the blobs on disk, [`SCAN_BATCH`] at a time with a yield to
-    /// the executor between batches; then sets a derived budget and evicts down to the
-    /// budget if the disk holds more. Run it as a task of its own.
+    /// Rebuilds the index from the blobs on disk, at most [`SCAN_BATCH`] blobs or
+    /// [`SCAN_SLICE`] at a time, letting requests in between ([`let_io_in`]); then sets a
+    /// derived budget and evicts down to it if the disk holds more. Run it as a task of
+    /// its own.
     pub async fn rebuild_index(self: Rc<Self>) {
         let started = Instant::now();
         match self.store.scan() {
             Ok(mut scan) => loop {
-                let mut n = 0;
+                let slice = Instant::now();
+                let mut done = true;
                 {
                     let mut index = self.index.borrow_mut();
-                    for found in scan.by_ref().take(SCAN_BATCH) {
+                    for (n, found) in scan.by_ref().enumerate() {
                         index.insert_found(found.digest, found.size, found.used);
-                        n += 1;
+                        if n + 1 >= SCAN_BATCH || slice.elapsed() >= SCAN_SLICE {
+                            done = false;
+                            break;
+                        }
                     }
                 }
-                if n < SCAN_BATCH {
+                if done {
                     break;
                 }
-                futures_lite::future::yield_now().await;
+                let_io_in().await;
             },
             Err(e) => log::error!("cannot scan {}: {e}", self.store.root().display()),
         }

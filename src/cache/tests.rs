@@ -64,8 +64,12 @@ fn one_lookup_answers_lead_then_follow_then_hit() {
         matches!(readable(&mut reader, n - 1), Poll::Pending),
         "the last byte waits for the digest"
     );
-    permit.finish().unwrap();
-    assert!(matches!(readable(&mut reader, n - 1), Poll::Ready(Ok(x)) if x == n));
+    permit.verify().unwrap();
+    assert!(
+        matches!(readable(&mut reader, n - 1), Poll::Ready(Ok(x)) if x == n),
+        "before the fsync"
+    );
+    permit.commit().unwrap();
     assert!(
         matches!(readable(&mut reader, n), Poll::Ready(Ok(x)) if x == n),
         "the end"
@@ -168,7 +172,7 @@ fn a_digest_mismatch_restarts_in_a_new_file_and_cuts_old_readers() {
     let mut early = fill.follow().unwrap();
     permit.write(b"the wrong bytes").unwrap();
     assert!(matches!(readable(&mut early, 0), Poll::Ready(Ok(_))));
-    let (mut permit, why) = permit.finish().unwrap_err();
+    let why = permit.verify().unwrap_err();
     assert!(matches!(why, fill::Finish::Mismatch(_)), "{why:?}");
     permit.restart(&origin(Some(n))).unwrap();
     assert!(
@@ -177,7 +181,8 @@ fn a_digest_mismatch_restarts_in_a_new_file_and_cuts_old_readers() {
     );
     let mut late = fill.follow().unwrap();
     permit.write(&blob).unwrap();
-    permit.finish().unwrap();
+    permit.verify().unwrap();
+    permit.commit().unwrap();
     assert!(matches!(readable(&mut late, 0), Poll::Ready(Ok(x)) if x == n));
     assert_eq!(std::fs::read(cache.blob_path(&d)).unwrap(), blob);
 }
@@ -225,7 +230,8 @@ fn a_partial_blob_is_kept_counted_and_resumed_after_a_restart() {
     let s = cache.stats();
     assert_eq!((s.partial, s.reserved), (0, n), "{s:?}");
     permit.write(&blob[half..]).unwrap();
-    permit.finish().unwrap();
+    permit.verify().unwrap();
+    permit.commit().unwrap();
     assert_eq!(std::fs::read(cache.blob_path(&d)).unwrap(), blob);
     assert_eq!(fs_count(&dir.path().join("tmp")), 0);
 }
