@@ -265,3 +265,33 @@ fn a_fill_killed_halfway_resumes_with_range_after_a_restart() {
     });
     assert!(!part.exists());
 }
+
+#[test]
+fn a_partial_blob_upstream_no_longer_has_is_deleted_at_start_and_others_resume() {
+    let fake = FakeUpstream::start();
+    let kept = pseudo_random_bytes(50, 3 << 20);
+    let kept_digest = fake.add_blob("library/app", &kept);
+    let gone_digest = support::digest_of(b"a layer upstream deleted");
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    let part = |d: &str| tmp.join(format!("{}.part", d.trim_start_matches("sha256:")));
+    let from = |d: &str| tmp.join(format!("{}.from", d.trim_start_matches("sha256:")));
+    for (d, len) in [(&kept_digest, 3 << 20), (&gone_digest, 2 << 20)] {
+        fs::write(part(d), &kept[..1 << 20]).unwrap();
+        fs::write(from(d), format!("docker.io\nlibrary/app\n{len}\n")).unwrap();
+    }
+    let cache = dir.path().to_path_buf();
+    let m = Mirror::start_with(&fake, move |c| c.cache_dir = cache);
+    wait_until("the stale partial deleted", || !part(&gone_digest).exists());
+    assert!(!from(&gone_digest).exists());
+    assert!(part(&kept_digest).exists(), "upstream still has this one");
+    let s = get(m.addr, "/_regmirror/status").json();
+    assert_eq!(s["cache"]["partial_bytes"], 1 << 20, "{s}");
+    let r = get(m.addr, &format!("/v2/library/app/blobs/{kept_digest}"));
+    assert!(r.status == 200 && r.body == kept);
+    assert_eq!(
+        gets(&fake, &kept_digest),
+        vec![Some(format!("bytes={}-", 1 << 20))]
+    );
+}

@@ -46,7 +46,8 @@ pub enum Room {
     Push(usize),
     /// Wait for a reader to move ([`Relay::listen_moved`]).
     Wait,
-    /// Every reader has left: stop.
+    /// Every reader has left, or none came: stop (and [`Relay::fail`] it, so that nobody
+    /// joins a stream that is not read any more).
     Deserted,
 }
 
@@ -155,7 +156,9 @@ impl Relay {
     /// reader is starving at the head, what laggards still need (they reopen).
     pub fn room(&self, want: usize) -> Room {
         let mut s = self.state.borrow_mut();
-        if s.readers.is_empty() && s.attached {
+        // Everyone left — or nobody came while a whole window arrived (the request that
+        // led wanted a range of its own): reading on would be for nobody.
+        if s.readers.is_empty() && (s.attached || s.ring.len() == RELAY_WINDOW) {
             return Room::Deserted;
         }
         let free = RELAY_WINDOW - s.ring.len();
@@ -385,6 +388,20 @@ mod tests {
             b.read_to_end(&mut all).await.unwrap();
             assert_eq!(all, blob);
         })
+    }
+
+    #[test]
+    fn a_relay_nobody_reads_stops_after_one_window() {
+        let relay = Relay::new(Digest::of(b"x"), None);
+        let chunk = vec![0u8; 64 * 1024];
+        let mut pushed = 0;
+        while let Room::Push(n) = relay.room(chunk.len()) {
+            relay.push(&chunk[..n]);
+            pushed += n;
+        }
+        assert_eq!((pushed, relay.room(1)), (RELAY_WINDOW, Room::Deserted));
+        relay.fail("nobody is reading".into());
+        assert!(relay.attach(no_reopen()).is_none(), "too late to join");
     }
 
     #[test]

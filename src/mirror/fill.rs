@@ -340,6 +340,8 @@ async fn write(permit: &mut Permit, bytes: &[u8]) -> Result<(), FillFailure> {
 async fn pass(mut permit: Permit, src: Source) {
     let relay = Relay::new(permit.digest(), src.total());
     permit.pass(relay.clone());
+    // The requests waiting on the fill were just woken: let them attach before bytes flow.
+    futures_lite::future::yield_now().await;
     pump(&relay, src).await;
     drop(permit); // findable until the stream is over: later requests may still join
 }
@@ -351,7 +353,10 @@ async fn pump(relay: &Relay, mut src: Source) {
         let moved = relay.listen_moved();
         let want = match relay.room(buf.len()) {
             Room::Push(n) => n,
-            Room::Deserted => return,
+            Room::Deserted => {
+                relay.fail("nobody is reading".into());
+                return;
+            }
             Room::Wait => {
                 let waited = async {
                     moved.await;
