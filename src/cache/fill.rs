@@ -1,7 +1,7 @@
 //! Fills as permits: the cache's side of "one upstream fetch per cold blob, however many
 //! clients ask". pingora-cache's cache lock is the model.
 //!
-//! [`Cache::lookup`](super::Cache::lookup) answers `Hit`, `Follow` (an in-flight [`Fill`]
+//! `Cache::lookup` answers `Hit`, `Follow` (an in-flight [`Fill`]
 //! to read behind) or `Lead` (a [`Permit`] to fill). The permit is the only writer of its
 //! fill; whatever happens to it — the fetch fails, the task is dropped, the executor goes
 //! away — its `Drop` settles the fill (failed, unless it committed or passed), removes it
@@ -22,15 +22,16 @@
 //! design rules out anyway).
 
 use super::checked::{Checked, Mismatch};
+use super::index::Index;
 use super::index::Victim;
 use super::relay::Relay;
+use super::store::Store;
 use super::store::{self, Origin};
-use super::Cache;
 use crate::error::{Error, UpstreamError};
 use crate::http::Progress;
 use crate::reference::{Digest, Repository, UpstreamName};
 use event_listener::{Event, EventListener};
-use std::cell::{Ref, RefCell};
+use std::cell::{Ref, RefCell, RefMut};
 use std::fmt;
 use std::fs::File;
 use std::future::Future;
@@ -359,7 +360,7 @@ pub struct NoRoom;
 
 /// The right, and the duty, to fill one digest. See the module docs.
 pub struct Permit {
-    cache: Rc<Cache>,
+    books: Rc<dyn Books>,
     fill: Rc<Fill>,
     /// Bytes of a kept partial file this fill took over (resume from there).
     partial: u64,
@@ -388,11 +389,15 @@ impl fmt::Debug for Permit {
 impl Permit {
     /// A permit for `fill`, registered in the cache's map by the caller. A partial file
     /// the index kept for this digest is taken over (and counted as reserved).
-    pub(super) fn new(cache: Rc<Cache>, fill: Rc<Fill>) -> Permit {
-        let partial = cache.take_partial(&fill.digest).unwrap_or(0);
-        cache.index_mut().add_reserved(partial);
+    fn new(books: Rc<dyn Books>, fill: Rc<Fill>) -> Permit {
+        let partial = {
+            let mut index = books.index();
+            let partial = index.take_partial(&fill.digest).unwrap_or(0);
+            index.add_reserved(partial);
+            partial
+        };
         Permit {
-            cache,
+            books,
             fill,
             partial,
             file: None,
@@ -422,7 +427,7 @@ impl Permit {
     /// the fill starts from byte 0.
     pub fn discard_partial(&mut self) {
         if self.partial > 0 {
-            self.cache.store.remove_partial(&self.fill.digest);
+            self.books.store().remove_partial(&self.fill.digest);
             self.release(self.partial);
             self.partial = 0;
         }
@@ -436,23 +441,23 @@ impl Permit {
         total: Option<u64>,
         origin: &Origin,
     ) -> io::Result<Result<(), NoRoom>> {
-        self.cache.index_ready().await;
+        self.books.index_ready().await;
         let want = match total {
             Some(t) => t.saturating_sub(self.partial),
             None => UNKNOWN_LENGTH_STEP,
         };
-        let Some(admission) = self.cache.index_mut().reserve(want) else {
+        let Some(admission) = self.books.index().reserve(want) else {
             self.discard_partial();
             return Ok(Err(NoRoom));
         };
         self.reserved += want;
-        self.cache.evict(&admission.evict);
+        self.books.evict(&admission.evict);
         let file = match self.open_file(origin) {
             Err(e) if store::is_full(&e) => {
                 // Not even room for the file (a disk full at start): evict, then try once
                 // more; with nothing to evict, the blob cannot be kept.
-                let victims = self.cache.disk_full();
-                self.cache.evict(&victims);
+                let victims = self.books.disk_full();
+                self.books.evict(&victims);
                 match self.open_file(origin) {
                     Err(e) if store::is_full(&e) => {
                         self.discard_partial();
@@ -476,7 +481,7 @@ impl Permit {
 
     /// The kept partial file to continue, or a new one recording `origin`.
     fn open_file(&mut self, origin: &Origin) -> io::Result<File> {
-        let store = &self.cache.store;
+        let store = self.books.store();
         match store.open_partial(&self.fill.digest)? {
             Some((f, len)) if self.partial > 0 && len == self.partial => Ok(f),
             _ => {
@@ -526,11 +531,11 @@ impl Permit {
             )));
         }
         if self.total.is_none() && !self.draining && end > self.reserved {
-            let grant = self.cache.index_mut().reserve(UNKNOWN_LENGTH_STEP);
+            let grant = self.books.index().reserve(UNKNOWN_LENGTH_STEP);
             match grant {
                 Some(a) => {
                     self.reserved += UNKNOWN_LENGTH_STEP;
-                    self.cache.evict(&a.evict);
+                    self.books.evict(&a.evict);
                 }
                 None => return Err(WriteError::OverBudget),
             }
@@ -551,8 +556,8 @@ impl Permit {
         if self.draining {
             return false;
         }
-        let victims: Vec<Victim> = self.cache.disk_full();
-        self.cache.evict(&victims);
+        let victims: Vec<Victim> = self.books.disk_full();
+        self.books.evict(&victims);
         !victims.is_empty()
     }
 
@@ -570,8 +575,8 @@ impl Permit {
             self.fill.digest
         );
         self.draining = true;
-        self.cache.end_fill(&self.fill);
-        self.cache.store.remove_partial(&self.fill.digest);
+        self.books.end_fill(&self.fill);
+        self.books.store().remove_partial(&self.fill.digest);
         self.release(self.reserved);
     }
 
@@ -616,7 +621,11 @@ impl Permit {
     /// Starts over from byte 0 in a fresh file (a digest mismatch): readers already sent
     /// bytes of the old one are cut; readers still waiting will read the new one.
     pub fn restart(&mut self, origin: &Origin) -> io::Result<()> {
-        let file = Arc::new(self.cache.store.create_partial(&self.fill.digest, origin)?);
+        let file = Arc::new(
+            self.books
+                .store()
+                .create_partial(&self.fill.digest, origin)?,
+        );
         self.partial = 0;
         self.file = Some(file.clone());
         let total = self.total;
@@ -655,11 +664,11 @@ impl Permit {
             return Ok(());
         }
         file.sync_all()?;
-        self.cache.store.commit_partial(&self.fill.digest)?;
+        self.books.store().commit_partial(&self.fill.digest)?;
         self.committed = true;
         self.release(self.reserved);
-        self.cache.committed(self.fill.digest, len);
-        self.cache.end_fill(&self.fill);
+        self.books.committed(self.fill.digest, len);
+        self.books.end_fill(&self.fill);
         self.fill
             .update(|s| s.phase = Phase::Committed { total: len, file });
         Ok(())
@@ -687,7 +696,7 @@ impl Permit {
     fn release(&mut self, n: u64) {
         let n = n.min(self.reserved);
         self.reserved -= n;
-        self.cache.index_mut().release(n);
+        self.books.index().release(n);
     }
 }
 
@@ -721,7 +730,7 @@ impl Drop for Permit {
                 .update(|s| s.phase = Phase::Failed(FillFailure::Abandoned));
         }
         let failure = failure.or((!final_phase).then_some(FillFailure::Abandoned));
-        self.cache.end_fill(&self.fill);
+        self.books.end_fill(&self.fill);
         self.release(self.reserved);
         if self.committed || self.draining {
             return;
@@ -731,19 +740,39 @@ impl Drop for Permit {
             && written >= KEEP_PARTIAL_MIN
             && failure.is_some_and(|f| f.keeps_partial());
         if keep {
-            self.cache
-                .index_mut()
+            self.books
+                .index()
                 .insert_partial(self.fill.digest, written, SystemTime::now());
             log::info!("kept {written} bytes of {} for a resume", self.fill.digest);
         } else if self.file.is_some() || self.partial > 0 {
-            self.cache.store.remove_partial(&self.fill.digest);
+            self.books.store().remove_partial(&self.fill.digest);
         }
     }
 }
 
 /// A fresh fill for `d` and its permit; the caller registers the fill in the map.
-pub(super) fn lead(cache: &Rc<Cache>, d: Digest) -> (Rc<Fill>, Permit) {
+pub(super) fn lead(books: Rc<dyn Books>, d: Digest) -> (Rc<Fill>, Permit) {
     let fill = Rc::new(Fill::new(d));
-    let permit = Permit::new(cache.clone(), fill.clone());
+    let permit = Permit::new(books, fill.clone());
     (fill, permit)
+}
+
+/// What a permit needs from the cache that issued it: its files, its budget, and its map
+/// of fills in progress. `Cache` implements it; a trait so that this file, which `mod.rs`
+/// builds on, does not in turn depend on `mod.rs`.
+pub(super) trait Books {
+    /// The files.
+    fn store(&self) -> &Store;
+    /// The budget, borrowed for one call (never across an `.await`).
+    fn index(&self) -> RefMut<'_, Index>;
+    /// Waits until the start-up scan is done (eviction needs the whole index).
+    fn index_ready(&self) -> Pin<Box<dyn Future<Output = ()> + '_>>;
+    /// Deletes what the index chose to evict.
+    fn evict(&self, victims: &[Victim]);
+    /// The disk is full: what to evict (see `Index::disk_full`).
+    fn disk_full(&self) -> Vec<Victim>;
+    /// A blob was committed.
+    fn committed(&self, d: Digest, size: u64);
+    /// Removes `fill` from the in-flight map, if it is still the one there.
+    fn end_fill(&self, fill: &Rc<Fill>);
 }

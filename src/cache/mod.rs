@@ -27,13 +27,15 @@ use crate::media_type::MediaType;
 use crate::metrics::Metrics;
 use crate::reference::{Digest, Repository, Tag, UpstreamName};
 use event_listener::Event;
-use fill::{Fill, Permit};
+use fill::{Books, Fill, Permit};
 use index::{Index, Victim};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -218,7 +220,7 @@ impl Cache {
         if let Some(found) = self.peek(d)? {
             return Ok(found);
         }
-        let (fill, permit) = fill::lead(self, *d);
+        let (fill, permit) = fill::lead(self.clone(), *d);
         self.fills.borrow_mut().insert(*d, fill);
         Ok(Lookup::Lead(permit))
     }
@@ -376,25 +378,6 @@ impl Cache {
         }
     }
 
-    /// The index, borrowed for one call (never across an `.await`).
-    fn index_mut(&self) -> std::cell::RefMut<'_, Index> {
-        self.index.borrow_mut()
-    }
-
-    /// Takes a kept partial blob out of the index for a fill resuming it.
-    fn take_partial(&self, d: &Digest) -> Option<u64> {
-        self.index.borrow_mut().take_partial(d)
-    }
-
-    /// The disk is full: the index learns what it really held (cached plus what the fills
-    /// wrote), and picks victims.
-    fn disk_full(&self) -> Vec<Victim> {
-        let written: u64 = self.fills.borrow().values().map(|f| f.written()).sum();
-        let mut index = self.index.borrow_mut();
-        let unwritten = index.reserved_bytes().saturating_sub(written);
-        index.disk_full(unwritten)
-    }
-
     /// Deletes what the index chose to evict.
     fn evict(&self, victims: &[Victim]) {
         for v in victims {
@@ -418,8 +401,38 @@ impl Cache {
     fn committed(&self, d: Digest, size: u64) {
         self.index.borrow_mut().insert(d, size, SystemTime::now());
     }
+}
 
-    /// Removes `fill` from the in-flight map, if it is still the one there.
+impl Books for Cache {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn index(&self) -> std::cell::RefMut<'_, Index> {
+        self.index.borrow_mut()
+    }
+
+    fn index_ready(&self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        Box::pin(Cache::index_ready(self))
+    }
+
+    /// The disk is full: the index learns what it really held (cached plus what the fills
+    /// wrote), and picks victims.
+    fn disk_full(&self) -> Vec<Victim> {
+        let written: u64 = self.fills.borrow().values().map(|f| f.written()).sum();
+        let mut index = self.index.borrow_mut();
+        let unwritten = index.reserved_bytes().saturating_sub(written);
+        index.disk_full(unwritten)
+    }
+
+    fn evict(&self, victims: &[Victim]) {
+        Cache::evict(self, victims)
+    }
+
+    fn committed(&self, d: Digest, size: u64) {
+        Cache::committed(self, d, size)
+    }
+
     fn end_fill(&self, fill: &Rc<Fill>) {
         let mut fills = self.fills.borrow_mut();
         if fills
