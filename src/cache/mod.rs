@@ -1,12 +1,12 @@
 //! The disk cache: [`Cache`] ties the store (files), the index (byte budget, recency), the
 //! in-flight fills and the tag records together, behind methods.
 //!
-//! `store.rs` owns paths and crash-safe commits, `index.rs` decides evictions, `fill.rs`
-//! is the permit a fill writes through and the progress its readers follow, `checked.rs`
-//! the hash that decides how far they may read, `relay.rs` the bounded window through which
-//! readers share a stream that cannot be kept, `tags.rs` remembers tag → digest. How a
-//! blob is fetched is not the cache's business (`mirror/fill.rs`); the cache never talks to
-//! an upstream.
+//! `store.rs` owns paths and crash-safe commits, `partial.rs` the partial blobs kept for a
+//! resume, `index.rs` decides evictions, `permit.rs` is the permit a fill writes through,
+//! `fill.rs` the fill its readers follow, `checked.rs` the hash that decides how far they
+//! may read, `relay.rs` the bounded window through which readers share a stream that
+//! cannot be kept, `tags.rs` remembers tag → digest. How a blob is fetched is not the
+//! cache's business (`mirror/fill.rs`); the cache never talks to an upstream.
 //!
 //! Start-up does not grow with the cache: [`Cache::open`] makes the directories and lists
 //! `tmp/`; the index is rebuilt by [`Cache::rebuild_index`], a task that scans `blobs/` in
@@ -19,6 +19,8 @@
 pub mod checked;
 pub mod fill;
 pub mod index;
+pub mod partial;
+pub mod permit;
 pub mod relay;
 pub mod store;
 pub mod tags;
@@ -27,8 +29,9 @@ use crate::media_type::MediaType;
 use crate::metrics::Metrics;
 use crate::reference::{Digest, Repository, Tag, UpstreamName};
 use event_listener::Event;
-use fill::{Books, Fill, Permit};
+use fill::Fill;
 use index::{Index, Victim};
+use permit::{Books, Permit};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
@@ -220,7 +223,7 @@ impl Cache {
         if let Some(found) = self.peek(d)? {
             return Ok(found);
         }
-        let (fill, permit) = fill::lead(self.clone(), *d);
+        let (fill, permit) = permit::lead(self.clone(), *d);
         self.fills.borrow_mut().insert(*d, fill);
         Ok(Lookup::Lead(permit))
     }

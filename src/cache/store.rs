@@ -1,5 +1,5 @@
-//! The cache's files: layout, crash-safe commit, partial blobs kept for a resume, the
-//! start-up scan, re-hashing for `verify`.
+//! The cache's files: layout, crash-safe commit, the start-up scan, re-hashing for
+//! `verify`. Partial blobs kept for a resume are `partial.rs`.
 //!
 //! ```text
 //! <root>/blobs/sha256/<2 hex>/<64 hex>   verified content (layers, configs, manifests)
@@ -19,7 +19,8 @@
 //! strings. All calls here block; each is small (one `open`, one `rename`, one directory
 //! batch) and made on purpose on the executor thread — see `fill.rs` for why.
 
-use crate::reference::{Digest, Repository, UpstreamName};
+pub use super::partial::{Origin, Partial};
+use crate::reference::Digest;
 use sha2::{Digest as _, Sha256};
 use std::fs::{self, File, ReadDir};
 use std::io::{self, Read, Write};
@@ -31,18 +32,13 @@ use std::time::{Duration, SystemTime};
 /// small enough to be nothing on a Pi Zero.
 const VERIFY_BUF: usize = 64 * 1024;
 
-/// Suffix of a partial blob's bytes in `tmp/`.
-const PART: &str = "part";
-
-/// Suffix of a partial blob's origin record in `tmp/`.
-const FROM: &str = "from";
-
 /// The on-disk cache directory.
 #[derive(Debug)]
 pub struct Store {
     root: PathBuf,
     blobs: PathBuf,
-    tmp: PathBuf,
+    /// `tmp/`: partial blobs (`partial.rs`) and scratch files.
+    pub(super) tmp: PathBuf,
     /// Directories `fsync`ed, in order (tests check that a new directory is made durable).
     #[cfg(test)]
     synced: std::cell::RefCell<Vec<PathBuf>>,
@@ -57,31 +53,6 @@ pub struct Found {
     pub size: u64,
     /// Last recorded use (mtime, refreshed rarely).
     pub used: SystemTime,
-}
-
-/// Where a partial blob comes from, so that a restart can resume it (and check it is
-/// still wanted) without a client's request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    /// The upstream it is fetched from.
-    pub upstream: UpstreamName,
-    /// The repository asked through.
-    pub repo: Repository,
-    /// The blob's whole length, if upstream said.
-    pub total: Option<u64>,
-}
-
-/// A partial blob left in `tmp/` by an earlier run (or an earlier failed fill).
-#[derive(Debug, Clone)]
-pub struct Partial {
-    /// The blob.
-    pub digest: Digest,
-    /// Bytes on disk.
-    pub len: u64,
-    /// When it was last written.
-    pub modified: SystemTime,
-    /// Where it comes from.
-    pub origin: Origin,
 }
 
 /// A small blob read whole (a manifest), or why not.
@@ -162,66 +133,6 @@ impl Store {
         }
     }
 
-    /// Deletes what a restart cannot use from `tmp/` and lists the partial blobs kept.
-    fn clean_tmp(&self, now: SystemTime, max_age: Duration) -> io::Result<Vec<Partial>> {
-        let mut kept = Vec::new();
-        for entry in fs::read_dir(&self.tmp)? {
-            let entry = entry?;
-            let path = entry.path();
-            let name = entry.file_name();
-            let name = name.to_str().unwrap_or("");
-            let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
-            let digest = Digest::from_hex(stem);
-            let keep = match (digest, ext) {
-                (Some(_), FROM) => continue, // judged with its .part
-                (Some(d), PART) => self.partial_found(d, &path, now, max_age),
-                _ => None,
-            };
-            match keep {
-                Some(p) => kept.push(p),
-                None => {
-                    let _ = fs::remove_file(&path).or_else(|_| fs::remove_dir_all(&path));
-                    if let (Some(d), PART) = (digest, ext) {
-                        let _ = fs::remove_file(self.origin_path(&d));
-                    }
-                }
-            }
-        }
-        // An origin record whose .part is gone is useless.
-        for entry in fs::read_dir(&self.tmp)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == FROM) && !path.with_extension(PART).exists() {
-                let _ = fs::remove_file(&path);
-            }
-        }
-        Ok(kept)
-    }
-
-    fn partial_found(
-        &self,
-        digest: Digest,
-        path: &Path,
-        now: SystemTime,
-        max_age: Duration,
-    ) -> Option<Partial> {
-        let meta = fs::metadata(path).ok().filter(|m| m.is_file())?;
-        let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-        let age = now.duration_since(modified).unwrap_or_default();
-        if age > max_age || meta.len() == 0 || self.has_blob(&digest) {
-            return None;
-        }
-        let origin = self.read_origin(&digest)?;
-        if origin.total.is_some_and(|t| meta.len() >= t) {
-            return None; // complete but never committed: cheaper to fetch than to trust
-        }
-        Some(Partial {
-            digest,
-            len: meta.len(),
-            modified,
-            origin,
-        })
-    }
-
     /// The cache's root directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -299,7 +210,7 @@ impl Store {
         self.sync_dir(dir)
     }
 
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+    pub(super) fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         #[cfg(test)]
         self.synced.borrow_mut().push(dir.to_path_buf());
         File::open(dir)?.sync_all()
@@ -333,76 +244,6 @@ impl Store {
             .write(true)
             .open(self.blob_path(d))?
             .set_modified(when)
-    }
-
-    fn partial_path(&self, d: &Digest) -> PathBuf {
-        self.tmp.join(format!("{}.{PART}", d.hex()))
-    }
-
-    fn origin_path(&self, d: &Digest) -> PathBuf {
-        self.tmp.join(format!("{}.{FROM}", d.hex()))
-    }
-
-    fn read_origin(&self, d: &Digest) -> Option<Origin> {
-        let text = fs::read_to_string(self.origin_path(d)).ok()?;
-        let mut lines = text.lines();
-        let upstream = UpstreamName::parse(lines.next()?).ok()?;
-        let repo = Repository::parse(lines.next()?).ok()?;
-        let total = match lines.next()? {
-            "-" => None,
-            n => Some(n.parse().ok()?),
-        };
-        Some(Origin {
-            upstream,
-            repo,
-            total,
-        })
-    }
-
-    /// Starts a new partial file for `d` (replacing any old one: a fresh inode, so readers
-    /// of the old one keep their bytes), with its origin record.
-    pub fn create_partial(&self, d: &Digest, origin: &Origin) -> io::Result<File> {
-        let path = self.partial_path(d);
-        let _ = fs::remove_file(&path);
-        let total = origin.total.map_or("-".to_owned(), |t| t.to_string());
-        fs::write(
-            self.origin_path(d),
-            format!("{}\n{}\n{total}\n", origin.upstream, origin.repo),
-        )?;
-        fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-    }
-
-    /// Opens the partial file of `d` to continue it, with its length, if one is kept.
-    pub fn open_partial(&self, d: &Digest) -> io::Result<Option<(File, u64)>> {
-        match fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(self.partial_path(d))
-        {
-            Ok(f) => {
-                let len = f.metadata()?.len();
-                Ok(Some((f, len)))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Deletes the partial file of `d` (open handles keep reading it).
-    pub fn remove_partial(&self, d: &Digest) {
-        let _ = fs::remove_file(self.partial_path(d));
-        let _ = fs::remove_file(self.origin_path(d));
-    }
-
-    /// Makes the complete, verified and `fsync`ed partial file of `d` the blob.
-    pub fn commit_partial(&self, d: &Digest) -> io::Result<()> {
-        self.commit(&self.partial_path(d), d)?;
-        let _ = fs::remove_file(self.origin_path(d));
-        Ok(())
     }
 
     /// The blobs on disk, one at a time, in directory order (the index does not need them
@@ -531,14 +372,6 @@ mod tests {
         Store::open(dir, DAY).unwrap()
     }
 
-    fn origin() -> Origin {
-        Origin {
-            upstream: UpstreamName::docker_hub(),
-            repo: Repository::parse("library/app").unwrap(),
-            total: Some(10),
-        }
-    }
-
     #[test]
     fn commit_then_scan_and_verify() {
         let dir = tempfile::tempdir().unwrap();
@@ -604,46 +437,6 @@ mod tests {
         let r = store.verify_all().unwrap();
         assert_eq!(r.bad, vec![d]);
         assert!(!store.has_blob(&d));
-    }
-
-    #[test]
-    fn open_keeps_partials_with_an_origin_and_deletes_the_rest() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, _) = open(dir.path());
-        let (scratch, _f) = store.new_temp().unwrap();
-        let kept = Digest::of(b"kept");
-        store
-            .create_partial(&kept, &origin())
-            .unwrap()
-            .write_all(b"12345")
-            .unwrap();
-        let orphan = Digest::of(b"orphan");
-        store
-            .create_partial(&orphan, &origin())
-            .unwrap()
-            .write_all(b"12")
-            .unwrap();
-        fs::remove_file(store.origin_path(&orphan)).unwrap();
-        let old = Digest::of(b"old");
-        let f = store.create_partial(&old, &origin()).unwrap();
-        (&f).write_all(b"1").unwrap();
-        f.set_modified(SystemTime::now() - 2 * DAY).unwrap();
-        fs::write(dir.path().join("blobs/sha256/zz"), b"x").unwrap();
-        drop(store);
-
-        let (store, partials) = open(dir.path());
-        assert!(!scratch.exists(), "scratch files go");
-        assert_eq!(partials.len(), 1, "{partials:?}");
-        assert_eq!((partials[0].digest, partials[0].len), (kept, 5));
-        assert_eq!(partials[0].origin, origin());
-        assert!(store.open_partial(&orphan).unwrap().is_none());
-        assert!(store.open_partial(&old).unwrap().is_none(), "too old");
-        assert!(!store.origin_path(&old).exists());
-        assert_eq!(store.scan().unwrap().count(), 0, "strays are not blobs");
-        // Committing the partial makes it the blob and removes its origin record.
-        store.commit_partial(&kept).unwrap();
-        assert!(store.has_blob(&kept));
-        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
     #[test]

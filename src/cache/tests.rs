@@ -1,7 +1,8 @@
 //! The cache's promises, tested without an upstream: lookups, permits that settle their
 //! fill however they end, budgets, partial blobs, the background index.
 
-use super::fill::{FillFailure, NoRoom, Phase};
+use super::fill::{FillFailure, Phase};
+use super::permit::{self, NoRoom};
 use super::store::Origin;
 use super::*;
 use crate::http::Progress;
@@ -173,7 +174,7 @@ fn a_digest_mismatch_restarts_in_a_new_file_and_cuts_old_readers() {
     permit.write(b"the wrong bytes").unwrap();
     assert!(matches!(readable(&mut early, 0), Poll::Ready(Ok(_))));
     let why = permit.verify().unwrap_err();
-    assert!(matches!(why, fill::Finish::Mismatch(_)), "{why:?}");
+    assert!(matches!(why, permit::Finish::Mismatch(_)), "{why:?}");
     permit.restart(&origin(Some(n))).unwrap();
     assert!(
         matches!(readable(&mut early, 3), Poll::Ready(Err(_))),
@@ -190,7 +191,7 @@ fn a_digest_mismatch_restarts_in_a_new_file_and_cuts_old_readers() {
 #[test]
 fn a_partial_blob_is_kept_counted_and_resumed_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let blob: Vec<u8> = (0..3 * fill::KEEP_PARTIAL_MIN)
+    let blob: Vec<u8> = (0..3 * permit::KEEP_PARTIAL_MIN)
         .map(|i| (i % 7) as u8)
         .collect();
     let d = Digest::of(&blob);

@@ -13,13 +13,14 @@
 //!
 //! `manifests.rs` answers manifests (by digest, and the `Accept` rules), `tags.rs` tags
 //! (freshness, revalidation, stale), `tags_list.rs` `tags/list`, `blobs.rs` blobs and
-//! `fill.rs` how a cold blob is fetched; `flight.rs` is the shared in-flight work; this
+//! `fill.rs` how a cold blob is fetched (`source.rs` its upstream stream); `flight.rs` is the shared in-flight work; this
 //! file holds the mirror's state.
 
 mod blobs;
 mod fill;
 mod flight;
 mod manifests;
+mod source;
 mod tags;
 mod tags_list;
 
