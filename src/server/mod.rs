@@ -9,13 +9,11 @@
 mod conn;
 mod reply;
 
-use crate::cache::Cache;
 use crate::config::Config;
 use crate::error::Error;
 use crate::http::{Method, Reply, Request};
 use crate::mirror::Mirror;
 use crate::routes;
-use crate::upstream::Upstreams;
 use conn::Conn;
 use futures_lite::FutureExt;
 use smol::lock::Semaphore;
@@ -60,44 +58,6 @@ impl Limits {
 /// The bound socket.
 pub type Listener = Async<TcpListener>;
 
-/// Opens the cache, builds the upstream clients and binds the socket: every start-up
-/// failure surfaces here, as one clear sentence.
-pub fn start(
-    config: &Config,
-    executor: Rc<LocalExecutor<'static>>,
-) -> Result<(Listener, Rc<Mirror>), String> {
-    let dir = config.cache_dir.display();
-    let cache = Cache::open(&config.cache_dir, config.max_size)
-        .map_err(|e| format!("cache directory {dir} is not usable: {e}"))?;
-    let upstreams = Upstreams::new(config)?;
-    let listener = Async::<TcpListener>::bind(config.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let stats = cache.stats();
-    log::info!(
-        "regmirror {} listening on {}; cache {dir}: {} blobs, {} of {} bytes budget",
-        env!("CARGO_PKG_VERSION"),
-        listener
-            .get_ref()
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        stats.blobs,
-        stats.cached,
-        stats.max
-    );
-    for u in &config.upstreams {
-        let auth = if u.credentials.is_some() {
-            " (with credentials)"
-        } else {
-            ""
-        };
-        log::info!("upstream {} = {}{auth}", u.name, u.url);
-    }
-    crate::status::mark_start();
-    let mirror = Mirror::new(cache, upstreams, config.tag_ttl, executor);
-    Ok((listener, Rc::new(mirror)))
-}
-
 /// Accepts connections forever, at most `max_connections` at once (the rest wait in the
 /// kernel's backlog).
 pub async fn serve(
@@ -132,26 +92,6 @@ pub async fn serve(
             })
             .detach();
     }
-}
-
-/// Runs a server on its own thread and executor; returns its address once it listens.
-/// For tests and embedding: the product runs `start` + `serve` on the main thread.
-pub fn spawn(config: Config) -> Result<SocketAddr, String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let executor = Rc::new(LocalExecutor::new());
-        match start(&config, executor.clone()) {
-            Ok((listener, mirror)) => {
-                let _ = tx.send(listener.get_ref().local_addr().map_err(|e| e.to_string()));
-                let limits = Limits::from(&config);
-                smol::block_on(executor.run(serve(listener, mirror, limits, executor.clone())));
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e));
-            }
-        }
-    });
-    rx.recv().map_err(|e| e.to_string())?
 }
 
 /// Serves one connection: requests in sequence (keep-alive) until the client closes, a
