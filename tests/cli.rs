@@ -669,3 +669,17 @@ fn packaged_config_file_and_each_example_in_it_are_valid() {
     }
     assert!(n >= 10, "only {n} examples found");
 }
+
+#[test]
+fn man_page_documents_every_serve_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let man = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pkg/regmirror.1"))
+        .unwrap()
+        .replace("\\-", "-");
+    let r = run(dir.path(), &["serve", "--help"]);
+    let missing: Vec<_> = flag_words(&r.stdout)
+        .into_iter()
+        .filter(|f| !man.contains(f))
+        .collect();
+    assert!(missing.is_empty(), "pkg/regmirror.1 lacks {missing:?}");
+}
