@@ -2,7 +2,7 @@
 # Install what the e2e suite and tests/bench.sh need (Debian bookworm, as root).
 # Idempotent: exits at once when everything is present. Uses a private archives
 # dir because the image's docker-clean hook empties the shared one whenever any
-# other apt run ends (see /work/shared/testing.md).
+# other apt run ends ("cannot stat pathname … .deb" when two installs overlap).
 set -euo pipefail
 
 PKGS=(docker-registry skopeo podman containerd docker.io iproute2 util-linux curl jq
