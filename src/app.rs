@@ -6,6 +6,7 @@
 use crate::budget;
 use crate::cache::Cache;
 use crate::config::{human_size, Config};
+use crate::metrics::Metrics;
 use crate::mirror::Mirror;
 use crate::server::{self, Limits, Listener};
 use crate::upstream::Upstreams;
@@ -25,8 +26,10 @@ pub fn start(
 ) -> Result<(Listener, Rc<Mirror>), String> {
     let listener = Async::<TcpListener>::bind(config.listen).map_err(|e| bind_error(config, &e))?;
     let dir = &config.cache_dir;
-    let cache = Cache::open(dir, config.max_size).map_err(|e| cache_error(config, &e))?;
-    let upstreams = Upstreams::new(config)?;
+    let metrics = Rc::new(Metrics::new());
+    let cache =
+        Cache::open(dir, config.max_size, metrics.clone()).map_err(|e| cache_error(config, &e))?;
+    let upstreams = Upstreams::new(config, metrics.clone())?;
     let stats = cache.stats();
     let shown = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
     let space = budget::space(dir);
@@ -64,8 +67,7 @@ pub fn start(
         };
         log::info!("upstream {} = {}{auth}", u.name, u.url);
     }
-    crate::status::mark_start();
-    let mirror = Mirror::new(cache, upstreams, config.tag_ttl, executor);
+    let mirror = Mirror::new(cache, upstreams, config.tag_ttl, executor, metrics);
     Ok((listener, Rc::new(mirror)))
 }
 

@@ -9,6 +9,7 @@
 
 use crate::conffile::{self, Key, MAX_FILE_BYTES};
 use crate::config::{self, Config, Credentials, UpstreamUrl};
+use crate::reference::UpstreamName;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -136,15 +137,15 @@ impl Settings {
             c.max_size = Some(bytes);
         }
         for (name, url, s) in self.by_name(Key::Upstream, "NAME=URL")? {
-            if !config::valid_upstream_name(&name) {
-                return Err(format!(
+            let name = UpstreamName::parse(&name).map_err(|_| {
+                format!(
                     "{} {:?}: {name:?} is not a registry name like docker.io or ghcr.io",
                     self.at(s),
                     s.value
-                ));
-            }
+                )
+            })?;
             let url = UpstreamUrl::parse(&url).map_err(|e| format!("{} {e}", self.at(s)))?;
-            c.set_upstream(&name, url);
+            c.set_upstream(name, url);
         }
         for (name, rest, s) in self.by_name(Key::UpstreamAuth, "NAME=USER:PASSWORD_FILE")? {
             let at = self.at(s);
@@ -156,7 +157,7 @@ impl Settings {
             let upstream = c
                 .upstreams
                 .iter_mut()
-                .find(|u| u.name == name)
+                .find(|u| u.name.as_str() == name)
                 .ok_or_else(|| {
                     let how = match s.line {
                         Some(_) => "an `upstream =` line",

@@ -155,7 +155,7 @@ async fn connection(mut conn: Conn, peer: SocketAddr, mirror: Rc<Mirror>, limits
             Some(q) => format!("{}?{q}", ours.path),
             None => ours.path.clone(),
         };
-        crate::metrics::BYTES_SENT.add(sent);
+        mirror.metrics.sent_bytes.add(sent);
         let cut = match &result {
             Ok(()) => String::new(),
             Err(e) => format!(" INCOMPLETE ({e})"),
@@ -175,8 +175,8 @@ async fn connection(mut conn: Conn, peer: SocketAddr, mirror: Rc<Mirror>, limits
 
 /// Answers a request async-h1 could not parse (or that never finished), then closes.
 async fn refuse(conn: &mut Conn, peer: SocketAddr, e: Error) {
-    log::info!(target: "regmirror::access", "{} - - {} 0 0ms - ({e})", peer.ip(), e.status());
-    let reply: Reply = routes::error_reply(e);
+    log::info!(target: "regmirror::access", "{} - - {} 0 0ms - ({e})", peer.ip(), e.status().code());
+    let reply: Reply = routes::error_reply(e, crate::error::Subject::Other);
     let _ = reply::send(conn, reply, false, true).await;
 }
 
