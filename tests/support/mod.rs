@@ -31,6 +31,7 @@ mod http;
 mod image;
 pub mod mirror;
 pub mod process;
+pub mod raw;
 mod registry;
 mod tls;
 pub mod upstream;
