@@ -71,9 +71,14 @@ fn no_byte_sequence_in_a_head_kills_the_server() {
     for round in 0..150 {
         // A valid head with a few bytes replaced, or plain noise.
         let mut head = if round % 3 == 0 {
-            (0..(rng.next() % 300) as usize)
+            // Noise (not starting with a blank line, which a server waits past: RFC 9112 §2.2).
+            let mut noise: Vec<u8> = (0..1 + (rng.next() % 300) as usize)
                 .map(|_| rng.byte())
-                .collect()
+                .collect();
+            if matches!(noise[0], b'\r' | b'\n') {
+                noise[0] = 0;
+            }
+            noise
         } else {
             let mut h = valid.to_vec();
             for _ in 0..1 + rng.next() % 4 {
@@ -83,12 +88,14 @@ fn no_byte_sequence_in_a_head_kills_the_server() {
             h
         };
         head.extend_from_slice(b"\r\n\r\n");
-        let answer = exchange(m.addr, &head, AT_ONCE);
-        let status = first_status(&answer);
+        let mut s = connect(m.addr, AT_ONCE);
+        let _ = s.write_all(&head);
+        let status = read_response(&mut s, false, AT_ONCE).map(|r| r.status);
+        // Any answer but a failure of ours (501 is the answer to an unknown method).
         assert!(
-            status.is_some_and(|s| s < 500),
-            "round {round}: {head:?} → {:?}",
-            String::from_utf8_lossy(&answer)
+            status.is_some_and(|s| s < 500 || s == 501),
+            "round {round}: {:?} → {status:?}",
+            String::from_utf8_lossy(&head)
         );
     }
     still_alive(m.addr);
