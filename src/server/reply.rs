@@ -193,6 +193,32 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn framing(http10: bool, close: bool) -> Framing {
+        Framing {
+            head_only: false,
+            close,
+            http10,
+        }
+    }
+
+    #[test]
+    fn http10_gets_no_chunked_coding_and_keep_alive_only_when_it_stays() {
+        let unknown = || {
+            let body = Body::Stream(Box::new(futures_lite::io::empty()), None);
+            Reply::new(crate::http::Status::OK, body)
+        };
+        let h = head(&unknown(), framing(true, false));
+        assert!(!h.contains("Transfer-Encoding") && h.contains("Connection: close\r\n"));
+        assert!(framing(true, false).closes_after(&unknown()));
+        let h = head(&unknown(), framing(false, false));
+        assert!(h.contains("Transfer-Encoding: chunked\r\n") && !h.contains("Connection"));
+        let known = Reply::new(crate::http::Status::OK, Body::Bytes(b"{}".to_vec()));
+        let h = head(&known, framing(true, false));
+        assert!(h.contains("Content-Length: 2\r\n") && h.contains("Connection: keep-alive"));
+        let h = head(&known.reason("upstream down"), framing(false, true));
+        assert!(h.starts_with("HTTP/1.1 200 upstream down\r\n") && h.contains("Connection: close"));
+    }
+
     #[test]
     fn dates_are_imf_fixdate() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_363_446);
