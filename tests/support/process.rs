@@ -176,6 +176,11 @@ impl Server {
         }
     }
 
+    /// The process id (for `/proc/PID/…`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.0.id())
+    }
+
     /// Everything written to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
@@ -196,11 +201,6 @@ impl Server {
     /// `GET path` against the server.
     pub fn get(&self, path: &str) -> Resp {
         get(self.addr, path)
-    }
-
-    /// The process id (for `/proc/PID/…` and signals).
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").0.id()
     }
 
     /// Sends `signal` (`TERM`, `INT`, `HUP`) with kill(1).
