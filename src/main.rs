@@ -1,4 +1,5 @@
-//! `regmirror`: flags → `Config` → logger → one `LocalExecutor` running the server.
+//! `regmirror`: flags → `Config` → logger → signal handlers → one `LocalExecutor` running
+//! the server until SIGTERM/SIGINT.
 
 use regmirror::cli::{self, Command};
 use regmirror::{cache::store::Store, logger, server};
@@ -33,6 +34,14 @@ fn main() -> ExitCode {
                 }
             };
             logger::init(config.verbose);
+            // Signal handlers first: a SIGTERM during start-up is then a clean stop too.
+            let stop = match server::signals::termination() {
+                Ok(f) => f,
+                Err(e) => {
+                    log::error!("cannot install signal handlers: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let executor = Rc::new(LocalExecutor::new());
             let (listener, mirror) = match server::start(&config, executor.clone()) {
                 Ok(x) => x,
@@ -41,11 +50,14 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            // Returns after SIGTERM/SIGINT, once replies in flight are done (or the grace
+            // period is over): a requested stop is a success.
             smol::block_on(executor.run(server::serve(
                 listener,
                 mirror,
                 server::Limits::from(&config),
                 executor.clone(),
+                stop,
             )));
             ExitCode::SUCCESS
         }
