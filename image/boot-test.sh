@@ -3,7 +3,7 @@
 # `qemu-system-aarch64 -M virt` and pull through the regmirror inside it.
 #
 # Everything runs in a private network namespace (loopback only): a local
-# upstream (Debian's docker-registry on 127.0.0.1 with a tiny generated image),
+# upstream (Debian's docker-registry on 127.0.0.1 with tests/seed.py's small set),
 # qemu with user networking `restrict=on` (the guest can reach nothing but what
 # is forwarded: hostfwd 127.0.0.1:P → guest :5000, and guestfwd
 # 10.0.2.100:5000 → the upstream), and skopeo as the client. guestfwd uses the
@@ -39,29 +39,19 @@
 #    "no answer → keep the restored clock and go on" path runs.
 #  - Real power loss (a cut is not a `poweroff`), SD card speed and wear.
 #
-# Prints `ok`/`not ok` lines and a summary; exits non-zero on any failure.
+# Prints `ok N - …`/`not ok N - …` lines and `N passed, M failed`; exits non-zero on a failure.
 set -euo pipefail
-. "$(dirname "$0")/../cross/lib.sh"
+. "$(dirname "$0")/../tests/lib.sh"
 
-[ "$(id -u)" = 0 ] || die "needs root (network namespace)"
 apt_ensure qemu-system-arm qemu-user mtools fdisk xz-utils cpio e2fsprogs docker-registry skopeo curl jq iproute2 python3 socat
 IMG=${1:-$REPO_ROOT/target/sd/regmirror-os-arm64.img.xz}
 [ -f "$IMG" ] || IMG=$("$(dirname "$0")/build-sd.sh" | tail -n1)
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-240}
 
-WORK=$(mktemp -d /tmp/regmirror-boot.XXXXXX)
-NS=rmb-$$
-PIDS=() QEMU_PID=
-cleanup() {
-    local rc=$? p
-    [ -n "$QEMU_PID" ] && kill "$QEMU_PID" 2>/dev/null || true
-    stop_pids $QEMU_PID "${PIDS[@]}"
-    netns_delete "$NS"
-    finish_work "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+test_begin boot
+QEMU_PID=
+HP=5080                       # hostfwd 127.0.0.1:HP in the netns → the guest's :5000
+MIRROR_ADDR=127.0.0.1:$HP     # what skopeo_copy / pull_verify pull from
 T0=$(date +%s)
 
 # --- the disk: a writable, enlarged copy with test settings
@@ -71,23 +61,20 @@ truncate -s 2G "$DISK"
 P1_OFF=$(( $(sfdisk -J "$DISK" | jq '.partitiontable.partitions[0].start') * 512 ))
 FAT="$DISK@@$P1_OFF"
 mcopy -n -i "$FAT" ::vmlinuz ::initrd.img ::regmirror.txt "$WORK/"
-UP=5001 HP=5080
 sed -e "s|^SERVE_ARGS=.*|SERVE_ARGS=--upstream docker.io=http://10.0.2.100:5000 -v|" \
     -e "s|^NTP_SERVERS=.*|NTP_SERVERS=10.0.2.2|" -e "s|^SNTP_WAIT=.*|SNTP_WAIT=8|" \
     -e "s|^LOG_CONSOLE=.*|LOG_CONSOLE=yes|" "$WORK/regmirror.txt" > "$WORK/regmirror.test.txt"
 mcopy -o -i "$FAT" "$WORK/regmirror.test.txt" ::regmirror.txt
 
-netns_create "$NS"
-start_registry "$NS" "$WORK/upstream" $UP
-UP_PID=$REGISTRY_PID; PIDS+=("$UP_PID")
-in_ns "$NS" timeout 120 python3 "$REPO_ROOT/cross/testimage.py" http://127.0.0.1:$UP library/tiny > "$WORK/digests.json"
-MULTI=$(jq -r .multi "$WORK/digests.json"); V2=$(jq -r .v2 "$WORK/digests.json")
+upstream_start
+seed_upstream small
+MULTI=$(img_digest library/alpine latest)
 
 boot() {  # boot N [qemu args]: start qemu on the disk, console on a socket + log file
     local n=$1; shift
     CONSOLE_LOG=$WORK/console$n.log CONSOLE_SOCK=$WORK/console$n.sock
     : > "$CONSOLE_LOG"
-    ip netns exec "$NS" timeout 1200 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 \
+    ns_spawn "$LOGS/qemu$n.log" timeout 1200 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 \
         -display none -monitor none -no-reboot \
         -chardev "socket,id=con,path=$CONSOLE_SOCK,server=on,wait=off,logfile=$CONSOLE_LOG" \
         -serial chardev:con \
@@ -95,11 +82,10 @@ boot() {  # boot N [qemu args]: start qemu on the disk, console on a socket + lo
         -append "console=ttyAMA0 net.ifnames=0 panic=10" \
         -rtc base=2000-01-01T00:00:00 \
         -drive "file=$DISK,format=raw,if=none,id=d0" -device virtio-blk-pci,drive=d0 \
-        -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$HP-:5000,guestfwd=tcp:10.0.2.100:5000-cmd:socat STDIO TCP:127.0.0.1:$UP" \
+        -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$HP-:5000,guestfwd=tcp:10.0.2.100:5000-cmd:socat STDIO TCP:$UP_ADDR" \
         -device virtio-net-pci,netdev=n0,romfile= \
-        -device virtio-rng-pci "$@" \
-        > "$WORK/qemu$n.log" 2>&1 &
-    QEMU_PID=$!
+        -device virtio-rng-pci "$@"
+    QEMU_PID=$SPAWNED_PID
 }
 console_has() { grep -q -- "$1" "$CONSOLE_LOG"; }
 wait_console() {  # PATTERN SECONDS
@@ -120,23 +106,22 @@ for line in sys.argv[2].split("\n"):
 time.sleep(0.5); s.close()
 PY
 }
-wait_mirror() {  # SECONDS: /v2/ answers through the hostfwd
-    local i
-    for ((i = 0; i < $1 * 2; i++)); do
-        in_ns "$NS" curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$HP/v2/" && return 0
-        kill -0 "$QEMU_PID" 2>/dev/null || return 1
-        sleep 0.5
-    done
-    return 1
+wait_mirror() { wait_http "http://$MIRROR_ADDR/v2/" "$1" "$QEMU_PID"; }
+pull_by_digest() {  # OUT: library/alpine by its index digest
+    skopeo_copy "library/alpine@$MULTI" "$1" --all || return 1
+    verify_dir "$1" library/alpine latest
 }
-pull() {  # REF OUTDIR WANT_DIGEST [skopeo args]
-    local ref=$1 out=$2 want=$3 n; shift 3
-    in_ns "$NS" timeout 300 skopeo copy -q --retry-times 0 "$@" --src-tls-verify=false \
-        "docker://127.0.0.1:$HP/$ref" "dir:$out" || return 1
-    n=$(check_dir_copy "$out" "$want") || return 1
-    echo "manifest $want, $n digest-named files verified"
+show_console() { echo "# console tail:"; tail -n "${1:-25}" "$CONSOLE_LOG" | tr -d '\r' | cut -c1-200 | diag; }
+booted() {  # N WHAT: the console says regmirror started and it answers; ok / not ok
+    local b0 n=$1; shift
+    b0=$(date +%s)
+    if wait_console "starting regmirror" "$BOOT_TIMEOUT" && wait_mirror 120; then
+        ok "boot $n: $* ($(( $(date +%s) - b0 )) s after qemu start)"
+    else
+        not_ok "boot $n: $*"; show_console 40
+        return 1
+    fi
 }
-show_console() { echo "# console tail:"; tail -n "${1:-25}" "$CONSOLE_LOG" | tr -d '\r' | cut -c1-200 | sed 's/^/#   /'; }
 
 # --- before booting: the image's dynamic tools (toybox sntp, e2fsck,
 # resize2fs) run with the libraries shipped in the initramfs, and its SNTP
@@ -158,36 +143,31 @@ dynamic_tools_run() {  # each prints its name/version (usage exits non-zero)
 }
 check "image: toybox sntp, e2fsck, resize2fs load their shipped libraries (qemu-user)" dynamic_tools_run
 sntp_works() {
-    ip netns exec "$NS" timeout 60 qemu-aarch64 -L "$R" "$R/bin/toybox" sntp -S -p 11123 127.0.0.1 &
+    nsenter --net="/run/netns/$NS" -- timeout 60 qemu-aarch64 -L "$R" "$R/bin/toybox" sntp -S -p 11123 127.0.0.1 &
     local srv=$! out rc=1
     sleep 2
-    if out=$(in_ns "$NS" timeout 20 qemu-aarch64 -L "$R" "$R/bin/toybox" sntp -p 11123 127.0.0.1); then
+    if out=$(nsx timeout 20 qemu-aarch64 -L "$R" "$R/bin/toybox" sntp -p 11123 127.0.0.1); then
         echo "$out"
         # The answer is the host's clock: same minute.
         [ "$(date -u -d "$(echo "$out" | head -n1 | cut -d' ' -f1,2)" +%s 2>/dev/null || echo 0)" -gt $(( $(date +%s) - 120 )) ] && rc=0
     fi
-    kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null
+    kill "$srv" 2>/dev/null || true
+    wait "$srv" 2>/dev/null || true
     return $rc
 }
 check "image: its SNTP client gets the time from an SNTP server (qemu-user)" sntp_works
 
 # --- boot 1
 boot 1
-b0=$(date +%s)
-if wait_console "starting regmirror" "$BOOT_TIMEOUT" && wait_mirror 120; then
-    ok "boot 1: regmirror answers /v2/ through hostfwd ($(( $(date +%s) - b0 )) s after qemu start)"
-else
-    not_ok "boot 1: regmirror answers /v2/ through hostfwd"; show_console 40
-    echo "$((N - FAILED)) passed, $FAILED failed"; exit 1
-fi
+booted 1 "regmirror answers /v2/ through hostfwd" || { summary; exit 1; }
 check "boot 1: cache partition grown to fill the 2 GiB disk" grep -m1 "cache partition .* grown" "$CONSOLE_LOG"
 check "boot 1: clock restored from the build time (no RTC)" grep -m1 "clock restored from build time" "$CONSOLE_LOG"
 check "boot 1: DHCP address on eth0" grep -m1 "eth0: 10.0.2." "$CONSOLE_LOG"
 check "boot 1: SNTP unreachable → regmirror started anyway" grep -m1 "no SNTP answer" "$CONSOLE_LOG"
 check "boot 1: pull multi-arch index through the Pi image (digests match)" \
-    pull library/tiny:multi "$WORK/out1" "$MULTI" --all
+    pull_verify library/alpine latest "$WORK/out1" ""
 check "boot 1: pull Docker v2 image through the Pi image (digests match)" \
-    pull library/tiny:v2 "$WORK/out2" "$V2"
+    pull_verify library/busybox v2 "$WORK/out2" ""
 
 restart_after_kill() {
     type_console $'\nkillall -9 regmirror'
@@ -200,53 +180,38 @@ check "boot 1: init restarts regmirror after kill -9" restart_after_kill
 clean_poweroff() {
     type_console $'\npoweroff'
     timeout 120 tail --pid="$QEMU_PID" -f /dev/null || return 1
-    QEMU_PID=
     grep -q "cache unmounted cleanly" "$CONSOLE_LOG" && grep "shutdown complete" "$CONSOLE_LOG" | tr -d '\r'
 }
 check "boot 1: poweroff on the console stops regmirror and unmounts the cache" clean_poweroff
-[ $FAILED -eq 0 ] || show_console 30
+[ "$(failed_so_far)" = 0 ] || show_console 30
 
 # --- boot 2: upstream gone; the cache and the saved clock survive
-kill "$UP_PID" 2>/dev/null || true
-timeout 10 tail --pid="$UP_PID" -f /dev/null || true
+upstream_stop
 boot 2
-b0=$(date +%s)
-if wait_console "starting regmirror" "$BOOT_TIMEOUT" && wait_mirror 120; then
-    ok "boot 2: regmirror answers again ($(( $(date +%s) - b0 )) s)"
-else
-    not_ok "boot 2: regmirror answers again"; show_console 40
-fi
+booted 2 "regmirror answers again" || true
 check "boot 2: clock restored from the time saved at shutdown" grep -m1 "clock restored from saved time" "$CONSOLE_LOG"
 check "boot 2: the cache filesystem was clean (no growth, no fsck errors)" \
     bash -c "! grep -E 'grown|e2fsck .* exit' '$CONSOLE_LOG' && grep -m1 'cache on /dev/vda2' '$CONSOLE_LOG'"
-check "boot 2: pull by digest with upstream down, served from the SD card" \
-    pull "library/tiny@$MULTI" "$WORK/out3" "$MULTI" --all
+check "boot 2: pull by digest with upstream down, served from the SD card" pull_by_digest "$WORK/out3"
 check "boot 2: poweroff again" clean_poweroff
-[ $FAILED -eq 0 ] || show_console 30
+[ "$(failed_so_far)" = 0 ] || show_console 30
 
 # --- boot 3: a USB disk with an ext4 filesystem labelled REGMIRROR takes the cache
 USB=$WORK/usb.ext4
 truncate -s 256M "$USB"
 mkfs.ext4 -q -L REGMIRROR "$USB"
-start_registry "$NS" "$WORK/upstream" $UP
-UP_PID=$REGISTRY_PID; PIDS+=("$UP_PID")
+upstream_start
 boot 3 -device qemu-xhci -drive "file=$USB,format=raw,if=none,id=u0" -device usb-storage,drive=u0
-b0=$(date +%s)
-if wait_console "starting regmirror" "$BOOT_TIMEOUT" && wait_mirror 120; then
-    ok "boot 3: regmirror answers with a USB disk attached ($(( $(date +%s) - b0 )) s)"
-else
-    not_ok "boot 3: regmirror answers with a USB disk attached"; show_console 40
-fi
+booted 3 "regmirror answers with a USB disk attached" || true
 check "boot 3: the cache is on the USB disk labelled REGMIRROR" grep -m1 "cache on USB disk" "$CONSOLE_LOG"
-check "boot 3: pull through, cached on the USB disk" pull library/tiny:v2 "$WORK/out4" "$V2"
+check "boot 3: pull through, cached on the USB disk" pull_verify library/busybox v2 "$WORK/out4" ""
 check "boot 3: poweroff" clean_poweroff
 usb_has_cache() {
     debugfs -R 'ls -p /regmirror' "$USB" 2>/dev/null | grep -E '/(blobs|tags)/' || return 1
     debugfs -R 'stat /.regmirror-os/clock' "$USB" 2>/dev/null | grep -m1 -i 'size'
 }
 check "boot 3: the USB disk holds regmirror's cache and the saved clock" usb_has_cache
-[ $FAILED -eq 0 ] || show_console 30
+[ "$(failed_so_far)" = 0 ] || show_console 30
 
 echo "# boot test took $(( $(date +%s) - T0 )) s"
-echo "$((N - FAILED)) passed, $FAILED failed"
-[ $FAILED -eq 0 ]
+summary

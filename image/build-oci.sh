@@ -27,7 +27,7 @@
 # ones already built and up to date). Output: target/oci/regmirror (override with OCI_OUT), tags
 # `latest` and the crate version; its path is the last line on stdout.
 set -euo pipefail
-. "$(dirname "$0")/../cross/lib.sh"
+. "$(dirname "$0")/../tests/lib.sh"
 
 OUT=${OCI_OUT:-$REPO_ROOT/target/oci/regmirror}
 UIDGID=65532

@@ -43,7 +43,7 @@
 # boot files beside it); its path is the last line on stdout.
 # Env: SD_OUT (output dir), DEBIAN_MIRROR (default http://deb.debian.org/debian).
 set -euo pipefail
-. "$(dirname "$0")/../cross/lib.sh"
+. "$(dirname "$0")/../tests/lib.sh"
 
 HERE=$REPO_ROOT/image/sd
 OUTDIR=${SD_OUT:-$REPO_ROOT/target/sd}
@@ -256,6 +256,6 @@ mkdir -p "$OUTDIR"
 xz -T1 -6 -c "$IMG" > "$OUTDIR/$IMG_NAME.xz.new"
 mv "$OUTDIR/$IMG_NAME.xz.new" "$OUTDIR/$IMG_NAME.xz"
 (cd "$OUTDIR" && sha256sum "$IMG_NAME.xz" > "$IMG_NAME.xz.sha256")
-rm -rf "$OUTDIR/boot"; cp -a "$B" "$OUTDIR/boot"    # for updates without reflashing
+rm -rf "${OUTDIR:?}/boot"; cp -a "$B" "$OUTDIR/boot"    # for updates without reflashing
 log "$OUTDIR/$IMG_NAME.xz: $(stat -c %s "$OUTDIR/$IMG_NAME.xz") bytes compressed, $(stat -c %s "$IMG") raw, sha256 $(cut -d' ' -f1 "$OUTDIR/$IMG_NAME.xz.sha256"), $(( $(date +%s) - START )) s"
 echo "$OUTDIR/$IMG_NAME.xz"

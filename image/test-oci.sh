@@ -5,43 +5,29 @@
 #     image config (User, Entrypoint, ExposedPorts, Volumes, arch/variant).
 #  2. A second build into a temp dir gives the same bytes (reproducible).
 #  3. In a private, loopback-only network namespace: a local upstream (Debian's
-#     docker-registry) gets the layout pushed with `skopeo copy --all` and a tiny
-#     generated test image; Docker Engine (dockerd started by hand in the netns
+#     docker-registry) gets the layout pushed with `skopeo copy --all` and
+#     tests/seed.py's small image set; Docker Engine (dockerd started by hand in the netns
 #     via nsenter, with --registry-mirror pointing at the container) pulls the
 #     amd64 image and `docker run`s it with --network host and a named volume;
 #     skopeo and Docker itself then pull through that container, digests checked,
 #     and the cache is found on the volume, written by the non-root user.
-# Prints `ok`/`not ok` lines and a summary; exits non-zero on any failure.
+# Prints `ok N - …`/`not ok N - …` lines and `N passed, M failed`; exits non-zero on a failure.
 set -euo pipefail
-. "$(dirname "$0")/../cross/lib.sh"
+. "$(dirname "$0")/../tests/lib.sh"
 
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces, dockerd)"
 apt_ensure skopeo docker-registry docker.io containerd iproute2 jq python3 curl util-linux
 OCI=${1:-$REPO_ROOT/target/oci/regmirror}
 [ -f "$OCI/index.json" ] || OCI=$("$(dirname "$0")/build-oci.sh" | tail -n1)
 
-WORK=$(mktemp -d /tmp/regmirror-ocitest.XXXXXX)
-NS=rmo-$$
-PIDS=() DOCKERD_PID=
-SOCK=$WORK/docker.sock
-dk() { timeout 300 docker -H "unix://$SOCK" "$@"; }
-cleanup() {
-    local rc=$? p
-    if [ -n "$DOCKERD_PID" ]; then
-        dk rm -f "rm-$$" >/dev/null 2>&1 || true
-        dk volume rm "rmcache-$$" >/dev/null 2>&1 || true
-        kill "$DOCKERD_PID" 2>/dev/null || true
-        timeout 30 tail --pid="$DOCKERD_PID" -f /dev/null || kill -9 "$DOCKERD_PID" 2>/dev/null || true
-    fi
-    stop_pids "${PIDS[@]}"
-    # dockerd unmounts its overlays on a clean stop; be sure before rm -rf.
-    grep -o " $WORK[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-    netns_delete "$NS"
-    finish_work "$rc"
+test_begin oci
+CNAME=rm-$$ VOLUME=rmcache-$$
+test_cleanup_hook() {
+    [ -n "${DOCKERD_PID:-}" ] || return 0
+    docker_ rm -f "$CNAME" >/dev/null 2>&1
+    docker_ volume rm "$VOLUME" >/dev/null 2>&1
+    dockerd_stop
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+check_fail_hook() { [ -z "${DOCKERD_PID:-}" ] || docker_ logs "$CNAME" 2>&1 | tail -8 | cut -c1-300 | diag; }
 
 INDEX_DIGEST=$(jq -r '.manifests[0].digest' "$OCI/index.json")
 echo "# layout $OCI, index $INDEX_DIGEST"
@@ -89,87 +75,73 @@ rebuild_same() {  # same binaries and the layout's own SOURCE_DATE_EPOCH
 check "oci: a second build gives identical bytes" rebuild_same
 
 # 3. Push it, run it in Docker, pull through it.
-netns_create "$NS"
-UP=5001 MP=5000
-start_registry "$NS" "$WORK/upstream" $UP
-PIDS+=("$REGISTRY_PID")
-in_ns "$NS" timeout 120 python3 "$REPO_ROOT/cross/testimage.py" http://127.0.0.1:$UP library/tiny > "$WORK/digests.json"
-MULTI=$(jq -r .multi "$WORK/digests.json")
-IMAGE=127.0.0.1:$UP/regmirror/regmirror:latest
+upstream_start
+seed_upstream small
+IMAGE=$UP_ADDR/regmirror/regmirror:latest
 
 push_layout() {
-    in_ns "$NS" timeout 300 skopeo copy -q --all --dest-tls-verify=false "oci:$OCI:latest" "docker://$IMAGE" || return 1
+    nsx timeout 300 skopeo copy -q --all --dest-tls-verify=false "oci:$OCI:latest" "docker://$IMAGE" || return 1
     local got
-    got=$(in_ns "$NS" timeout 60 skopeo inspect --raw --tls-verify=false "docker://$IMAGE" | sha256sum | cut -d' ' -f1)
+    got=$(nsx timeout 60 skopeo inspect --raw --tls-verify=false "docker://$IMAGE" | sha256sum | cut -d' ' -f1)
     [ "sha256:$got" = "$INDEX_DIGEST" ] && echo "pushed index digest sha256:$got"
 }
 check "oci: skopeo copy --all pushes the layout to a registry (same index digest)" push_layout
 
-mkdir -p "$WORK/docker/data" "$WORK/docker/exec"
-nsenter --net="/run/netns/$NS" dockerd --data-root "$WORK/docker/data" --exec-root "$WORK/docker/exec" \
-    --pidfile "$WORK/docker/pid" -H "unix://$SOCK" --registry-mirror="http://127.0.0.1:$MP" \
-    --iptables=false --ip6tables=false --bridge=none --storage-driver=overlay2 \
-    > "$WORK/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
-for _ in $(seq 1 120); do dk info >/dev/null 2>&1 && break; sleep 0.5; done
-if dk info >/dev/null 2>&1; then ok "docker: dockerd is up in the netns"; else
-    not_ok "docker: dockerd is up in the netns"; tail -20 "$WORK/dockerd.log" | sed 's/^/#   /'
-    echo "$((N - FAILED)) passed, $FAILED failed"; exit 1
+if dockerd_start "$WORK/docker" "http://$MIRROR_ADDR" >"$WORK/dockerd-start.out" 2>&1; then
+    ok "docker: dockerd is up in the netns"
+else
+    not_ok "docker: dockerd is up in the netns"; diag < "$WORK/dockerd-start.out"
+    summary; exit 1
 fi
 
 docker_pull_image() {
-    dk pull -q "$IMAGE" || return 1
-    dk image inspect -f '{{.Architecture}} {{.Os}} {{.Config.User}} {{json .Config.Entrypoint}}' "$IMAGE" \
+    docker_ pull -q "$IMAGE" || return 1
+    docker_ image inspect -f '{{.Architecture}} {{.Os}} {{.Config.User}} {{json .Config.Entrypoint}}' "$IMAGE" \
         | tee /dev/stderr | grep '^amd64 linux 65532:65532 \["/regmirror","serve"' >/dev/null
 }
 check "docker: pulls the image (amd64 variant chosen, non-root user)" docker_pull_image
 
-docker_run() {
-    dk run -d --name "rm-$$" --network host -v "rmcache-$$:/var/lib/regmirror" "$IMAGE" \
-        --listen 127.0.0.1:$MP --upstream docker.io=http://127.0.0.1:$UP -v || return 1
+# docker_run_mirror IMAGE: run it as the mirror on $MIRROR_ADDR of the netns (host network),
+# cache on a named volume; wait until it answers /v2/.
+docker_run_mirror() {
+    docker_ run -d --name "$CNAME" --network host -v "$VOLUME:/var/lib/regmirror" "$1" \
+        --listen "$MIRROR_ADDR" --upstream "docker.io=http://$UP_ADDR" -v || return 1
     local i
     for i in $(seq 1 120); do
-        in_ns "$NS" curl -s -o /dev/null --max-time 2 http://127.0.0.1:$MP/v2/ && break
-        if [ "$(dk inspect -f '{{.State.Running}}' "rm-$$")" != true ] || [ "$i" = 120 ]; then
-            dk ps -a --filter "name=rm-$$" --format '{{.Status}}'; dk logs "rm-$$" 2>&1 | tail -20; return 1
+        nsx curl -s -o /dev/null --max-time 2 "http://$MIRROR_ADDR/v2/" && break
+        if [ "$(docker_ inspect -f '{{.State.Running}}' "$CNAME")" != true ] || [ "$i" = 120 ]; then
+            docker_ ps -a --filter "name=$CNAME" --format '{{.Status}}'; docker_ logs "$CNAME" 2>&1 | tail -20; return 1
         fi
         sleep 0.5
     done
-    in_ns "$NS" curl -sS -i --max-time 10 http://127.0.0.1:$MP/v2/ | head -n1
+    nsx curl -sS -i --max-time 10 "http://$MIRROR_ADDR/v2/" | head -n1
 }
-check "docker: docker run serves /v2/ on the host network of the netns" docker_run
+check "docker: docker run serves /v2/ on the host network of the netns" docker_run_mirror "$IMAGE"
 
-skopeo_through() {  # REF WANT_DIGEST
-    local out=$WORK/pull-$RANDOM n
-    in_ns "$NS" timeout 180 skopeo copy -q --all --retry-times 0 --src-tls-verify=false \
-        "docker://127.0.0.1:$MP/$1" "dir:$out" || return 1
-    n=$(check_dir_copy "$out" "$2") || return 1
-    echo "manifest $2, $n digest-named files verified"
+check "client: skopeo pulls library/alpine:latest through the container (digests match)" \
+    pull_verify library/alpine latest "$WORK/pull-alpine" ""
+regmirror_through() {
+    skopeo_copy regmirror/regmirror:latest "$WORK/pull-self" --all || return 1
+    check_dir_copy "$WORK/pull-self" "$INDEX_DIGEST"
 }
-check "client: skopeo pulls library/tiny:multi through the container (digests match)" \
-    skopeo_through library/tiny:multi "$MULTI"
-check "client: skopeo pulls the regmirror image itself through the container" \
-    skopeo_through regmirror/regmirror:latest "$INDEX_DIGEST"
+check "client: skopeo pulls the regmirror image itself through the container" regmirror_through
 
 docker_pull_through() {  # Docker Engine as the client, via --registry-mirror
-    dk pull -q tiny:multi || return 1
-    dk image inspect -f '{{json .RepoDigests}}' tiny:multi | tee /dev/stderr | grep "tiny@$MULTI" >/dev/null
+    local want
+    want=$(img_digest library/busybox v2)
+    docker_ pull -q busybox:v2 || return 1
+    docker_ image inspect -f '{{json .RepoDigests}}' busybox:v2 | tee /dev/stderr | grep "busybox@$want" >/dev/null
 }
-check "client: docker pull tiny:multi goes through the mirror (RepoDigest matches)" docker_pull_through
+check "client: docker pull busybox:v2 goes through the mirror (RepoDigest matches)" docker_pull_through
 
 cache_on_volume() {
     local mp n
-    mp=$(dk volume inspect -f '{{.Mountpoint}}' "rmcache-$$") || return 1
+    mp=$(docker_ volume inspect -f '{{.Mountpoint}}' "$VOLUME") || return 1
     n=$(find "$mp" -type f | wc -l)
     [ "$n" -gt 0 ] || { echo "no files in $mp"; return 1; }
     [ "$(find "$mp" -type f ! -uid 65532 | wc -l)" = 0 ] || { find "$mp" -type f ! -uid 65532 -ls | head; return 1; }
-    [ "$(dk inspect -f '{{.State.Running}}' "rm-$$")" = true ] || return 1
+    [ "$(docker_ inspect -f '{{.State.Running}}' "$CNAME")" = true ] || return 1
     echo "$n files in the volume, all owned by 65532; container still running"
 }
 check "docker: cache files on the named volume, written by uid 65532" cache_on_volume
-
-if [ $FAILED -ne 0 ] && [ -n "$DOCKERD_PID" ]; then
-    echo "# container log tail:"; dk logs "rm-$$" 2>&1 | tail -10 | cut -c1-300 | sed 's/^/#   /' || true
-fi
-echo "$((N - FAILED)) passed, $FAILED failed"
-[ $FAILED -eq 0 ]
+summary
