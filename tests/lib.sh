@@ -14,6 +14,7 @@
 #                    the seed JSON, digest checks of pulled copies, skopeo
 #   lib/mirror.sh    the mirror under test: start, stop, kill -9, verify, log summary
 #   lib/clients.sh   podman, containerd and Docker Engine, configured to pull through a mirror
+#   lib/readme.sh    running README.md's code blocks as written
 #
 # Settings (environment, or assign after sourcing):
 #   MIRROR          the mirror under test, a command (default target/release/regmirror);
@@ -45,7 +46,7 @@ NS=${NS:-} WORK=${WORK:-} LOGS=${LOGS:-} RESULTS=${RESULTS:-} PIDFILE=${PIDFILE:
 # bytes and podman's runroot at 50 characters, wherever the checkout lives.
 SOCK_DIR=${SOCK_DIR:-/tmp/rm-run-$$}
 
-for _part in base proc netns report registry mirror clients; do
+for _part in base proc netns report registry mirror clients readme; do
     # shellcheck source=/dev/null
     . "$TESTS_LIB_DIR/lib/$_part.sh"
 done

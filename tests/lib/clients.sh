@@ -78,18 +78,22 @@ ctr_() { timeout -k 10 "$CLIENT_TIMEOUT" nsenter --net="/run/netns/$NS" -- ctr -
 
 # dockerd_start DIR [MIRROR_URL] [extra dockerd args]: Docker Engine in the netns, data
 # under DIR, with --registry-mirror MIRROR_URL (default http://$MIRROR_ADDR; "" = none).
-# Sets DOCKERD_PID, DOCKER_HOST_SOCK, DOCKER_CFG.
+# No bridge network unless DOCKERD_BRIDGE=1 (docker0 then lives in the netns, 172.17.0.1,
+# and `-p` works through docker-proxy; no iptables either way). Sets DOCKERD_PID,
+# DOCKERD_DIR, DOCKER_HOST_SOCK, DOCKER_CFG.
 dockerd_start() {
     local dir=$1 mirror=${2-http://$MIRROR_ADDR} i
     shift $(($# < 2 ? $# : 2))
     local -a margs=()
     [[ -z $mirror ]] || margs=(--registry-mirror "$mirror")
+    [[ ${DOCKERD_BRIDGE:-0} == 1 ]] || margs+=(--bridge=none)
+    DOCKERD_DIR=$dir
     mkdir -p "$dir/data" "$SOCK_DIR/docker" "$dir/config"
     DOCKER_HOST_SOCK=unix://$SOCK_DIR/docker/d.sock
     DOCKER_CFG=$dir/config
     ns_spawn "$dir/dockerd.log" dockerd --data-root "$dir/data" --exec-root "$SOCK_DIR/docker/exec" \
         --pidfile "$dir/d.pid" -H "$DOCKER_HOST_SOCK" "${margs[@]}" \
-        --iptables=false --ip6tables=false --bridge=none --storage-driver=overlay2 "$@"
+        --iptables=false --ip6tables=false --storage-driver=overlay2 "$@"
     DOCKERD_PID=$SPAWNED_PID
     for ((i = 0; i < 300; i++)); do
         if docker_ version > /dev/null 2>&1; then return 0; fi
@@ -100,7 +104,13 @@ dockerd_start() {
     return 1
 }
 
-# dockerd_stop: stop dockerd (it unmounts its overlays on a clean stop).
-dockerd_stop() { stop_pid "${DOCKERD_PID:-}" 30; DOCKERD_PID=; }
+# dockerd_stop: stop dockerd (it unmounts its overlays on a clean stop). By its pidfile, so
+# that a dockerd restarted in a subshell (a check) is the one stopped.
+dockerd_stop() {
+    local pid=${DOCKERD_PID:-}
+    [[ -z ${DOCKERD_DIR:-} || ! -s $DOCKERD_DIR/d.pid ]] || pid=$(cat "$DOCKERD_DIR/d.pid")
+    stop_pid "$pid" 30
+    DOCKERD_PID=
+}
 
 docker_() { timeout -k 10 "$CLIENT_TIMEOUT" "$DOCKER_CLI" --config "$DOCKER_CFG" -H "$DOCKER_HOST_SOCK" "$@"; }

@@ -14,7 +14,7 @@ mirror_start() {
     ((MIRROR_VERBOSE)) && v=(-v)
     MIRROR_N=$((MIRROR_N + 1))
     MIRROR_LOG=${LOGS:-$WORK}/mirror-${SCENARIO:-x}-$MIRROR_N.log
-    mkdir -p "$cache" "$(dirname "$MIRROR_LOG")"
+    mkdir -p "$(dirname "$MIRROR_LOG")"   # not the cache dir: the mirror makes it (it may be a path in a chroot)
     if port_busy "$MIRROR_ADDR"; then
         log "# something already listens on $MIRROR_ADDR"
         return 1

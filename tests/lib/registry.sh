@@ -17,7 +17,8 @@ registry_config() {
     } > "$conf"
 }
 
-# upstream_start [LOGFILE]: distribution on $UP_ADDR in the netns, storage in
+# upstream_start [LOGFILE]: distribution on $UP_ADDR in the netns (listening on $UP_LISTEN
+# instead when set, e.g. 0.0.0.0:PORT for containers on a bridge to reach it), storage in
 # $UPSTREAM_DATA (default $WORK/upstream-data), log appended to LOGFILE (default
 # $LOGS/upstream.log). Sets UP_PID, UP_LOG; resets the access-log mark.
 upstream_start() {
@@ -25,7 +26,7 @@ upstream_start() {
     UPSTREAM_DATA=${UPSTREAM_DATA:-$WORK/upstream-data}
     ! port_busy "$UP_ADDR" || die "something already listens on $UP_ADDR"
     : >> "$UP_LOG"
-    registry_config "$(dirname "$UP_LOG")/upstream.yml" "$UPSTREAM_DATA" "$UP_ADDR"
+    registry_config "$(dirname "$UP_LOG")/upstream.yml" "$UPSTREAM_DATA" "${UP_LISTEN:-$UP_ADDR}"
     ns_spawn "$UP_LOG" docker-registry serve "$(dirname "$UP_LOG")/upstream.yml"
     UP_PID=$SPAWNED_PID
     UP_MARK=$(wc -l < "$UP_LOG")
