@@ -2,6 +2,7 @@
 //! module that reads argv; bad flags become one-line errors and exit status 2.
 
 use crate::config::{self, Config, Credentials, UpstreamUrl};
+use crate::reference::UpstreamName;
 use argh::FromArgs;
 use std::path::PathBuf;
 
@@ -98,11 +99,11 @@ impl ServeArgs {
             let (name, url) = u
                 .split_once('=')
                 .ok_or_else(|| format!("--upstream {u:?}: expected NAME=URL"))?;
-            if !config::valid_upstream_name(name) {
-                return Err(format!(
+            let name = UpstreamName::parse(name).map_err(|_| {
+                format!(
                     "--upstream {u:?}: {name:?} is not a registry name like docker.io or ghcr.io"
-                ));
-            }
+                )
+            })?;
             c.set_upstream(
                 name,
                 UpstreamUrl::parse(url).map_err(|e| format!("--upstream {e}"))?,
@@ -118,7 +119,7 @@ impl ServeArgs {
             let upstream = c
                 .upstreams
                 .iter_mut()
-                .find(|u| u.name == name)
+                .find(|u| u.name.as_str() == name)
                 .ok_or_else(|| {
                     format!("--upstream-auth {name}: no such upstream (add it with --upstream)")
                 })?;

@@ -1,13 +1,11 @@
 //! The validated configuration every other module reads, and the parsers for its values
 //! (sizes, durations, upstream URLs). Built once by `cli`; nothing else reads flags or env.
 
+use crate::reference::UpstreamName;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Default upstream: Docker Hub's registry endpoint.
-pub const DOCKER_HUB: &str = "docker.io";
 
 /// Where Docker Hub's registry API lives (`docker.io` itself is only the name).
 pub const DOCKER_HUB_URL: &str = "https://registry-1.docker.io";
@@ -75,7 +73,7 @@ impl Config {
             cache_dir,
             max_size: None,
             upstreams: vec![UpstreamConfig {
-                name: DOCKER_HUB.into(),
+                name: UpstreamName::docker_hub(),
                 url: UpstreamUrl::parse(DOCKER_HUB_URL).expect("valid default"),
                 credentials: None,
             }],
@@ -90,10 +88,10 @@ impl Config {
     }
 
     /// Adds or replaces the upstream called `name`.
-    pub fn set_upstream(&mut self, name: &str, url: UpstreamUrl) {
+    pub fn set_upstream(&mut self, name: UpstreamName, url: UpstreamUrl) {
         self.upstreams.retain(|u| u.name != name);
         self.upstreams.push(UpstreamConfig {
-            name: name.into(),
+            name,
             url,
             credentials: None,
         });
@@ -104,8 +102,7 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
     /// The registry's name as clients say it: `docker.io`, `ghcr.io`, `localhost:5000`.
-    /// Validated by [`valid_upstream_name`], so it is a safe directory name.
-    pub name: String,
+    pub name: UpstreamName,
     /// Where its API is.
     pub url: UpstreamUrl,
     /// Basic credentials (used directly or to get a Bearer token).
@@ -182,28 +179,6 @@ fn split_host_port(a: &str) -> Option<(&str, Option<u16>)> {
         Some(_) => None,
         None => Some((a, None)),
     }
-}
-
-/// A registry name as a client writes it in `?ns=` or a path prefix: a DNS name with at
-/// least one dot (or `localhost`), optionally `:port`. This also makes it a safe directory
-/// name (no `/`, never `.` or `..`) and tells it apart from a repository's first component.
-pub fn valid_upstream_name(name: &str) -> bool {
-    let (host, port) = match name.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (name, None),
-    };
-    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
-        return false;
-    }
-    let labels_ok = !host.is_empty()
-        && host.split('.').all(|l| {
-            !l.is_empty()
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        });
-    labels_ok && (host.contains('.') || host == "localhost")
 }
 
 /// Upstream credentials. `Debug` never shows the password.
@@ -345,32 +320,6 @@ mod tests {
             "http://h:port",
         ] {
             assert!(UpstreamUrl::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn upstream_names() {
-        for good in [
-            "docker.io",
-            "ghcr.io",
-            "registry.k8s.io",
-            "localhost:5000",
-            "my-reg.lan:443",
-        ] {
-            assert!(valid_upstream_name(good), "{good}");
-        }
-        for bad in [
-            "library",
-            "..",
-            ".",
-            "a/b",
-            "Docker.io",
-            "x.io:99999",
-            "-a.io",
-            "a..io",
-            "",
-        ] {
-            assert!(!valid_upstream_name(bad), "{bad}");
         }
     }
 

@@ -5,6 +5,8 @@
 //! response (`{"errors":[{"code":…,"message":…,"detail":…}]}`), so the HTTP layer never sees
 //! an `Err` and never drops a connection without an answer.
 
+use crate::http::Status;
+use crate::media_type::MediaType;
 use crate::reference::Invalid;
 use std::fmt;
 
@@ -36,7 +38,7 @@ pub enum UpstreamError {
     /// Upstream said 403.
     Denied,
     /// Any other unexpected status.
-    Status(u16),
+    Status(Status),
     /// Could not get an answer: DNS, connect, TLS, timeout, or the circuit breaker is open.
     Unavailable(String),
     /// The answer made no sense: malformed HTTP, bad redirect, missing headers.
@@ -75,7 +77,7 @@ pub enum Error {
     /// No such blob.
     BlobUnknown,
     /// The manifest exists but in no media type the client's `Accept` allows.
-    ManifestNotAcceptable(String),
+    ManifestNotAcceptable(MediaType),
     /// Push, delete, uploads, unknown methods: this is a pull-only mirror.
     Unsupported,
     /// A path outside the registry API.
@@ -97,59 +99,84 @@ pub enum Error {
     Internal(std::io::Error),
 }
 
+/// What a request was about: names the OCI code of a failure that is not the client's
+/// (upstream unreachable, our disk failed). The distribution spec lists no code for those,
+/// so the reply says which object is unavailable and the status and message say why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A manifest (by tag or digest).
+    Manifest,
+    /// A blob.
+    Blob,
+    /// A repository (`tags/list`, referrers).
+    Repository,
+    /// Anything else (the mirror's own pages, a request we could not parse).
+    Other,
+}
+
 impl Error {
     /// The HTTP status.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> Status {
         match self {
-            Error::Invalid(_) => 400,
-            Error::UnknownUpstream(_) => 404,
-            Error::ManifestUnknown | Error::BlobUnknown | Error::NotFound => 404,
-            Error::ManifestNotAcceptable(_) => 404,
-            Error::Unsupported => 405,
-            Error::Malformed(_) => 400,
-            Error::HeadersTooLarge => 431,
-            Error::HeaderTimeout => 408,
-            Error::RangeNotSatisfiable { .. } => 416,
+            Error::Invalid(Invalid::Tag) => Status::NOT_FOUND,
+            Error::Invalid(_) => Status::BAD_REQUEST,
+            Error::UnknownUpstream(_) => Status::NOT_FOUND,
+            Error::ManifestUnknown | Error::BlobUnknown | Error::NotFound => Status::NOT_FOUND,
+            Error::ManifestNotAcceptable(_) => Status::NOT_FOUND,
+            Error::Unsupported => Status::METHOD_NOT_ALLOWED,
+            Error::Malformed(_) => Status::BAD_REQUEST,
+            Error::HeadersTooLarge => Status::HEADERS_TOO_LARGE,
+            Error::HeaderTimeout => Status::REQUEST_TIMEOUT,
+            Error::RangeNotSatisfiable { .. } => Status::RANGE_NOT_SATISFIABLE,
             Error::Upstream(u) => match u {
-                UpstreamError::NotFound => 404,
-                UpstreamError::TooManyRequests { .. } => 429,
-                UpstreamError::Unauthorized => 401,
-                UpstreamError::Denied => 403,
+                UpstreamError::NotFound => Status::NOT_FOUND,
+                UpstreamError::TooManyRequests { .. } => Status::TOO_MANY_REQUESTS,
+                UpstreamError::Unauthorized => Status::UNAUTHORIZED,
+                UpstreamError::Denied => Status::FORBIDDEN,
                 UpstreamError::Status(_)
                 | UpstreamError::Protocol(_)
-                | UpstreamError::BadContent(_) => 502,
-                UpstreamError::Unavailable(_) => 503,
+                | UpstreamError::BadContent(_) => Status::BAD_GATEWAY,
+                UpstreamError::Unavailable(_) => Status::SERVICE_UNAVAILABLE,
             },
-            Error::Internal(_) => 500,
+            Error::Internal(_) => Status::INTERNAL_SERVER_ERROR,
         }
     }
 
-    /// The OCI distribution-spec error code.
-    pub fn code(&self) -> &'static str {
+    /// The OCI error code: one of the distribution spec's list, for a request about
+    /// `subject`.
+    pub fn code(&self, subject: Subject) -> &'static str {
+        let unavailable = match subject {
+            Subject::Manifest => "MANIFEST_UNKNOWN",
+            Subject::Blob => "BLOB_UNKNOWN",
+            Subject::Repository => "NAME_UNKNOWN",
+            Subject::Other => "UNSUPPORTED",
+        };
         match self {
             Error::Invalid(Invalid::Name(_)) => "NAME_INVALID",
-            Error::Invalid(Invalid::Tag) => "TAG_INVALID",
+            // distribution-spec 1.1 lists only 404 for a manifest that cannot be found, and
+            // a malformed tag names no manifest.
+            Error::Invalid(Invalid::Tag) => "MANIFEST_UNKNOWN",
             Error::Invalid(Invalid::Digest) => "DIGEST_INVALID",
             Error::UnknownUpstream(_) => "NAME_UNKNOWN",
             Error::ManifestUnknown | Error::ManifestNotAcceptable(_) => "MANIFEST_UNKNOWN",
             Error::BlobUnknown => "BLOB_UNKNOWN",
             Error::Unsupported
+            | Error::NotFound
             | Error::Malformed(_)
             | Error::HeadersTooLarge
-            | Error::HeaderTimeout => "UNSUPPORTED",
-            Error::NotFound => "NOT_FOUND",
-            Error::RangeNotSatisfiable { .. } => "RANGE_INVALID",
+            | Error::HeaderTimeout
+            | Error::RangeNotSatisfiable { .. } => "UNSUPPORTED",
             Error::Upstream(u) => match u {
-                UpstreamError::NotFound => "NAME_UNKNOWN",
+                UpstreamError::NotFound => unavailable,
                 UpstreamError::TooManyRequests { .. } => "TOOMANYREQUESTS",
                 UpstreamError::Unauthorized => "UNAUTHORIZED",
                 UpstreamError::Denied => "DENIED",
                 UpstreamError::Status(_)
                 | UpstreamError::Unavailable(_)
                 | UpstreamError::Protocol(_)
-                | UpstreamError::BadContent(_) => "UNAVAILABLE",
+                | UpstreamError::BadContent(_) => unavailable,
             },
-            Error::Internal(_) => "UNKNOWN",
+            Error::Internal(_) => unavailable,
         }
     }
 
@@ -180,10 +207,10 @@ impl Error {
         }
     }
 
-    /// The OCI error body.
-    pub fn to_json(&self) -> String {
+    /// The OCI error body for a request about `subject`.
+    pub fn to_json(&self, subject: Subject) -> String {
         let error = serde_json::json!({
-            "code": self.code(),
+            "code": self.code(subject),
             "message": self.to_string(),
             "detail": serde_json::Value::Null,
         });
@@ -248,11 +275,76 @@ impl From<std::io::Error> for Error {
 mod tests {
     use super::*;
 
+    /// Every code the distribution spec (v1.1) lists for error responses.
+    const SPEC_CODES: [&str; 14] = [
+        "BLOB_UNKNOWN",
+        "BLOB_UPLOAD_INVALID",
+        "BLOB_UPLOAD_UNKNOWN",
+        "DIGEST_INVALID",
+        "MANIFEST_BLOB_UNKNOWN",
+        "MANIFEST_INVALID",
+        "MANIFEST_UNKNOWN",
+        "NAME_INVALID",
+        "NAME_UNKNOWN",
+        "SIZE_INVALID",
+        "UNAUTHORIZED",
+        "DENIED",
+        "UNSUPPORTED",
+        "TOOMANYREQUESTS",
+    ];
+
+    fn every_error() -> Vec<Error> {
+        let upstream = [
+            UpstreamError::NotFound,
+            UpstreamError::TooManyRequests { retry_after: None },
+            UpstreamError::Unauthorized,
+            UpstreamError::Denied,
+            UpstreamError::Status(Status::new(418).unwrap()),
+            UpstreamError::Unavailable("x".into()),
+            UpstreamError::Protocol("x".into()),
+            UpstreamError::BadContent("x".into()),
+        ];
+        let mut all = vec![
+            Error::Invalid(Invalid::Name("x")),
+            Error::Invalid(Invalid::Tag),
+            Error::Invalid(Invalid::Digest),
+            Error::UnknownUpstream("x".into()),
+            Error::ManifestUnknown,
+            Error::BlobUnknown,
+            Error::ManifestNotAcceptable(MediaType::OCI_INDEX),
+            Error::Unsupported,
+            Error::NotFound,
+            Error::Malformed("x".into()),
+            Error::HeadersTooLarge,
+            Error::HeaderTimeout,
+            Error::RangeNotSatisfiable { size: 1 },
+            Error::Internal(std::io::Error::other("x")),
+        ];
+        all.extend(upstream.into_iter().map(Error::Upstream));
+        all
+    }
+
+    #[test]
+    fn only_codes_the_spec_lists() {
+        let subjects = [
+            Subject::Manifest,
+            Subject::Blob,
+            Subject::Repository,
+            Subject::Other,
+        ];
+        for e in every_error() {
+            for s in subjects {
+                assert!(SPEC_CODES.contains(&e.code(s)), "{e} → {}", e.code(s));
+            }
+        }
+    }
+
     #[test]
     fn client_faults_are_4xx_and_others_5xx_or_passthrough() {
         let cases: Vec<(Error, u16, &str)> = vec![
             (Error::Invalid(Invalid::Digest), 400, "DIGEST_INVALID"),
             (Error::Invalid(Invalid::Name("x")), 400, "NAME_INVALID"),
+            (Error::Invalid(Invalid::Tag), 404, "MANIFEST_UNKNOWN"),
             (Error::Unsupported, 405, "UNSUPPORTED"),
             (Error::BlobUnknown, 404, "BLOB_UNKNOWN"),
             (Error::ManifestUnknown, 404, "MANIFEST_UNKNOWN"),
@@ -272,18 +364,24 @@ mod tests {
             (
                 UpstreamError::Unavailable("timeout".into()).into(),
                 503,
-                "UNAVAILABLE",
+                "MANIFEST_UNKNOWN",
             ),
             (
                 UpstreamError::BadContent("digest".into()).into(),
                 502,
-                "UNAVAILABLE",
+                "MANIFEST_UNKNOWN",
             ),
         ];
         for (e, status, code) in cases {
-            assert_eq!((e.status(), e.code()), (status, code), "{e}");
+            assert_eq!(
+                (e.status().code(), e.code(Subject::Manifest)),
+                (status, code),
+                "{e}"
+            );
             assert_eq!(e.side() == Side::Client, status < 429, "{e}");
         }
+        let down: Error = UpstreamError::Unavailable("timeout".into()).into();
+        assert_eq!(down.code(Subject::Blob), "BLOB_UNKNOWN");
     }
 
     #[test]
@@ -292,7 +390,7 @@ mod tests {
             retry_after: Some(7),
         }
         .into();
-        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&e.to_json(Subject::Blob)).unwrap();
         assert_eq!(v["errors"][0]["code"], "TOOMANYREQUESTS");
         assert_eq!(e.retry_after(), Some(7));
     }

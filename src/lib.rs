@@ -11,22 +11,25 @@
 //! cli.rs           flags → validated Config (the only reader of argv)
 //! config.rs        Config and the parsers for sizes, durations, upstream URLs
 //! logger.rs        `log` to stderr + a ring of recent lines for /_regmirror/log
-//! reference.rs     Digest, Repository, Tag, Reference: validated at the edge
-//! error.rs         the one Error enum → HTTP status + OCI code + side at fault
+//! reference.rs     Repository, Tag, Reference, UpstreamName: validated at the edge
+//! digest.rs        Digest (sha256), the only thing cache paths are built from
+//! media_type.rs    MediaType and the four manifest types we ask for and serve
+//! error.rs         the one Error enum → HTTP status + OCI code (spec codes only) + side
+//!                  at fault
 //! server/        mod.rs: accept loop, connection limit, header timeout, request parsing
 //!                  (async-h1's decoder), access log; conn.rs: the client socket (write
 //!                  timeout, sendfile); reply.rs: writing replies
-//! http.rs          our own Request/Reply types, Range parsing (routes never see
-//!                  async-h1/http-types)
+//! http/            our own Request/Reply/Body types (routes never see async-h1 or
+//!                  http-types); status.rs: Status; range.rs: the Range header
 //! routes.rs        path → Route; dispatch; Error → OCI JSON
 //! mirror/          the pull logic across cache and upstream: mod.rs (state, per-reference
 //!                  locks), manifests.rs (tags, freshness, Accept), blobs.rs
-//! manifest.rs      media types, Accept negotiation, default platform of an index
+//! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
 //! status.rs        /_regmirror/status, /metrics, /v2/_catalog, tags/list fallback
 //! upstream/        client.rs, auth.rs, breaker.rs, registry.rs — the only HTTP client code
 //! cache/           store.rs (files, commit, scan), index.rs (byte LRU, budget),
 //!                  fill.rs (one upstream fetch, many readers), tags.rs (tag → digest)
-//! metrics.rs       counters; Prometheus text at /metrics
+//! metrics.rs       one Metrics per mirror: counters; Prometheus text at /metrics
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
@@ -34,10 +37,12 @@
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod http;
 pub mod logger;
 pub mod manifest;
+pub mod media_type;
 pub mod metrics;
 pub mod mirror;
 pub mod reference;

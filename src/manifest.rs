@@ -4,17 +4,8 @@
 //!
 //! Manifests are kept byte-exact (their digest is their identity); we only read them.
 
+use crate::media_type::MediaType;
 use crate::reference::Digest;
-use crate::upstream::MANIFEST_MEDIA_TYPES;
-
-/// OCI image index.
-pub const OCI_INDEX: &str = MANIFEST_MEDIA_TYPES[0];
-/// OCI image manifest.
-pub const OCI_MANIFEST: &str = MANIFEST_MEDIA_TYPES[1];
-/// Docker manifest list.
-pub const DOCKER_LIST: &str = MANIFEST_MEDIA_TYPES[2];
-/// Docker image manifest, schema 2.
-pub const DOCKER_MANIFEST: &str = MANIFEST_MEDIA_TYPES[3];
 
 /// The platform served to clients that cannot take an index: what distribution does for
 /// old Docker clients.
@@ -22,23 +13,27 @@ const DEFAULT_PLATFORM: (&str, &str) = ("linux", "amd64");
 
 /// The media type of stored manifest bytes: the `mediaType` field when present (always for
 /// Docker types, usually for OCI), else inferred from the shape as the OCI spec allows.
-pub fn sniff(bytes: &[u8]) -> String {
+pub fn sniff(bytes: &[u8]) -> MediaType {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-        return OCI_MANIFEST.into();
+        return MediaType::OCI_MANIFEST;
     };
-    if let Some(mt) = v.get("mediaType").and_then(|m| m.as_str()) {
-        return mt.to_owned();
+    if let Some(mt) = v
+        .get("mediaType")
+        .and_then(|m| m.as_str())
+        .and_then(MediaType::parse)
+    {
+        return mt;
     }
     if v.get("manifests").is_some() {
-        OCI_INDEX.into()
+        MediaType::OCI_INDEX
     } else if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) {
         if v.get("signatures").is_some() {
-            "application/vnd.docker.distribution.manifest.v1+prettyjws".into()
+            MediaType::DOCKER_V1_SIGNED
         } else {
-            "application/vnd.docker.distribution.manifest.v1+json".into()
+            MediaType::DOCKER_V1
         }
     } else {
-        OCI_MANIFEST.into()
+        MediaType::OCI_MANIFEST
     }
 }
 
@@ -67,17 +62,15 @@ impl Accept {
 
     /// Whether `media_type` may be sent. No `Accept`, `*/*` or `application/*` allows all;
     /// `application/json` is what old clients send for everything.
-    pub fn allows(&self, media_type: &str) -> bool {
+    pub fn allows(&self, media_type: &MediaType) -> bool {
         self.0.is_empty()
             || self.0.iter().any(|t| {
-                t == media_type || t == "*/*" || t == "application/*" || t == "application/json"
+                t == media_type.as_str()
+                    || t == "*/*"
+                    || t == "application/*"
+                    || t == MediaType::JSON.as_str()
             })
     }
-}
-
-/// Whether a media type is a multi-platform index.
-pub fn is_index(media_type: &str) -> bool {
-    media_type == OCI_INDEX || media_type == DOCKER_LIST
 }
 
 /// For an index the client refuses: the digest of the default platform's manifest, if the
@@ -88,7 +81,7 @@ pub fn default_platform(bytes: &[u8], accept: &Accept) -> Option<Digest> {
         let p = m.get("platform")?;
         let ok = p.get("os")?.as_str()? == DEFAULT_PLATFORM.0
             && p.get("architecture")?.as_str()? == DEFAULT_PLATFORM.1
-            && accept.allows(m.get("mediaType")?.as_str()?);
+            && accept.allows(&MediaType::parse(m.get("mediaType")?.as_str()?)?);
         ok.then(|| Digest::parse(m.get("digest")?.as_str()?).ok())?
     })
 }
@@ -103,29 +96,33 @@ mod tests {
 
     #[test]
     fn sniffs_declared_and_inferred_types() {
-        assert_eq!(sniff(INDEX.as_bytes()), DOCKER_LIST);
-        assert_eq!(sniff(br#"{"schemaVersion":2,"manifests":[]}"#), OCI_INDEX);
+        assert_eq!(sniff(INDEX.as_bytes()), MediaType::DOCKER_LIST);
+        assert_eq!(
+            sniff(br#"{"schemaVersion":2,"manifests":[]}"#),
+            MediaType::OCI_INDEX
+        );
         assert_eq!(
             sniff(br#"{"schemaVersion":2,"config":{},"layers":[]}"#),
-            OCI_MANIFEST
+            MediaType::OCI_MANIFEST
         );
     }
 
     #[test]
     fn accept_lists() {
-        let a = Accept::parse(&[format!("{DOCKER_MANIFEST}; q=0.9, {OCI_MANIFEST}")]);
-        assert!(a.allows(DOCKER_MANIFEST) && a.allows(OCI_MANIFEST));
-        assert!(!a.allows(OCI_INDEX));
-        assert!(Accept::parse(&[]).allows(OCI_INDEX));
-        assert!(Accept::parse(&["*/*".into()]).allows(OCI_INDEX));
+        let (dm, om) = (MediaType::DOCKER_MANIFEST, MediaType::OCI_MANIFEST);
+        let a = Accept::parse(&[format!("{dm}; q=0.9, {om}")]);
+        assert!(a.allows(&dm) && a.allows(&om));
+        assert!(!a.allows(&MediaType::OCI_INDEX));
+        assert!(Accept::parse(&[]).allows(&MediaType::OCI_INDEX));
+        assert!(Accept::parse(&["*/*".into()]).allows(&MediaType::OCI_INDEX));
     }
 
     #[test]
     fn default_platform_is_linux_amd64_in_an_accepted_type() {
-        let a = Accept::parse(&[DOCKER_MANIFEST.into()]);
+        let a = Accept::parse(&[MediaType::DOCKER_MANIFEST.to_string()]);
         let d = default_platform(INDEX.as_bytes(), &a).unwrap();
         assert!(d.to_string().ends_with("2222"));
-        let oci_only = Accept::parse(&[OCI_MANIFEST.into()]);
+        let oci_only = Accept::parse(&[MediaType::OCI_MANIFEST.to_string()]);
         assert_eq!(default_platform(INDEX.as_bytes(), &oci_only), None);
     }
 }

@@ -1,5 +1,5 @@
-//! Protocol identifiers — [`Digest`], [`Repository`], [`Tag`], [`Reference`] — parsed and
-//! validated once, at the edge.
+//! Protocol identifiers — [`Repository`], [`Tag`], [`Reference`], [`UpstreamName`] (and
+//! [`Digest`], from `digest.rs`) — parsed and validated once, at the edge.
 //!
 //! Everything downstream (cache paths, upstream URLs, log lines) takes these types, never a
 //! raw string from the URL. The grammars are those of the OCI distribution spec; the checks
@@ -7,6 +7,7 @@
 //! a safe file-name component: no `/` in a tag, no `.`/`..` segment in a repository, only
 //! lowercase hex in a digest.
 
+pub use crate::digest::Digest;
 use std::fmt;
 
 /// Longest repository name the spec allows clients to rely on (distribution-spec: 255).
@@ -15,87 +16,15 @@ pub const MAX_REPOSITORY_LEN: usize = 255;
 /// Longest tag: the spec's `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
 pub const MAX_TAG_LEN: usize = 128;
 
-/// Why an identifier was refused; each maps to its own OCI error code.
+/// Why an identifier was refused; `error.rs` maps each to a status and OCI error code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invalid {
     /// Not a repository name (`NAME_INVALID`).
     Name(&'static str),
-    /// Not a tag (`TAG_INVALID`... the spec folds this into `MANIFEST_INVALID`; we say `TAG_INVALID`).
+    /// Not a tag: no manifest can have that name (`404 MANIFEST_UNKNOWN`, as the spec lists).
     Tag,
     /// Not a digest we can verify (`DIGEST_INVALID`).
     Digest,
-}
-
-/// A content digest. Only `sha256` exists in practice; other algorithms are refused
-/// rather than stored unverified.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Digest {
-    /// The 32 raw bytes of the SHA-256.
-    bytes: [u8; 32],
-}
-
-impl Digest {
-    /// Parses `sha256:<64 lowercase hex>`.
-    pub fn parse(s: &str) -> Result<Digest, Invalid> {
-        let hex = s.strip_prefix("sha256:").ok_or(Invalid::Digest)?;
-        Digest::from_hex(hex).ok_or(Invalid::Digest)
-    }
-
-    /// Parses 64 lowercase hex characters (a file name in the blob store).
-    pub fn from_hex(hex: &str) -> Option<Digest> {
-        let h = hex.as_bytes();
-        if h.len() != 64 {
-            return None;
-        }
-        let mut bytes = [0u8; 32];
-        for (i, pair) in h.chunks_exact(2).enumerate() {
-            bytes[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-        }
-        Some(Digest { bytes })
-    }
-
-    /// Wraps a finished SHA-256.
-    pub fn from_sha256(bytes: [u8; 32]) -> Digest {
-        Digest { bytes }
-    }
-
-    /// SHA-256 of `data`.
-    pub fn of(data: &[u8]) -> Digest {
-        use sha2::Digest as _;
-        Digest::from_sha256(sha2::Sha256::digest(data).into())
-    }
-
-    /// The 64 lowercase hex characters, without the algorithm.
-    pub fn hex(&self) -> String {
-        let mut s = String::with_capacity(64);
-        for b in self.bytes {
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 15)]));
-        }
-        s
-    }
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex())
-    }
-}
-
-impl fmt::Debug for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
 }
 
 /// A repository name such as `library/alpine` or `myorg/team/app`.
@@ -251,31 +180,93 @@ impl fmt::Display for Reference {
     }
 }
 
+/// Longest registry name accepted: a DNS name (253) plus `:port`.
+pub const MAX_UPSTREAM_NAME_LEN: usize = 253 + 6;
+
+/// A registry's name as clients write it in `?ns=` or a path prefix and as the operator
+/// writes it in `--upstream NAME=URL`: `docker.io`, `ghcr.io`, `localhost:5000`.
+///
+/// Invariant: lowercase DNS labels (`[a-z0-9-]`, not starting or ending with `-`) with at
+/// least one dot, or `localhost`; optionally `:port`. So it is a safe directory name (no
+/// `/`, never `.` or `..`), and a path's first component that has this shape names a
+/// registry rather than a repository (as Docker decides).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UpstreamName(String);
+
+impl UpstreamName {
+    /// Validates a registry name.
+    pub fn parse(name: &str) -> Result<UpstreamName, Invalid> {
+        let bad = Invalid::Name("not a registry name such as docker.io or ghcr.io");
+        if name.len() > MAX_UPSTREAM_NAME_LEN {
+            return Err(bad);
+        }
+        let (host, port) = match name.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (name, None),
+        };
+        let port_ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok();
+        if port.is_some_and(|p| !port_ok(p)) {
+            return Err(bad);
+        }
+        let labels_ok = !host.is_empty()
+            && host.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            });
+        if labels_ok && (host.contains('.') || host == "localhost") {
+            Ok(UpstreamName(name.to_owned()))
+        } else {
+            Err(bad)
+        }
+    }
+
+    /// Docker Hub's name, the default upstream.
+    pub fn docker_hub() -> UpstreamName {
+        UpstreamName(DOCKER_HUB.to_owned())
+    }
+
+    /// Whether this is Docker Hub (whose single-segment names get `library/`).
+    pub fn is_docker_hub(&self) -> bool {
+        self.0 == DOCKER_HUB
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Docker Hub's name as clients write it.
+pub const DOCKER_HUB: &str = "docker.io";
+
+impl std::str::FromStr for UpstreamName {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<UpstreamName, Invalid> {
+        UpstreamName::parse(s)
+    }
+}
+
+impl fmt::Display for UpstreamName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for UpstreamName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const EMPTY: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-    #[test]
-    fn digest_round_trips_and_matches_sha256() {
-        let d = Digest::parse(EMPTY).unwrap();
-        assert_eq!(d.to_string(), EMPTY);
-        assert_eq!(Digest::of(b""), d);
-    }
-
-    #[test]
-    fn digest_refuses_other_forms() {
-        for bad in [
-            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
-            "sha256:e3b0",
-            "sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-            "sha256:../../../../etc/passwd",
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-        ] {
-            assert_eq!(Digest::parse(bad), Err(Invalid::Digest), "{bad}");
-        }
-    }
 
     #[test]
     fn repository_grammar() {
@@ -339,5 +330,39 @@ mod tests {
         assert!(matches!(Reference::parse(EMPTY), Ok(Reference::Digest(_))));
         assert!(matches!(Reference::parse("3.19"), Ok(Reference::Tag(_))));
         assert_eq!(Reference::parse("md5:abc"), Err(Invalid::Digest));
+    }
+
+    #[test]
+    fn upstream_names() {
+        for good in [
+            "docker.io",
+            "ghcr.io",
+            "registry.k8s.io",
+            "localhost",
+            "localhost:5000",
+            "my-reg.lan:443",
+            "a-b.c",
+        ] {
+            assert!(UpstreamName::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "alpine",
+            "library",
+            "..",
+            "Docker.io",
+            "../x",
+            "a/b.c",
+            "a..b",
+            "-a.b",
+            "a.b:",
+            "a.b:99999",
+            "a.b:+80",
+            ".",
+            &format!("{}.io", "a".repeat(64)),
+        ] {
+            assert!(UpstreamName::parse(bad).is_err(), "{bad}");
+        }
+        assert!(UpstreamName::docker_hub().is_docker_hub());
     }
 }

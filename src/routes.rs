@@ -5,13 +5,11 @@
 //! component that is a registry name (`/v2/ghcr.io/owner/app/…`), else Docker Hub, where
 //! single-segment names get `library/`. Only configured upstreams are ever contacted.
 
-use crate::config::{valid_upstream_name, DOCKER_HUB};
-use crate::error::Error;
-use crate::http::{Body, Method, Outcome, Reply, Request};
+use crate::error::{Error, Subject};
+use crate::http::{Body, Method, Reply, Request, Status};
 use crate::manifest::Accept;
-use crate::metrics;
 use crate::mirror::{resolve_upstream, BlobSource, Mirror, Target};
-use crate::reference::{Digest, Reference, Repository};
+use crate::reference::{Digest, Reference, Repository, UpstreamName};
 use crate::status;
 
 /// What a request asks for.
@@ -37,11 +35,23 @@ pub enum Route {
     Log,
 }
 
+impl Route {
+    /// What the route is about, for the OCI code of a failure that is not the client's.
+    pub fn subject(&self) -> Subject {
+        match self {
+            Route::Manifest(..) => Subject::Manifest,
+            Route::Blob(..) => Subject::Blob,
+            Route::TagsList(_) => Subject::Repository,
+            _ => Subject::Other,
+        }
+    }
+}
+
 /// An upstream name and a repository on it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Name {
     /// Upstream registry name (`docker.io`, `ghcr.io`, …), not yet checked against config.
-    pub upstream: String,
+    pub upstream: UpstreamName,
     /// Repository there.
     pub repo: Repository,
 }
@@ -76,35 +86,40 @@ pub fn parse(req: &Request) -> Result<Route, Error> {
 }
 
 fn name(segs: &[&str], ns: Option<&str>) -> Result<Name, Error> {
-    let (upstream, repo_segs) = match ns {
-        Some(ns) => (ns, segs),
-        None if segs.len() > 1 && valid_upstream_name(segs[0]) => (segs[0], &segs[1..]),
-        None => (DOCKER_HUB, segs),
+    let prefix = segs.first().and_then(|s| UpstreamName::parse(s).ok());
+    let (upstream, repo_segs) = match (ns, prefix) {
+        (Some(ns), _) => {
+            let name =
+                UpstreamName::parse(ns).map_err(|_| Error::UnknownUpstream(ns.to_owned()))?;
+            (name, segs)
+        }
+        (None, Some(name)) if segs.len() > 1 => (name, &segs[1..]),
+        (None, _) => (UpstreamName::docker_hub(), segs),
     };
-    if !valid_upstream_name(upstream) {
-        return Err(Error::UnknownUpstream(upstream.to_owned()));
-    }
     let mut repo = Repository::parse(&repo_segs.join("/"))?;
-    if upstream == DOCKER_HUB {
+    if upstream.is_docker_hub() {
         repo = repo.with_library_prefix();
     }
-    Ok(Name {
-        upstream: upstream.to_owned(),
-        repo,
-    })
+    Ok(Name { upstream, repo })
 }
 
 /// Answers a request. Never fails: errors become OCI error replies.
 pub async fn handle(mirror: &Mirror, req: &Request) -> Reply {
     let head = req.method == Method::Head;
-    let reply = match (&req.method, parse(req)) {
-        (_, Err(e)) => Err(e),
-        (_, Ok(Route::Write)) | (Method::Other(_), Ok(_)) => Err(Error::Unsupported),
-        (_, Ok(route)) => dispatch(mirror, req, route).await,
+    let (reply, subject) = match (&req.method, parse(req)) {
+        (_, Err(e)) => (Err(e), Subject::Other),
+        (_, Ok(Route::Write)) | (Method::Other(_), Ok(_)) => {
+            (Err(Error::Unsupported), Subject::Other)
+        }
+        (_, Ok(route)) => {
+            let subject = route.subject();
+            (dispatch(mirror, req, route).await, subject)
+        }
     };
-    let reply = reply.unwrap_or_else(error_reply);
+    let reply = reply.unwrap_or_else(|e| error_reply(e, subject));
     let reply = reply.header("Docker-Distribution-API-Version", "registry/2.0");
-    count(reply.outcome, reply.status);
+    let failed = reply.status.is_client_error() || reply.status.is_server_error();
+    mirror.metrics.count_request(reply.outcome, failed);
     if head {
         reply.into_head()
     } else {
@@ -120,24 +135,26 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
         })
     };
     match route {
-        Route::Base => Ok(Reply::json(200, "{}".into())),
-        Route::Catalog => Ok(Reply::json(200, status::catalog(mirror))),
-        Route::Metrics => Ok(
-            Reply::new(200, Body::Bytes(status::metrics(mirror).into_bytes()))
-                .header("Content-Type", "text/plain; version=0.0.4"),
-        ),
-        Route::Status => Ok(Reply::json(200, status::status(mirror))),
-        Route::Log => Ok(
-            Reply::new(200, Body::Bytes(crate::logger::recent().into_bytes()))
-                .header("Content-Type", "text/plain; charset=utf-8"),
-        ),
+        Route::Base => Ok(Reply::json(Status::OK, "{}".into())),
+        Route::Catalog => Ok(Reply::json(Status::OK, status::catalog(mirror))),
+        Route::Metrics => Ok(Reply::new(
+            Status::OK,
+            Body::Bytes(status::metrics(mirror).into_bytes()),
+        )
+        .header("Content-Type", "text/plain; version=0.0.4")),
+        Route::Status => Ok(Reply::json(Status::OK, status::status(mirror))),
+        Route::Log => Ok(Reply::new(
+            Status::OK,
+            Body::Bytes(crate::logger::recent().into_bytes()),
+        )
+        .header("Content-Type", "text/plain; charset=utf-8")),
         Route::Manifest(n, reference) => {
             let t = target(n)?;
             let m = mirror
                 .manifest(&t, &reference, &Accept::parse(&req.accept))
                 .await?;
-            Ok(Reply::new(200, Body::Bytes(m.bytes))
-                .header("Content-Type", m.media_type)
+            Ok(Reply::new(Status::OK, Body::Bytes(m.bytes))
+                .header("Content-Type", m.media_type.to_string())
                 .header("Docker-Content-Digest", m.digest.to_string())
                 .header("Etag", format!("\"{}\"", m.digest))
                 .outcome(m.outcome))
@@ -147,13 +164,14 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
             let head = req.method == Method::Head;
             let b = mirror.blob(&t, &digest, req.range.as_deref(), head).await?;
             let (status, len) = match b.range {
-                Some(r) => (206, r.end - r.start),
-                None => (200, b.total),
+                Some(r) => (Status::PARTIAL_CONTENT, r.end - r.start),
+                None => (Status::OK, b.total),
             };
             let start = b.range.map_or(0, |r| r.start);
             let body = match b.body {
                 Some(BlobSource::File(file)) => Body::File { file, start, len },
-                Some(BlobSource::Stream(r)) => Body::Stream(r, len),
+                Some(BlobSource::Growing(g)) => Body::Growing(g),
+                Some(BlobSource::Stream(r)) => Body::Stream(r, Some(len)),
                 None => Body::Empty,
             };
             let mut reply = Reply::new(status, body)
@@ -175,7 +193,7 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
         Route::TagsList(n) => {
             let t = target(n)?;
             let (json, outcome) = status::tags_list(mirror, &t, req.query.as_deref()).await?;
-            Ok(Reply::new(200, Body::Bytes(json))
+            Ok(Reply::new(Status::OK, Body::Bytes(json))
                 .header("Content-Type", "application/json")
                 .outcome(outcome))
         }
@@ -183,13 +201,13 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
     }
 }
 
-/// The OCI error reply for `e`.
-pub fn error_reply(e: Error) -> Reply {
+/// The OCI error reply for `e`, which failed a request about `subject`.
+pub fn error_reply(e: Error, subject: Subject) -> Reply {
     match e.side() {
         crate::error::Side::Client => log::debug!("{e}"),
         _ => log::warn!("{e}"),
     }
-    let mut reply = Reply::json(e.status(), e.to_json());
+    let mut reply = Reply::json(e.status(), e.to_json(subject));
     if let Some(secs) = e.retry_after() {
         reply = reply.header("Retry-After", secs.to_string());
     }
@@ -202,21 +220,6 @@ pub fn error_reply(e: Error) -> Reply {
     reply
 }
 
-fn count(outcome: Outcome, status: u16) {
-    if status >= 400 {
-        metrics::REQUESTS_ERROR.inc();
-        return;
-    }
-    match outcome {
-        Outcome::Hit => metrics::REQUESTS_HIT.inc(),
-        Outcome::Miss => metrics::REQUESTS_MISS.inc(),
-        Outcome::Coalesced => metrics::REQUESTS_COALESCED.inc(),
-        Outcome::Stale => metrics::REQUESTS_STALE.inc(),
-        Outcome::Pass => metrics::REQUESTS_PASS.inc(),
-        Outcome::None => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,7 +230,7 @@ mod tests {
 
     fn name(up: &str, repo: &str) -> Name {
         Name {
-            upstream: up.into(),
+            upstream: up.parse().unwrap(),
             repo: Repository::parse(repo).unwrap(),
         }
     }

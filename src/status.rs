@@ -4,26 +4,13 @@
 
 use crate::error::{Error, UpstreamError};
 use crate::http::Outcome;
-use crate::metrics;
 use crate::mirror::{Mirror, Target};
 use serde_json::json;
-use std::sync::OnceLock;
-use std::time::Instant;
-
-/// When the process started, for `uptime_seconds`.
-fn started() -> Instant {
-    static STARTED: OnceLock<Instant> = OnceLock::new();
-    *STARTED.get_or_init(Instant::now)
-}
-
-/// Marks the start time (call once at start-up).
-pub fn mark_start() {
-    started();
-}
 
 /// `/_regmirror/status`
 pub fn status(mirror: &Mirror) -> String {
     let c = mirror.cache.stats();
+    let m = &mirror.metrics;
     let upstreams: Vec<_> = mirror
         .upstreams
         .all()
@@ -40,7 +27,7 @@ pub fn status(mirror: &Mirror) -> String {
         .collect();
     json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "uptime_seconds": started().elapsed().as_secs(),
+        "uptime_seconds": m.uptime_seconds(),
         "cache": {
             "dir": mirror.cache.store.root().display().to_string(),
             "bytes": c.cached,
@@ -52,15 +39,15 @@ pub fn status(mirror: &Mirror) -> String {
         "tag_ttl_seconds": mirror.tag_ttl.as_secs(),
         "upstreams": upstreams,
         "requests": {
-            "hit": metrics::REQUESTS_HIT.get(),
-            "miss": metrics::REQUESTS_MISS.get(),
-            "coalesced": metrics::REQUESTS_COALESCED.get(),
-            "stale": metrics::REQUESTS_STALE.get(),
-            "pass": metrics::REQUESTS_PASS.get(),
-            "error": metrics::REQUESTS_ERROR.get(),
+            "hit": m.requests_hit.get(),
+            "miss": m.requests_miss.get(),
+            "coalesced": m.requests_coalesced.get(),
+            "stale": m.requests_stale.get(),
+            "pass": m.requests_pass.get(),
+            "error": m.requests_error.get(),
         },
-        "upstream_bytes": metrics::UPSTREAM_BYTES.get(),
-        "sent_bytes": metrics::BYTES_SENT.get(),
+        "upstream_bytes": m.upstream_bytes.get(),
+        "sent_bytes": m.sent_bytes.get(),
     })
     .to_string()
 }
@@ -68,7 +55,7 @@ pub fn status(mirror: &Mirror) -> String {
 /// `/metrics`
 pub fn metrics(mirror: &Mirror) -> String {
     let c = mirror.cache.stats();
-    let mut out = metrics::render(&[
+    let mut out = mirror.metrics.render(&[
         ("regmirror_cache_bytes", "bytes of cached blobs", c.cached),
         (
             "regmirror_cache_budget_bytes",
@@ -105,7 +92,7 @@ pub fn catalog(mirror: &Mirror) -> String {
         .repositories()
         .into_iter()
         .map(|(up, repo)| {
-            if up == crate::config::DOCKER_HUB {
+            if up.is_docker_hub() {
                 repo
             } else {
                 format!("{up}/{repo}")

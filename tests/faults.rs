@@ -164,7 +164,8 @@ fn bad_requests_get_oci_errors_and_never_reach_upstream() {
     let m = Mirror::start(&fake);
     let cases = [
         ("GET", "/v2/Alpine/manifests/latest", 400, "NAME_INVALID"),
-        ("GET", "/v2/alpine/manifests/-bad", 400, "TAG_INVALID"),
+        // distribution-spec 1.1 lists only 404 MANIFEST_UNKNOWN for a manifest GET/HEAD.
+        ("GET", "/v2/alpine/manifests/-bad", 404, "MANIFEST_UNKNOWN"),
         ("GET", "/v2/alpine/blobs/sha256:1234", 400, "DIGEST_INVALID"),
         ("GET", "/v2/alpine/blobs/md5:abc", 400, "DIGEST_INVALID"),
         ("GET", "/v2/a%2F..%2F..%2Fetc/manifests/x", 400, "NAME_INVALID"),
@@ -173,7 +174,7 @@ fn bad_requests_get_oci_errors_and_never_reach_upstream() {
         ("PUT", "/v2/alpine/manifests/latest", 405, "UNSUPPORTED"),
         ("DELETE", "/v2/alpine/blobs/sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 405, "UNSUPPORTED"),
         ("POST", "/v2/alpine/blobs/uploads/", 405, "UNSUPPORTED"),
-        ("GET", "/etc/passwd", 404, "NOT_FOUND"),
+        ("GET", "/etc/passwd", 404, "UNSUPPORTED"),
     ];
     for (method, path, status, code) in cases {
         let r = request(m.addr, method, path, &[]);
@@ -183,6 +184,8 @@ fn bad_requests_get_oci_errors_and_never_reach_upstream() {
             "{method} {path}"
         );
     }
+    let head = request(m.addr, "HEAD", "/v2/alpine/manifests/-bad", &[]);
+    assert_eq!(head.status, 404);
     let big = "a".repeat(9000);
     let r = request(m.addr, "GET", "/v2/", &[("X-Big", big.as_str())]);
     assert_eq!(r.status, 431);

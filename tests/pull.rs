@@ -228,7 +228,7 @@ fn tags_list_passes_through_and_falls_back_to_the_cache() {
 }
 
 #[test]
-fn status_and_metrics_tell_what_happened() {
+fn status_and_metrics_count_exactly_what_happened() {
     let fake = FakeUpstream::start();
     let img = TestImage::new(14, &[5000]);
     fake.push_image("library/app", "1", &img);
@@ -238,15 +238,23 @@ fn status_and_metrics_tell_what_happened() {
     pull(m.addr, "library/app", "1", &img);
     let s = get(m.addr, "/_regmirror/status").json();
     assert_eq!(s["upstreams"][0]["ratelimit_remaining"], "99;w=21600");
-    assert!(s["cache"]["bytes"].as_u64().unwrap() >= 5000);
+    let blob_bytes = (img.config.len() + img.layers[0].len()) as u64;
+    let manifest_bytes = img.manifest.len() as u64;
+    assert_eq!(s["cache"]["bytes"], blob_bytes + manifest_bytes);
+    // Each blob crossed the wire once and is counted once (it was counted twice).
+    assert_eq!(s["upstream_bytes"], blob_bytes);
+    // First pull: manifest, config and layer missed; second pull: all three hit.
+    assert_eq!(s["requests"]["miss"], 3, "{s}");
+    assert_eq!(s["requests"]["hit"], 3, "{s}");
+    assert_eq!(s["requests"]["error"], 0, "{s}");
+    let sent = 2 * (blob_bytes + manifest_bytes);
+    assert_eq!(s["sent_bytes"], sent, "{s}");
     let metrics = String::from_utf8(get(m.addr, "/metrics").body).unwrap();
-    assert!(
-        metrics.contains("regmirror_requests_hit_total"),
-        "{metrics}"
-    );
-    let log = String::from_utf8(get(m.addr, "/_regmirror/log").body).unwrap();
-    assert!(
-        log.contains("MISS") || log.is_empty(),
-        "log ring holds access lines: {log}"
-    );
+    for line in [
+        "regmirror_requests_hit_total 3".to_string(),
+        "regmirror_requests_miss_total 3".to_string(),
+        format!("regmirror_upstream_bytes_total {blob_bytes}"),
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
 }

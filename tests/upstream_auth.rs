@@ -15,7 +15,7 @@ fn bearer_token_is_fetched_once_per_repository_and_reused() {
     fake.push_image("library/busybox", "1", &TestImage::new(2, &[100]));
     fake.require_bearer(None);
     let ups = upstreams(&fake, None);
-    let r = ups.get(NAME).unwrap();
+    let r = ups.get(&name()).unwrap();
     let alpine = repo("library/alpine");
     run(async {
         r.manifest(&alpine, &tag("latest"), false).await.unwrap();
@@ -64,7 +64,7 @@ fn basic_credentials_go_to_the_token_endpoint_only() {
     let (fake, _) = with_image();
     fake.require_bearer(Some(("alice", "s3cret")));
     let ups = upstreams(&fake, Some(("alice", "s3cret")));
-    let r = ups.get(NAME).unwrap();
+    let r = ups.get(&name()).unwrap();
     run(async {
         r.manifest(&repo("library/alpine"), &tag("latest"), false)
             .await
@@ -87,7 +87,7 @@ fn basic_credentials_go_to_the_token_endpoint_only() {
         "{denied:?}"
     );
     let wrong = upstreams(&fake, Some(("alice", "guess")))
-        .get(NAME)
+        .get(&name())
         .unwrap();
     let denied = run(wrong.manifest(&repo("library/alpine"), &tag("latest"), false));
     assert!(
@@ -100,7 +100,7 @@ fn basic_credentials_go_to_the_token_endpoint_only() {
 fn basic_challenge_is_answered_with_configured_credentials() {
     let (fake, _) = with_image();
     fake.require_basic("bob", "pw");
-    let r = upstreams(&fake, Some(("bob", "pw"))).get(NAME).unwrap();
+    let r = upstreams(&fake, Some(("bob", "pw"))).get(&name()).unwrap();
     run(async {
         r.manifest(&repo("library/alpine"), &tag("latest"), false)
             .await
@@ -170,7 +170,10 @@ fn tls_upstream_is_trusted_through_the_extra_ca_and_redirects_keep_tls() {
     fake.redirect_blobs(true);
     let mut cfg = config(&fake, None);
     cfg.upstream_ca = Some(support::test_ca_path());
-    let r = Upstreams::new(&cfg).unwrap().get(NAME).unwrap();
+    let r = Upstreams::new(&cfg, Default::default())
+        .unwrap()
+        .get(&name())
+        .unwrap();
     assert!(r.status().url.starts_with("https://127.0.0.1:"));
     run(async {
         let m = r
@@ -188,7 +191,7 @@ fn tls_upstream_is_trusted_through_the_extra_ca_and_redirects_keep_tls() {
         "followed to https://localhost"
     );
 
-    let untrusted = upstreams(&fake, None).get(NAME).unwrap();
+    let untrusted = upstreams(&fake, None).get(&name()).unwrap();
     let e = run(untrusted.manifest(&repo("org/app"), &tag("v1"), true));
     assert!(
         matches!(&e, Err(UpstreamError::Unavailable(m)) if m.contains("certificate")),

@@ -1,17 +1,17 @@
 //! One upstream fetch per cold blob, however many clients ask: the in-flight [`Fill`], the
-//! fill task that writes it, and the [`BlobReader`] that follows a file as it grows.
+//! fill task that writes it, and the [`FillProgress`] its readers follow the file by.
 //!
 //! The first request for an uncached digest creates a `Fill` and spawns [`run`] as a task of
 //! its own — not tied to that client's connection, so the client leaving does not cancel
 //! it. The task GETs upstream, reserves the size in the index (evicting first), and writes
-//! `tmp/<name>` while hashing. Every request for the digest, the first included, reads the
-//! temp file through a `BlobReader`, which sleeps on the fill's [`Event`] when it has caught
-//! up (no polling). At the end the task checks length and digest, `fsync`s, renames into
-//! `blobs/`, and wakes everyone. A dropped upstream connection is resumed with `Range`.
+//! `tmp/<name>` while hashing. Every request for the digest, the first included, is sent
+//! the temp file by `sendfile` as far as [`FillProgress`] allows, sleeping on the fill's
+//! [`Event`] when it has caught up (no polling). At the end the task checks length and
+//! digest, `fsync`s, renames into `blobs/`, and wakes everyone. A dropped upstream
+//! connection is resumed with `Range`.
 //!
-//! Shared state is `Arc<Mutex<…>>`, not `Rc<RefCell<…>>`, because readers live inside
-//! async-h1 bodies, which must be `Send + Sync`; everything still runs on one thread, so
-//! the mutex is never contended and never held across an `.await`.
+//! Shared state is behind a `Mutex` although everything runs on one thread: it is never
+//! contended and never held across an `.await`.
 //!
 //! File I/O here is plain blocking `pread`/`pwrite` of at most [`FILL_BUF`] bytes on the
 //! executor thread: on a page-cached local file that is microseconds, cheaper than handing
@@ -19,11 +19,11 @@
 
 use super::Cache;
 use crate::error::{Error, UpstreamError};
-use crate::metrics;
+use crate::http::Progress;
 use crate::reference::{Digest, Repository};
 use crate::upstream::Registry;
 use event_listener::{Event, EventListener};
-use futures_lite::{AsyncRead, AsyncReadExt};
+use futures_lite::AsyncReadExt;
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::future::Future;
@@ -142,66 +142,45 @@ impl Fill {
     }
 }
 
-/// A reader of `[pos, end)` of a blob file a fill is still writing. (A complete cached
-/// file is sent with `sendfile` instead; see `server/conn.rs`.)
+/// How far a reader may go in the file a fill is writing: the server's reply writer asks
+/// it before each `sendfile` (see [`Progress`]), and sleeps on the fill's [`Event`] when it
+/// has caught up (no polling).
 #[derive(Debug)]
-pub struct BlobReader {
-    file: Arc<File>,
-    pos: u64,
-    end: u64,
-    /// The fill to follow.
+pub struct FillProgress {
     fill: Arc<Fill>,
     listener: Option<EventListener>,
 }
 
-impl BlobReader {
-    /// Reads `[start, end)` of the file `fill` is writing.
-    pub fn following(fill: Arc<Fill>, file: Arc<File>, start: u64, end: u64) -> BlobReader {
-        BlobReader {
-            file,
-            pos: start,
-            end,
+impl FillProgress {
+    /// Follows `fill`.
+    pub fn new(fill: Arc<Fill>) -> FillProgress {
+        FillProgress {
             fill,
             listener: None,
         }
     }
 }
 
-impl AsyncRead for BlobReader {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
+impl Progress for FillProgress {
+    fn poll_readable(&mut self, pos: u64, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
         loop {
-            if this.pos >= this.end || buf.is_empty() {
-                return Poll::Ready(Ok(0));
-            }
-            let available = {
-                let state = this.fill.lock();
+            {
+                let state = self.fill.lock();
                 if let Phase::Failed(f) = &state.phase {
                     return Poll::Ready(Err(io::Error::other(format!(
                         "upstream fill failed: {f:?}"
                     ))));
                 }
-                state.written.min(this.end)
-            };
-            if this.pos < available {
-                let n = (available - this.pos).min(buf.len() as u64) as usize;
-                let got = this.file.read_at(&mut buf[..n], this.pos)?;
-                if got == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
+                if state.written > pos {
+                    return Poll::Ready(Ok(state.written));
                 }
-                this.pos += got as u64;
-                return Poll::Ready(Ok(got));
             }
-            match &mut this.listener {
+            match &mut self.listener {
                 // Register first, then look again: a notification between the check above
                 // and `listen` would otherwise be lost.
-                None => this.listener = Some(this.fill.changed.listen()),
+                None => self.listener = Some(self.fill.changed.listen()),
                 Some(l) => match Pin::new(l).poll(cx) {
-                    Poll::Ready(()) => this.listener = None,
+                    Poll::Ready(()) => self.listener = None,
                     Poll::Pending => return Poll::Pending,
                 },
             }
@@ -351,7 +330,6 @@ async fn fetch(
         }
         hasher.update(chunk);
         written += chunk.len() as u64;
-        metrics::UPSTREAM_BYTES.add(chunk.len() as u64);
         fin.fill.set(|s| s.written = written);
     }
     if Digest::from_sha256(hasher.finalize().into()) != digest {

@@ -11,7 +11,7 @@ pub mod index;
 pub mod store;
 pub mod tags;
 
-use crate::metrics;
+use crate::metrics::Metrics;
 use crate::reference::Digest;
 use fill::Fill;
 use index::Index;
@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::SystemTime;
 use store::Store;
@@ -40,6 +41,8 @@ pub struct Cache {
     pub tags: Tags,
     /// Fills in progress, by digest: the coalescing point for cold blobs.
     fills: RefCell<HashMap<Digest, Arc<Fill>>>,
+    /// The mirror's counters (evictions).
+    metrics: Rc<Metrics>,
 }
 
 /// Numbers for `/_regmirror/status` and `/metrics`.
@@ -61,7 +64,7 @@ impl Cache {
     /// Opens the cache at `root`: empties `tmp/`, rebuilds the index from the blobs on disk
     /// (oldest use first), and sets the budget — `max_size`, or derived from free space.
     /// If the disk already holds more than the budget, the oldest blobs are evicted now.
-    pub fn open(root: &Path, max_size: Option<u64>) -> io::Result<Cache> {
+    pub fn open(root: &Path, max_size: Option<u64>, metrics: Rc<Metrics>) -> io::Result<Cache> {
         let store = Store::open(root)?;
         let found = store.scan()?;
         let cached: u64 = found.iter().map(|f| f.size).sum();
@@ -78,6 +81,7 @@ impl Cache {
             store,
             index: RefCell::new(index),
             fills: RefCell::new(HashMap::new()),
+            metrics,
         };
         if cached > max {
             let evict = cache
@@ -171,7 +175,7 @@ impl Cache {
         for d in digests {
             match self.store.remove_blob(d) {
                 Ok(()) => {
-                    metrics::EVICTIONS.inc();
+                    self.metrics.evictions.inc();
                     log::info!("evicted {d}");
                 }
                 Err(e) => log::warn!("could not evict {d}: {e}"),
@@ -204,7 +208,7 @@ mod tests {
     #[test]
     fn reopen_rebuilds_the_index_and_enforces_a_smaller_budget() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(dir.path(), Some(1000)).unwrap();
+        let cache = Cache::open(dir.path(), Some(1000), Default::default()).unwrap();
         let blobs: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 300]).collect();
         for b in &blobs {
             cache.put_manifest(&Digest::of(b), b).unwrap();
@@ -217,7 +221,7 @@ mod tests {
             "oldest evicted"
         );
         drop(cache);
-        let cache = Cache::open(dir.path(), Some(400)).unwrap();
+        let cache = Cache::open(dir.path(), Some(400), Default::default()).unwrap();
         let s = cache.stats();
         assert!(s.cached <= 400, "{s:?}");
         assert!(cache.store.has_blob(&Digest::of(&blobs[3])), "newest kept");
@@ -226,7 +230,7 @@ mod tests {
     #[test]
     fn derived_budget_is_positive_and_below_free_space() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(dir.path(), None).unwrap();
+        let cache = Cache::open(dir.path(), None, Default::default()).unwrap();
         let st = rustix::fs::statvfs(dir.path()).unwrap();
         let s = cache.stats();
         assert!(s.max > 0 && s.max <= st.f_bavail * st.f_frsize, "{s:?}");

@@ -9,7 +9,8 @@
 //! newest confirmation in a power cut only means one extra revalidation, and SD cards are
 //! spared a flush per tag check.
 
-use crate::reference::{Digest, Repository, Tag};
+use crate::media_type::MediaType;
+use crate::reference::{Digest, Repository, Tag, UpstreamName};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ pub struct TagRecord {
     /// The manifest digest the tag pointed to.
     pub digest: Digest,
     /// The manifest's media type.
-    pub media_type: String,
+    pub media_type: MediaType,
     /// When upstream last confirmed it.
     pub checked: SystemTime,
 }
@@ -41,18 +42,18 @@ impl Tags {
         Tags { root }
     }
 
-    fn dir(&self, upstream: &str, repo: &Repository) -> PathBuf {
-        let mut p = self.root.join(upstream);
+    fn dir(&self, upstream: &UpstreamName, repo: &Repository) -> PathBuf {
+        let mut p = self.root.join(upstream.as_str());
         p.extend(repo.components());
         p.join(TAGS_DIR)
     }
 
     /// The record for a tag, if one was saved and is readable.
-    pub fn get(&self, upstream: &str, repo: &Repository, tag: &Tag) -> Option<TagRecord> {
+    pub fn get(&self, upstream: &UpstreamName, repo: &Repository, tag: &Tag) -> Option<TagRecord> {
         let text = fs::read_to_string(self.dir(upstream, repo).join(tag.as_str())).ok()?;
         let mut lines = text.lines();
         let digest = Digest::parse(lines.next()?).ok()?;
-        let media_type = lines.next()?.to_owned();
+        let media_type = MediaType::parse(lines.next()?)?;
         let secs: u64 = lines.next()?.parse().ok()?;
         Some(TagRecord {
             digest,
@@ -64,7 +65,7 @@ impl Tags {
     /// Saves a record, replacing any older one atomically.
     pub fn put(
         &self,
-        upstream: &str,
+        upstream: &UpstreamName,
         repo: &Repository,
         tag: &Tag,
         rec: &TagRecord,
@@ -85,12 +86,12 @@ impl Tags {
     }
 
     /// Forgets a tag upstream says no longer exists.
-    pub fn remove(&self, upstream: &str, repo: &Repository, tag: &Tag) {
+    pub fn remove(&self, upstream: &UpstreamName, repo: &Repository, tag: &Tag) {
         let _ = fs::remove_file(self.dir(upstream, repo).join(tag.as_str()));
     }
 
     /// Tags known for a repository, sorted (the offline fallback for `tags/list`).
-    pub fn list(&self, upstream: &str, repo: &Repository) -> Vec<String> {
+    pub fn list(&self, upstream: &UpstreamName, repo: &Repository) -> Vec<String> {
         let mut tags: Vec<String> = fs::read_dir(self.dir(upstream, repo))
             .into_iter()
             .flatten()
@@ -103,10 +104,16 @@ impl Tags {
     }
 
     /// Every `(upstream, repository)` with at least one tag record, sorted (`_catalog`).
-    pub fn repositories(&self) -> Vec<(String, String)> {
+    pub fn repositories(&self) -> Vec<(UpstreamName, String)> {
         let mut out = Vec::new();
         for up in fs::read_dir(&self.root).into_iter().flatten().flatten() {
-            let name = up.file_name().to_string_lossy().into_owned();
+            let Some(name) = up
+                .file_name()
+                .to_str()
+                .and_then(|n| UpstreamName::parse(n).ok())
+            else {
+                continue;
+            };
             collect_repos(&up.path(), String::new(), &name, &mut out);
         }
         out.sort();
@@ -114,7 +121,12 @@ impl Tags {
     }
 }
 
-fn collect_repos(dir: &Path, prefix: String, upstream: &str, out: &mut Vec<(String, String)>) {
+fn collect_repos(
+    dir: &Path,
+    prefix: String,
+    upstream: &UpstreamName,
+    out: &mut Vec<(UpstreamName, String)>,
+) {
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -122,7 +134,7 @@ fn collect_repos(dir: &Path, prefix: String, upstream: &str, out: &mut Vec<(Stri
         }
         if name == TAGS_DIR {
             if !prefix.is_empty() {
-                out.push((upstream.to_owned(), prefix.clone()));
+                out.push((upstream.clone(), prefix.clone()));
             }
         } else {
             let repo = if prefix.is_empty() {
@@ -139,6 +151,10 @@ fn collect_repos(dir: &Path, prefix: String, upstream: &str, out: &mut Vec<(Stri
 mod tests {
     use super::*;
 
+    fn hub() -> UpstreamName {
+        UpstreamName::docker_hub()
+    }
+
     #[test]
     fn put_get_list_and_catalog() {
         let dir = tempfile::tempdir().unwrap();
@@ -147,25 +163,22 @@ mod tests {
         let ab = Repository::parse("library/a/b").unwrap();
         let rec = TagRecord {
             digest: Digest::of(b"m"),
-            media_type: "application/vnd.oci.image.index.v1+json".into(),
+            media_type: MediaType::OCI_INDEX,
             checked: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         };
         let latest = Tag::parse("latest").unwrap();
-        tags.put("docker.io", &a, &latest, &rec).unwrap();
-        tags.put("docker.io", &ab, &Tag::parse("v1").unwrap(), &rec)
+        tags.put(&hub(), &a, &latest, &rec).unwrap();
+        tags.put(&hub(), &ab, &Tag::parse("v1").unwrap(), &rec)
             .unwrap();
-        assert_eq!(tags.get("docker.io", &a, &latest), Some(rec.clone()));
-        assert_eq!(tags.get("ghcr.io", &a, &latest), None);
-        assert_eq!(tags.list("docker.io", &a), vec!["latest"]);
+        assert_eq!(tags.get(&hub(), &a, &latest), Some(rec.clone()));
+        assert_eq!(tags.get(&"ghcr.io".parse().unwrap(), &a, &latest), None);
+        assert_eq!(tags.list(&hub(), &a), vec!["latest"]);
         assert_eq!(
             tags.repositories(),
-            vec![
-                ("docker.io".into(), "library/a".into()),
-                ("docker.io".into(), "library/a/b".into())
-            ]
+            vec![(hub(), "library/a".into()), (hub(), "library/a/b".into())]
         );
-        tags.remove("docker.io", &a, &latest);
-        assert_eq!(tags.get("docker.io", &a, &latest), None);
+        tags.remove(&hub(), &a, &latest);
+        assert_eq!(tags.get(&hub(), &a, &latest), None);
     }
 
     #[test]
@@ -177,6 +190,6 @@ mod tests {
         let p = dir.path().join("docker.io/x/_tags");
         fs::create_dir_all(&p).unwrap();
         fs::write(p.join("t"), "not a digest\n").unwrap();
-        assert_eq!(tags.get("docker.io", &a, &t), None);
+        assert_eq!(tags.get(&hub(), &a, &t), None);
     }
 }

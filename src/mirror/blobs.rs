@@ -2,9 +2,9 @@
 //! one (`MISS`), or streamed uncached when it cannot fit (`PASS`).
 
 use super::{Mirror, Target};
-use crate::cache::fill::{self, BlobReader, Phase};
+use crate::cache::fill::{self, FillProgress, Phase};
 use crate::error::{Error, UpstreamError};
-use crate::http::{ByteRange, Outcome};
+use crate::http::{ByteRange, Growing, Outcome};
 use crate::reference::Digest;
 use futures_lite::AsyncRead;
 use std::fs::File;
@@ -36,7 +36,9 @@ impl std::fmt::Debug for BlobOut {
 pub enum BlobSource {
     /// A complete cached file (served with `sendfile`).
     File(Arc<File>),
-    /// A file a fill is still writing, or an upstream stream.
+    /// A file a fill is still writing.
+    Growing(Growing),
+    /// An upstream stream (not cached).
     Stream(Box<dyn AsyncRead + Unpin>),
 }
 
@@ -44,6 +46,7 @@ impl std::fmt::Debug for BlobSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             BlobSource::File(_) => "File",
+            BlobSource::Growing(_) => "Growing",
             BlobSource::Stream(_) => "Stream",
         })
     }
@@ -89,12 +92,12 @@ impl Mirror {
                 let part = resolve_range(range, total)?;
                 let (start, end) = part.map_or((0, total), |r| (r.start, r.end));
                 let body = (!head).then(|| {
-                    BlobSource::Stream(Box::new(BlobReader::following(
-                        fill.clone(),
+                    BlobSource::Growing(Growing {
                         file,
                         start,
-                        end,
-                    )))
+                        len: Some(end - start),
+                        progress: Box::new(FillProgress::new(fill.clone())),
+                    })
                 });
                 Ok(BlobOut {
                     total,

@@ -6,6 +6,7 @@ use crate::cache::tags::TagRecord;
 use crate::error::{Error, UpstreamError};
 use crate::http::Outcome;
 use crate::manifest::{self, Accept};
+use crate::media_type::MediaType;
 use crate::reference::{Digest, Reference, Tag};
 use futures_lite::FutureExt;
 use smol::Timer;
@@ -22,7 +23,7 @@ pub struct ManifestOut {
     /// Digest of `bytes`.
     pub digest: Digest,
     /// Its media type (`Content-Type`).
-    pub media_type: String,
+    pub media_type: MediaType,
     /// The exact bytes.
     pub bytes: Vec<u8>,
     /// How it was obtained.
@@ -44,7 +45,7 @@ impl Mirror {
         if accept.allows(&out.media_type) {
             return Ok(out);
         }
-        if manifest::is_index(&out.media_type) {
+        if out.media_type.is_index() {
             if let Some(child) = manifest::default_platform(&out.bytes, accept) {
                 return self.manifest_by_digest(t, &child).await;
             }
@@ -175,10 +176,10 @@ impl Mirror {
         }
     }
 
-    fn remember(&self, t: &Target, tag: &Tag, digest: &Digest, media_type: &str) {
+    fn remember(&self, t: &Target, tag: &Tag, digest: &Digest, media_type: &MediaType) {
         let rec = TagRecord {
             digest: *digest,
-            media_type: media_type.to_owned(),
+            media_type: media_type.clone(),
             checked: SystemTime::now(),
         };
         if let Err(e) = self.cache.tags.put(t.registry.name(), &t.repo, tag, &rec) {

@@ -20,7 +20,8 @@ pub use manifests::ManifestOut;
 
 use crate::cache::Cache;
 use crate::error::Error;
-use crate::reference::Repository;
+use crate::metrics::Metrics;
+use crate::reference::{Repository, UpstreamName};
 use crate::upstream::{Registry, Upstreams};
 use smol::lock::Mutex;
 use smol::LocalExecutor;
@@ -47,6 +48,8 @@ pub struct Mirror {
     pub upstreams: Upstreams,
     /// How long a tag is trusted without asking upstream.
     pub tag_ttl: Duration,
+    /// This mirror's counters.
+    pub metrics: Rc<Metrics>,
     /// Runs fill tasks, detached from the request that started them.
     executor: Rc<LocalExecutor<'static>>,
     /// One lock per (upstream, repository, reference) being resolved: coalesces manifest
@@ -64,17 +67,20 @@ impl std::fmt::Debug for Mirror {
 }
 
 impl Mirror {
-    /// A mirror spawning its fills on `executor`.
+    /// A mirror spawning its fills on `executor`; `metrics` is what `cache` and `upstreams`
+    /// count into too.
     pub fn new(
         cache: Cache,
         upstreams: Upstreams,
         tag_ttl: Duration,
         executor: Rc<LocalExecutor<'static>>,
+        metrics: Rc<Metrics>,
     ) -> Mirror {
         Mirror {
             cache: Rc::new(cache),
             upstreams,
             tag_ttl,
+            metrics,
             executor,
             locks: RefCell::new(HashMap::new()),
         }
@@ -118,8 +124,8 @@ impl Drop for LockGuard<'_> {
 }
 
 /// Looks up the upstream a request names (`?ns=`, a path prefix, or Docker Hub).
-pub fn resolve_upstream(upstreams: &Upstreams, name: &str) -> Result<Rc<Registry>, Error> {
+pub fn resolve_upstream(upstreams: &Upstreams, name: &UpstreamName) -> Result<Rc<Registry>, Error> {
     upstreams
         .get(name)
-        .ok_or_else(|| Error::UnknownUpstream(name.to_owned()))
+        .ok_or_else(|| Error::UnknownUpstream(name.to_string()))
 }

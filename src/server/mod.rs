@@ -13,6 +13,7 @@ use crate::cache::Cache;
 use crate::config::Config;
 use crate::error::Error;
 use crate::http::{Method, Reply, Request};
+use crate::metrics::Metrics;
 use crate::mirror::Mirror;
 use crate::routes;
 use crate::upstream::Upstreams;
@@ -67,9 +68,10 @@ pub fn start(
     executor: Rc<LocalExecutor<'static>>,
 ) -> Result<(Listener, Rc<Mirror>), String> {
     let dir = config.cache_dir.display();
-    let cache = Cache::open(&config.cache_dir, config.max_size)
+    let metrics = Rc::new(Metrics::new());
+    let cache = Cache::open(&config.cache_dir, config.max_size, metrics.clone())
         .map_err(|e| format!("cache directory {dir} is not usable: {e}"))?;
-    let upstreams = Upstreams::new(config)?;
+    let upstreams = Upstreams::new(config, metrics.clone())?;
     let listener = Async::<TcpListener>::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let stats = cache.stats();
@@ -93,8 +95,7 @@ pub fn start(
         };
         log::info!("upstream {} = {}{auth}", u.name, u.url);
     }
-    crate::status::mark_start();
-    let mirror = Mirror::new(cache, upstreams, config.tag_ttl, executor);
+    let mirror = Mirror::new(cache, upstreams, config.tag_ttl, executor, metrics);
     Ok((listener, Rc::new(mirror)))
 }
 
@@ -215,7 +216,7 @@ async fn connection(mut conn: Conn, peer: SocketAddr, mirror: Rc<Mirror>, limits
             Some(q) => format!("{}?{q}", ours.path),
             None => ours.path.clone(),
         };
-        crate::metrics::BYTES_SENT.add(sent);
+        mirror.metrics.sent_bytes.add(sent);
         let cut = match &result {
             Ok(()) => String::new(),
             Err(e) => format!(" INCOMPLETE ({e})"),
@@ -235,8 +236,8 @@ async fn connection(mut conn: Conn, peer: SocketAddr, mirror: Rc<Mirror>, limits
 
 /// Answers a request async-h1 could not parse (or that never finished), then closes.
 async fn refuse(conn: &mut Conn, peer: SocketAddr, e: Error) {
-    log::info!(target: "regmirror::access", "{} - - {} 0 0ms - ({e})", peer.ip(), e.status());
-    let reply: Reply = routes::error_reply(e);
+    log::info!(target: "regmirror::access", "{} - - {} 0 0ms - ({e})", peer.ip(), e.status().code());
+    let reply: Reply = routes::error_reply(e, crate::error::Subject::Other);
     let _ = reply::send(conn, reply, false, true).await;
 }
 

@@ -1,5 +1,6 @@
 //! What upstream calls return: [`Manifest`], [`BlobStream`], [`RegistryStatus`].
 
+use crate::media_type::MediaType;
 use crate::reference::Digest;
 use futures_lite::AsyncRead;
 use std::fmt;
@@ -10,7 +11,7 @@ pub struct Manifest {
     /// Its digest: verified against the body on GET; from `Docker-Content-Digest` on HEAD.
     pub digest: Digest,
     /// `Content-Type` without parameters.
-    pub media_type: String,
+    pub media_type: MediaType,
     /// Body length in bytes.
     pub length: u64,
     /// The raw bytes (GET), `None` for HEAD.
@@ -45,7 +46,7 @@ pub struct BlobStream {
     /// `Content-Range` on 206).
     pub total: Option<u64>,
     /// The bytes from `offset` on.
-    pub body: Box<dyn AsyncRead + Unpin + Send + Sync>,
+    pub body: Box<dyn AsyncRead + Unpin>,
 }
 
 impl fmt::Debug for BlobStream {

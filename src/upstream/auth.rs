@@ -134,7 +134,7 @@ impl Auth {
             .map(|b| ("authorization", b.as_str()))
             .collect();
         let mut res = client.send(Method::Get, &url, &headers).await?;
-        match u16::from(res.status()) {
+        match super::response::status_of(&res).code() {
             200..=299 => {}
             401 | 403 => return Err(UpstreamError::Unauthorized),
             429 => {

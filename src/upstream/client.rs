@@ -9,7 +9,7 @@
 use super::stream::{Conn, Idle};
 use crate::config::UpstreamUrl;
 use crate::error::UpstreamError;
-use crate::metrics;
+use crate::metrics::Metrics;
 use futures_lite::future;
 use futures_rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
 use futures_rustls::rustls::{self, ClientConfig, RootCertStore};
@@ -19,6 +19,7 @@ use smol::net::TcpStream;
 use smol::Timer;
 use std::fmt;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,8 @@ pub(crate) struct Client {
     tls: TlsConnector,
     /// Longest wait for response headers, and for any single read or write after that.
     timeout: Duration,
+    /// The mirror's counters (upstream requests, failures, blob bytes).
+    pub(crate) metrics: Rc<Metrics>,
 }
 
 impl fmt::Debug for Client {
@@ -76,10 +79,11 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    pub(crate) fn new(tls: Arc<ClientConfig>, timeout: Duration) -> Client {
+    pub(crate) fn new(tls: Arc<ClientConfig>, timeout: Duration, metrics: Rc<Metrics>) -> Client {
         Client {
             tls: TlsConnector::from(tls),
             timeout,
+            metrics,
         }
     }
 
@@ -92,20 +96,20 @@ impl Client {
         url: &Url,
         headers: &[(&str, &str)],
     ) -> Result<Response, UpstreamError> {
-        metrics::UPSTREAM_REQUESTS.inc();
+        self.metrics.upstream_requests.inc();
         let started = Instant::now();
         let result = self.exchange(method, url, headers).await;
         let ms = started.elapsed().as_millis();
         match &result {
             Ok(res) => {
-                let status = u16::from(res.status());
-                if status >= 500 {
-                    metrics::UPSTREAM_FAILURES.inc();
+                let status = super::response::status_of(res);
+                if status.is_server_error() {
+                    self.metrics.upstream_failures.inc();
                 }
                 log::debug!("upstream {method} {} {status} {ms}ms", loggable(url));
             }
             Err(e) => {
-                metrics::UPSTREAM_FAILURES.inc();
+                self.metrics.upstream_failures.inc();
                 log::debug!(
                     "upstream {method} {} failed after {ms}ms: {e}",
                     loggable(url)
@@ -215,7 +219,7 @@ impl Client {
                 all.push(("authorization", auth));
             }
             let res = self.send(method, &url, &all).await?;
-            if !matches!(u16::from(res.status()), 301 | 302 | 303 | 307 | 308) {
+            if !super::response::status_of(&res).is_redirect() {
                 return Ok(res);
             }
             if hop == MAX_REDIRECTS {

@@ -9,7 +9,7 @@
 //! one upstream), `answers.rs` (what those calls return). [`Upstreams`] is below.
 //!
 //! CONTRACT (implemented by the upstream work; callers rely on exactly this):
-//! - `Upstreams::new(&Config) -> Result<Upstreams, String>`: builds one `Registry` per
+//! - `Upstreams::new(&Config, Rc<Metrics>) -> Result<Upstreams, String>`: builds one `Registry` per
 //!   `config.upstreams` entry; loads `config.upstream_ca` (PEM, added to webpki-roots);
 //!   an unreadable/invalid CA file is an `Err` with a clear message (startup error).
 //! - `Upstreams::get(&self, name) -> Option<Rc<Registry>>`, `Upstreams::all()`.
@@ -41,16 +41,10 @@ pub use answers::{BlobStream, Manifest, RegistryStatus};
 pub use registry::Registry;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::reference::UpstreamName;
 use client::{tls_config, Client};
 use std::rc::Rc;
-
-/// The manifest media types we ask for and serve, in preference order.
-pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-];
 
 /// Largest manifest we accept (the design's limit; distribution's own is 4 MiB). Read into
 /// memory whole, so it bounds memory per manifest request.
@@ -66,9 +60,9 @@ impl Upstreams {
     /// One [`Registry`] per `config.upstreams`, all trusting the web PKI roots plus
     /// `config.upstream_ca`. A CA file that cannot be read or holds no certificate is an
     /// error (a startup failure, not a surprise at the first pull).
-    pub fn new(config: &Config) -> Result<Upstreams, String> {
+    pub fn new(config: &Config, metrics: Rc<Metrics>) -> Result<Upstreams, String> {
         let tls = tls_config(config.upstream_ca.as_deref())?;
-        let client = Client::new(tls, config.upstream_timeout);
+        let client = Client::new(tls, config.upstream_timeout, metrics);
         let registries = config
             .upstreams
             .iter()
@@ -78,7 +72,7 @@ impl Upstreams {
     }
 
     /// The upstream called `name` (`docker.io`, `ghcr.io`, …), if allowlisted.
-    pub fn get(&self, name: &str) -> Option<Rc<Registry>> {
+    pub fn get(&self, name: &UpstreamName) -> Option<Rc<Registry>> {
         self.registries.iter().find(|r| r.name() == name).cloned()
     }
 

@@ -6,14 +6,15 @@ use super::auth::Auth;
 use super::breaker::{Breaker, FAILURE_THRESHOLD, OPEN_WINDOW};
 use super::client::Client;
 use super::response::{
-    body_media_type, check_status, content_length, header, media_type_of, parse_content_range,
-    protocol,
+    body_media_type, check_status, content_length, header, parse_content_range, protocol, status_of,
 };
 use super::stream::{read_limited, BodyReader};
-use super::{MANIFEST_MEDIA_TYPES, MAX_MANIFEST_BYTES};
+use super::MAX_MANIFEST_BYTES;
 use crate::config::{UpstreamConfig, UpstreamUrl};
 use crate::error::UpstreamError;
-use crate::reference::{Digest, Reference, Repository};
+use crate::http::Status;
+use crate::media_type::{MediaType, MANIFEST_TYPES};
+use crate::reference::{Digest, Reference, Repository, UpstreamName};
 use http_types::{Method, Response, Url};
 use std::cell::RefCell;
 use std::fmt;
@@ -26,7 +27,7 @@ const MAX_TAGS_LIST_BYTES: usize = MAX_MANIFEST_BYTES;
 /// One upstream registry. Its state (token cache, breaker, rate-limit figure) is
 /// single-threaded (`RefCell`) and never borrowed across an `.await`.
 pub struct Registry {
-    name: String,
+    name: UpstreamName,
     url: UpstreamUrl,
     client: Client,
     auth: Auth,
@@ -58,11 +59,11 @@ impl Registry {
     }
 
     /// The upstream's name as configured (`docker.io`).
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> &UpstreamName {
         &self.name
     }
 
-    /// GET or HEAD a manifest, asking for every type in [`MANIFEST_MEDIA_TYPES`]. A GET's
+    /// GET or HEAD a manifest, asking for every type in [`MANIFEST_TYPES`]. A GET's
     /// body (≤ [`MAX_MANIFEST_BYTES`]) must hash to the digest asked for, or to
     /// `Docker-Content-Digest` when asked by tag (`BadContent` otherwise).
     pub async fn manifest(
@@ -72,7 +73,7 @@ impl Registry {
         head: bool,
     ) -> Result<Manifest, UpstreamError> {
         let url = self.api_url(repo, &format!("manifests/{reference}"))?;
-        let accept = MANIFEST_MEDIA_TYPES.join(", ");
+        let accept = MANIFEST_TYPES.map(|t| t.to_string()).join(", ");
         let method = if head { Method::Head } else { Method::Get };
         let mut res = self.call(method, url, &[("accept", &accept)], repo).await?;
         let announced = match header(&res, "docker-content-digest") {
@@ -91,7 +92,7 @@ impl Registry {
             Reference::Digest(asked) => Some(*asked),
             Reference::Tag(_) => announced,
         };
-        let content_type = header(&res, "content-type").map(media_type_of);
+        let content_type = header(&res, "content-type").and_then(MediaType::parse);
         if head {
             return Ok(Manifest {
                 digest: expected
@@ -111,7 +112,7 @@ impl Registry {
             )));
         }
         let media_type = match content_type {
-            Some(t) if MANIFEST_MEDIA_TYPES.contains(&t.as_str()) => t,
+            Some(t) if t.is_manifest() => t,
             other => body_media_type(&body)
                 .or(other)
                 .ok_or_else(|| protocol("manifest without a media type"))?,
@@ -140,7 +141,7 @@ impl Registry {
             &[]
         };
         let mut res = self.call(Method::Get, url, headers, repo).await?;
-        let (offset, total) = if u16::from(res.status()) == 206 {
+        let (offset, total) = if status_of(&res) == Status::PARTIAL_CONTENT {
             let range = header(&res, "content-range")
                 .ok_or_else(|| protocol("206 without Content-Range"))?;
             let (start, total) =
@@ -154,7 +155,8 @@ impl Registry {
         } else {
             (0, content_length(&res))
         };
-        let body = Box::new(BodyReader::new(res.take_body(), true));
+        let counted = Some(self.client.metrics.clone());
+        let body = Box::new(BodyReader::new(res.take_body(), counted));
         Ok(BlobStream {
             offset,
             total,
@@ -171,10 +173,10 @@ impl Registry {
     ) -> Result<u64, UpstreamError> {
         let url = self.api_url(repo, &format!("blobs/{digest}"))?;
         let res = match self.call(Method::Head, url.clone(), &[], repo).await {
-            Err(UpstreamError::Denied | UpstreamError::Status(405)) => {
+            Err(UpstreamError::Denied | UpstreamError::Status(Status::METHOD_NOT_ALLOWED)) => {
                 let one_byte = [("range", "bytes=0-0")];
                 let res = self.call(Method::Get, url, &one_byte, repo).await?;
-                if u16::from(res.status()) == 206 {
+                if status_of(&res) == Status::PARTIAL_CONTENT {
                     let range = header(&res, "content-range").unwrap_or_default();
                     return parse_content_range(range)
                         .and_then(|(_, total)| total)
@@ -221,7 +223,7 @@ impl Registry {
     pub fn status(&self) -> RegistryStatus {
         let breaker = self.breaker.borrow();
         RegistryStatus {
-            name: self.name.clone(),
+            name: self.name.to_string(),
             url: self.url.to_string(),
             available: breaker.is_closed(),
             consecutive_failures: breaker.consecutive_failures(),
@@ -268,7 +270,7 @@ impl Registry {
         let mut res = self
             .send(method, url.clone(), headers, auth.as_deref())
             .await?;
-        if u16::from(res.status()) == 401 {
+        if status_of(&res) == Status::UNAUTHORIZED {
             let challenges: Vec<String> = res
                 .header("www-authenticate")
                 .map(|v| v.iter().map(|h| h.as_str().to_owned()).collect())
@@ -304,7 +306,7 @@ impl Registry {
     fn record(&self, result: &Result<Response, UpstreamError>) {
         let failed = match result {
             Err(UpstreamError::Unavailable(_)) => true,
-            Err(UpstreamError::Status(s)) => *s >= 500,
+            Err(UpstreamError::Status(s)) => s.is_server_error(),
             _ => false,
         };
         let mut breaker = self.breaker.borrow_mut();
@@ -336,11 +338,11 @@ mod tests {
     fn urls_are_built_from_validated_parts() {
         let mut config = Config::new("/nonexistent".into());
         config.set_upstream(
-            "r.example",
+            "r.example".parse().unwrap(),
             UpstreamUrl::parse("https://r.example:8443").unwrap(),
         );
-        let ups = Upstreams::new(&config).unwrap();
-        let r = ups.get("r.example").unwrap();
+        let ups = Upstreams::new(&config, Default::default()).unwrap();
+        let r = ups.get(&"r.example".parse().unwrap()).unwrap();
         let repo = Repository::parse("org/app").unwrap();
         let digest = Digest::of(b"");
         let url = r.api_url(&repo, &format!("blobs/{digest}")).unwrap();
@@ -348,7 +350,7 @@ mod tests {
             url.as_str(),
             format!("https://r.example:8443/v2/org/app/blobs/{digest}")
         );
-        assert!(ups.get("evil.example").is_none());
+        assert!(ups.get(&"evil.example".parse().unwrap()).is_none());
         assert_eq!(ups.all().count(), 2, "docker.io plus ours");
         let s = r.status();
         assert!(s.available && s.consecutive_failures == 0 && s.ratelimit_remaining.is_none());

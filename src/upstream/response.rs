@@ -1,13 +1,14 @@
 //! Reading upstream answers: status → [`UpstreamError`], headers (`Content-Length`,
 //! `Content-Range`, `Retry-After`, `Content-Type`), media types.
 
-use super::MANIFEST_MEDIA_TYPES;
 use crate::error::UpstreamError;
+use crate::http::Status;
+use crate::media_type::MediaType;
 use http_types::Response;
 
 /// Maps a final answer's status: only a 2xx comes back as `Ok`.
 pub(crate) fn check_status(res: Response) -> Result<Response, UpstreamError> {
-    match u16::from(res.status()) {
+    match status_of(&res).code() {
         200..=299 => Ok(res),
         404 => Err(UpstreamError::NotFound),
         429 => Err(UpstreamError::TooManyRequests {
@@ -15,8 +16,13 @@ pub(crate) fn check_status(res: Response) -> Result<Response, UpstreamError> {
         }),
         401 => Err(UpstreamError::Unauthorized),
         403 => Err(UpstreamError::Denied),
-        s => Err(UpstreamError::Status(s)),
+        _ => Err(UpstreamError::Status(status_of(&res))),
     }
+}
+
+/// A response's status as our type (http-types only builds responses with valid codes).
+pub(crate) fn status_of(res: &Response) -> Status {
+    Status::new(u16::from(res.status())).unwrap_or(Status::BAD_GATEWAY)
 }
 
 pub(crate) fn protocol(why: &str) -> UpstreamError {
@@ -37,22 +43,11 @@ pub(crate) fn retry_after(res: &Response) -> Option<u64> {
     header(res, "retry-after").and_then(|v| v.trim().parse().ok())
 }
 
-/// `application/vnd.oci.image.index.v1+json; charset=utf-8` → the type alone.
-pub(crate) fn media_type_of(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_owned()
-}
-
 /// The `mediaType` field of a manifest body, for upstreams that send a generic
 /// `Content-Type` (`application/json`).
-pub(crate) fn body_media_type(body: &[u8]) -> Option<String> {
+pub(crate) fn body_media_type(body: &[u8]) -> Option<MediaType> {
     let json: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let t = json.get("mediaType")?.as_str()?;
-    MANIFEST_MEDIA_TYPES.contains(&t).then(|| t.to_owned())
+    MediaType::parse(json.get("mediaType")?.as_str()?).filter(MediaType::is_manifest)
 }
 
 /// `bytes <start>-<end>/<total|*>` → (start, total).
@@ -90,16 +85,9 @@ mod tests {
     }
 
     #[test]
-    fn media_types_lose_their_parameters() {
-        assert_eq!(
-            media_type_of("application/vnd.oci.image.index.v1+json; charset=utf-8"),
-            MANIFEST_MEDIA_TYPES[0]
-        );
+    fn media_types_from_bodies() {
         let body = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json"}"#;
-        assert_eq!(
-            body_media_type(body).as_deref(),
-            Some(MANIFEST_MEDIA_TYPES[3])
-        );
+        assert_eq!(body_media_type(body), Some(MediaType::DOCKER_MANIFEST));
         assert_eq!(body_media_type(br#"{"mediaType":"text/html"}"#), None);
     }
 }

@@ -3,13 +3,14 @@
 //! reader that notices a response cut short ([`BodyReader`]).
 
 use crate::error::UpstreamError;
-use crate::metrics;
+use crate::metrics::Metrics;
 use futures_lite::{io, AsyncRead, AsyncReadExt, AsyncWrite};
 use http_types::{Body, Response};
 use smol::net::TcpStream;
 use smol::Timer;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ pub(crate) async fn read_limited(
         return Err(too_big());
     }
     let mut buf = Vec::new();
-    BodyReader::new(res.take_body(), false)
+    BodyReader::new(res.take_body(), None)
         .take(limit as u64 + 1)
         .read_to_end(&mut buf)
         .await
@@ -37,16 +38,17 @@ pub(crate) async fn read_limited(
 
 /// A response body that fails with `UnexpectedEof` when the connection ends before
 /// `Content-Length` bytes (async-h1 would report a clean end), and optionally counts the
-/// bytes into `UPSTREAM_BYTES`. Read errors (reset, idle timeout) pass through as they are.
+/// bytes into the mirror's `upstream_bytes` (the one place blob bytes from upstream are
+/// counted). Read errors (reset, idle timeout) pass through as they are.
 pub(crate) struct BodyReader {
     inner: Body,
     /// Bytes still promised by `Content-Length`; `None` for chunked bodies.
     remaining: Option<u64>,
-    count: bool,
+    count: Option<Rc<Metrics>>,
 }
 
 impl BodyReader {
-    pub(crate) fn new(inner: Body, count: bool) -> BodyReader {
+    pub(crate) fn new(inner: Body, count: Option<Rc<Metrics>>) -> BodyReader {
         let remaining = inner.len().map(|n| n as u64);
         BodyReader {
             inner,
@@ -78,8 +80,8 @@ impl AsyncRead for BodyReader {
             Some(left) => self.remaining = Some(left.saturating_sub(n as u64)),
             None => {}
         }
-        if self.count {
-            metrics::UPSTREAM_BYTES.add(n as u64);
+        if let Some(m) = &self.count {
+            m.upstream_bytes.add(n as u64);
         }
         Poll::Ready(Ok(n))
     }

@@ -26,7 +26,10 @@ impl Mirror {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Config::new(dir.path().to_path_buf());
         c.listen = "127.0.0.1:0".parse().unwrap();
-        c.set_upstream("docker.io", UpstreamUrl::parse(&fake.url()).unwrap());
+        c.set_upstream(
+            "docker.io".parse().unwrap(),
+            UpstreamUrl::parse(&fake.url()).unwrap(),
+        );
         c.upstream_timeout = Duration::from_secs(2);
         tweak(&mut c);
         let addr = server::spawn(c).expect("mirror starts");

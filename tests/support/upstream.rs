@@ -5,7 +5,7 @@
 use super::{FakeUpstream, TestImage};
 use futures_lite::AsyncReadExt;
 use regmirror::config::{Config, Credentials, UpstreamUrl};
-use regmirror::reference::{Digest, Reference, Repository};
+use regmirror::reference::{Digest, Reference, Repository, UpstreamName};
 use regmirror::upstream::{BlobStream, Registry, Upstreams};
 use std::future::Future;
 use std::rc::Rc;
@@ -13,17 +13,22 @@ use std::time::Duration;
 
 pub const NAME: &str = "fake.local";
 
+/// [`NAME`] as the type the mirror takes.
+pub fn name() -> UpstreamName {
+    NAME.parse().unwrap()
+}
+
 /// Short, so that timeout tests are quick.
 pub const TIMEOUT: Duration = Duration::from_millis(500);
 
 pub fn config(fake: &FakeUpstream, credentials: Option<(&str, &str)>) -> Config {
     let mut config = Config::new(std::env::temp_dir());
     config.upstream_timeout = TIMEOUT;
-    config.set_upstream(NAME, UpstreamUrl::parse(&fake.url()).unwrap());
+    config.set_upstream(name(), UpstreamUrl::parse(&fake.url()).unwrap());
     let ours = config
         .upstreams
         .iter_mut()
-        .find(|u| u.name == NAME)
+        .find(|u| u.name == name())
         .unwrap();
     ours.credentials = credentials.map(|(user, password)| Credentials {
         user: user.into(),
@@ -33,11 +38,11 @@ pub fn config(fake: &FakeUpstream, credentials: Option<(&str, &str)>) -> Config 
 }
 
 pub fn upstreams(fake: &FakeUpstream, credentials: Option<(&str, &str)>) -> Upstreams {
-    Upstreams::new(&config(fake, credentials)).unwrap()
+    Upstreams::new(&config(fake, credentials), Default::default()).unwrap()
 }
 
 pub fn registry(fake: &FakeUpstream) -> Rc<Registry> {
-    upstreams(fake, None).get(NAME).unwrap()
+    upstreams(fake, None).get(&name()).unwrap()
 }
 
 /// Runs a test body on a `LocalExecutor`, as the server does.

@@ -1,11 +1,19 @@
-//! Our own request and reply types, so that only `server.rs` (and `upstream/`) know async-h1
+//! Our own request and reply types, so that only `server/` (and `upstream/`) know async-h1
 //! and http-types — both unmaintained, both replaceable without touching the pull logic.
-//! Also the `Range` header parser.
+//! `status.rs` holds the [`Status`] type, `range.rs` the `Range` header parser.
+
+mod range;
+mod status;
+
+pub use range::{parse_range, ByteRange, RangeAnswer};
+pub use status::Status;
 
 use futures_lite::AsyncRead;
 use std::fmt;
 use std::fs::File;
+use std::io;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 /// Request methods we tell apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +124,55 @@ pub enum Body {
         /// Bytes to send.
         len: u64,
     },
-    /// A streamed body of known length (a fill in progress, an uncached pass-through).
-    Stream(Box<dyn AsyncRead + Unpin>, u64),
+    /// A file a fill is still writing: sent with `sendfile` as its bytes become readable.
+    Growing(Growing),
+    /// Bytes from elsewhere (an uncached pass-through); `None` length: sent chunked.
+    Stream(Box<dyn AsyncRead + Unpin>, Option<u64>),
+}
+
+/// A part of a file that is still being written, and how to learn how far it may be read.
+pub struct Growing {
+    /// The file (a fill's temp file; the same inode once committed).
+    pub file: Arc<File>,
+    /// First byte to send.
+    pub start: u64,
+    /// Bytes to send; `None` when the blob's length is not known yet (sent chunked).
+    pub len: Option<u64>,
+    /// Where the writer stands.
+    pub progress: Box<dyn Progress>,
+}
+
+impl fmt::Debug for Growing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Growing({}+{:?})", self.start, self.len)
+    }
+}
+
+/// The writer's side of a [`Growing`] body, as its reader sees it.
+pub trait Progress {
+    /// How far the file may be read from `pos`: `Ready(Ok(end))` with `end > pos` once
+    /// bytes past `pos` may be sent; `Ready(Ok(pos))` when the content ends at `pos`;
+    /// `Ready(Err(_))` when the writer failed. Otherwise registers `cx` for a wake-up and
+    /// returns `Pending`.
+    fn poll_readable(&mut self, pos: u64, cx: &mut Context<'_>) -> Poll<io::Result<u64>>;
+}
+
+impl Body {
+    /// The body's length, when known before it is sent.
+    pub fn len(&self) -> Option<u64> {
+        match self {
+            Body::Empty => Some(0),
+            Body::Bytes(b) => Some(b.len() as u64),
+            Body::File { len, .. } => Some(*len),
+            Body::Growing(g) => g.len,
+            Body::Stream(_, len) => *len,
+        }
+    }
+
+    /// Whether the body is known to be empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
 }
 
 impl fmt::Debug for Body {
@@ -126,7 +181,8 @@ impl fmt::Debug for Body {
             Body::Empty => f.write_str("Empty"),
             Body::Bytes(b) => write!(f, "Bytes({})", b.len()),
             Body::File { start, len, .. } => write!(f, "File({start}+{len})"),
-            Body::Stream(_, n) => write!(f, "Stream({n})"),
+            Body::Growing(g) => g.fmt(f),
+            Body::Stream(_, n) => write!(f, "Stream({n:?})"),
         }
     }
 }
@@ -135,7 +191,7 @@ impl fmt::Debug for Body {
 #[derive(Debug)]
 pub struct Reply {
     /// HTTP status.
-    pub status: u16,
+    pub status: Status,
     /// Headers besides `Content-Length`, which the server derives from the body.
     pub headers: Vec<(&'static str, String)>,
     /// The body.
@@ -148,7 +204,7 @@ pub struct Reply {
 
 impl Reply {
     /// A reply with a status and body, no extra headers.
-    pub fn new(status: u16, body: Body) -> Reply {
+    pub fn new(status: Status, body: Body) -> Reply {
         Reply {
             status,
             headers: Vec::new(),
@@ -159,7 +215,7 @@ impl Reply {
     }
 
     /// A JSON reply.
-    pub fn json(status: u16, json: String) -> Reply {
+    pub fn json(status: Status, json: String) -> Reply {
         Reply::new(status, Body::Bytes(json.into_bytes()))
             .header("Content-Type", "application/json")
     }
@@ -178,108 +234,15 @@ impl Reply {
 
     /// Turns a GET reply into its HEAD form: same headers and length, no body.
     pub fn into_head(mut self) -> Reply {
-        let len = match &self.body {
-            Body::Empty => 0,
-            Body::Bytes(b) => b.len() as u64,
-            Body::File { len, .. } | Body::Stream(_, len) => *len,
-        };
-        self.head_len = Some(self.head_len.unwrap_or(len));
+        self.head_len = self.head_len.or(self.body.len());
         self.body = Body::Empty;
         self
     }
 }
 
-/// A satisfiable byte range, `end` exclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteRange {
-    /// First byte.
-    pub start: u64,
-    /// One past the last byte.
-    pub end: u64,
-}
-
-/// What a `Range` header asks of a blob of `total` bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RangeAnswer {
-    /// Send everything with 200 (no header, or one we don't honour, like multiple ranges).
-    Full,
-    /// Send this part with 206.
-    Partial(ByteRange),
-    /// 416.
-    Unsatisfiable,
-}
-
-/// Parses `bytes=a-b`, `bytes=a-`, `bytes=-n` against a blob of `total` bytes.
-pub fn parse_range(header: Option<&str>, total: u64) -> RangeAnswer {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
-        return RangeAnswer::Full;
-    };
-    if spec.contains(',') {
-        return RangeAnswer::Full;
-    }
-    let Some((a, b)) = spec.trim().split_once('-') else {
-        return RangeAnswer::Full;
-    };
-    let (a, b) = (a.trim(), b.trim());
-    let range = if a.is_empty() {
-        // Suffix: the last n bytes.
-        let Ok(n) = b.parse::<u64>() else {
-            return RangeAnswer::Full;
-        };
-        if n == 0 || total == 0 {
-            return RangeAnswer::Unsatisfiable;
-        }
-        ByteRange {
-            start: total.saturating_sub(n),
-            end: total,
-        }
-    } else {
-        let Ok(start) = a.parse::<u64>() else {
-            return RangeAnswer::Full;
-        };
-        let end = match b {
-            "" => total,
-            b => match b.parse::<u64>() {
-                Ok(last) if last >= start => (last + 1).min(total),
-                _ => return RangeAnswer::Full,
-            },
-        };
-        if start >= total {
-            return RangeAnswer::Unsatisfiable;
-        }
-        ByteRange { start, end }
-    };
-    RangeAnswer::Partial(range)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn part(start: u64, end: u64) -> RangeAnswer {
-        RangeAnswer::Partial(ByteRange { start, end })
-    }
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range(None, 100), RangeAnswer::Full);
-        assert_eq!(parse_range(Some("bytes=0-9"), 100), part(0, 10));
-        assert_eq!(parse_range(Some("bytes=90-"), 100), part(90, 100));
-        assert_eq!(parse_range(Some("bytes=90-500"), 100), part(90, 100));
-        assert_eq!(parse_range(Some("bytes=-10"), 100), part(90, 100));
-        assert_eq!(parse_range(Some("bytes=-500"), 100), part(0, 100));
-        assert_eq!(
-            parse_range(Some("bytes=100-"), 100),
-            RangeAnswer::Unsatisfiable
-        );
-        assert_eq!(
-            parse_range(Some("bytes=-0"), 100),
-            RangeAnswer::Unsatisfiable
-        );
-        assert_eq!(parse_range(Some("bytes=5-3"), 100), RangeAnswer::Full);
-        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), RangeAnswer::Full);
-        assert_eq!(parse_range(Some("items=0-1"), 100), RangeAnswer::Full);
-    }
 
     #[test]
     fn query_params() {
