@@ -15,12 +15,17 @@
 # to point regmirror at the forwarded upstream. Before booting, the image's
 # dynamic tools and SNTP client are run under qemu-user. Boot 1: growth, clock restored
 # from the build time (the virt RTC is set to 2000 to stand in for the Pi's
-# missing RTC), pulls through the mirror with digests checked, regmirror killed
-# and restarted by init, `poweroff` on the serial console → clean unmount.
-# Boot 2 (same disk, upstream stopped): the cache survived, the clock is
-# restored from the time saved at shutdown, and a pull by digest is served
-# from the SD card. Boot 3: a USB disk (qemu-xhci + usb-storage) whose ext4 is
-# labelled REGMIRROR takes the cache.
+# missing RTC), DHCP, the console's address and name lines, the mDNS responder
+# up, Wi-Fi settings left unused while the cable is up (and the passphrase
+# never on the console), /run/regmirror-os/network.json, pulls through the mirror
+# with digests checked, regmirror killed and restarted by init, `poweroff` on the
+# serial console → clean unmount.
+# Boot 2 (same disk, upstream stopped, regmirror.txt now with ADDRESS=10.0.2.50/24,
+# GATEWAY and DNS): the fixed address with no DHCP, resolv.conf and the default
+# route as set, the cache survived, the clock is restored from the time saved
+# at shutdown, and a pull by digest is served from the SD card at the fixed
+# address. Boot 3: a USB disk (qemu-xhci + usb-storage) whose ext4 is labelled
+# REGMIRROR takes the cache.
 #
 # What qemu's virt board cannot exercise — check these on a real Pi:
 #  - The Pi firmware path: bootcode.bin/start*.elf, config.txt (arm_64bit,
@@ -38,6 +43,30 @@
 #  - SNTP against real servers (restrict=on forwards no UDP): here only the
 #    "no answer → keep the restored clock and go on" path runs.
 #  - Real power loss (a cut is not a `poweroff`), SD card speed and wear.
+#  - Wi-Fi (qemu has no Broadcom radio; image/test-sd-net.sh checks the settings,
+#    the wpa_supplicant.conf the boot script writes and that the image's
+#    wpa_supplicant reads it; boot 1 here checks it stays off while a cable is up
+#    and that the passphrase never reaches the console). On each board, with no
+#    cable and WIFI_SSID/WIFI_PSK/WIFI_COUNTRY set, check: brcmfmac loads its
+#    firmware (`dmesg | grep brcmfmac`: Pi 3B and Zero 2 W with chip BCM43430/1 →
+#    brcmfmac43430-sdio.*; Pi 3A+/3B+/4/400/CM4 → brcmfmac43455-sdio.*; the NVRAM
+#    file is the board's own or the chip's generic copy of the Pi 3B's / Pi 4's —
+#    the Pi 400, CM4 and Zero 2 W use the generic one); Zero 2 Ws with chip
+#    BCM43430/2 want brcmfmac43436-sdio.bin, which Debian bookworm's
+#    firmware-brcm80211 does not have (Wi-Fi cannot work there: use a USB
+#    Ethernet adapter); wlan0 associates with a WPA2 and with a WPA3 access point
+#    ("Wi-Fi: associated" on the console), gets a DHCP lease, and WIFI_COUNTRY
+#    shows in `iw reg get` (iw is not in the image: `cat
+#    /sys/module/cfg80211/parameters/ieee80211_regdom`, dmesg's regulatory lines);
+#    pulling the cable of a Pi 4 does not bring Wi-Fi up (by design: decided at
+#    boot).
+#  - mDNS on a real LAN (qemu's user network carries no multicast; the responder
+#    is resolved by image/test-sd-net.sh in a network namespace, and boot 1 here
+#    checks that it starts): `ping regmirror.local` and
+#    `curl http://regmirror.local:5000/v2/` from a Mac and a Linux desktop with
+#    nss-mdns, over Ethernet and over Wi-Fi; a second box with the same HOSTNAME
+#    becomes regmirror-2.local (shown on its console).
+#  - A fixed ADDRESS on a real router's LAN (boot 2 here uses qemu's 10.0.2.0/24).
 #
 # Prints `ok N - …`/`not ok N - …` lines and `N passed, M failed`; exits non-zero on a failure.
 set -euo pipefail
@@ -61,10 +90,20 @@ truncate -s 2G "$DISK"
 P1_OFF=$(( $(sfdisk -J "$DISK" | jq '.partitiontable.partitions[0].start') * 512 ))
 FAT="$DISK@@$P1_OFF"
 mcopy -n -i "$FAT" ::vmlinuz ::initrd.img ::regmirror.txt "$WORK/"
+# Boot 1: DHCP, and Wi-Fi settings that must stay unused (a cable is up) and unseen.
+PSK_SECRET=never-on-the-console-$$
 sed -e "s|^SERVE_ARGS=.*|SERVE_ARGS=--upstream docker.io=http://10.0.2.100:5000 -v|" \
     -e "s|^NTP_SERVERS=.*|NTP_SERVERS=10.0.2.2|" -e "s|^SNTP_WAIT=.*|SNTP_WAIT=8|" \
-    -e "s|^LOG_CONSOLE=.*|LOG_CONSOLE=yes|" "$WORK/regmirror.txt" > "$WORK/regmirror.test.txt"
+    -e "s|^LOG_CONSOLE=.*|LOG_CONSOLE=yes|" -e "s|^WIFI_SSID=.*|WIFI_SSID=Office|" \
+    -e "s|^WIFI_PSK=.*|WIFI_PSK=$PSK_SECRET|" -e "s|^WIFI_COUNTRY=.*|WIFI_COUNTRY=DE|" \
+    "$WORK/regmirror.txt" > "$WORK/regmirror.test.txt"
 mcopy -o -i "$FAT" "$WORK/regmirror.test.txt" ::regmirror.txt
+# Boots 2 and 3: a fixed address (qemu's user network takes any 10.0.2.x; hostfwd then
+# names the guest address).
+STATIC_IP=10.0.2.50
+sed -e "s|^ADDRESS=.*|ADDRESS=$STATIC_IP/24|" -e "s|^GATEWAY=.*|GATEWAY=10.0.2.2|" \
+    -e "s|^DNS=.*|DNS=10.0.2.3|" "$WORK/regmirror.test.txt" > "$WORK/regmirror.static.txt"
+GUEST_IP=                     # empty: the DHCP address (hostfwd's default guest)
 
 upstream_start
 seed_upstream small
@@ -82,7 +121,7 @@ boot() {  # boot N [qemu args]: start qemu on the disk, console on a socket + lo
         -append "console=ttyAMA0 net.ifnames=0 panic=10" \
         -rtc base=2000-01-01T00:00:00 \
         -drive "file=$DISK,format=raw,if=none,id=d0" -device virtio-blk-pci,drive=d0 \
-        -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$HP-:5000,guestfwd=tcp:10.0.2.100:5000-cmd:socat STDIO TCP:$UP_ADDR" \
+        -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$HP-$GUEST_IP:5000,guestfwd=tcp:10.0.2.100:5000-cmd:socat STDIO TCP:$UP_ADDR" \
         -device virtio-net-pci,netdev=n0,romfile= \
         -device virtio-rng-pci "$@"
     QEMU_PID=$SPAWNED_PID
@@ -124,15 +163,15 @@ booted() {  # N WHAT: the console says regmirror started and it answers; ok / no
 }
 
 # --- before booting: the image's dynamic tools (toybox sntp, e2fsck,
-# resize2fs) run with the libraries shipped in the initramfs, and its SNTP
+# resize2fs, wpa_supplicant, avahi-daemon) run with the libraries shipped in the initramfs, and its SNTP
 # client sets time from an SNTP server (qemu-user, loopback; restrict=on
 # forwards no UDP to the guest, so SNTP is checked here).
 R=$WORK/rootfs
 mkdir -p "$R"
-(cd "$R" && gzip -dc "$WORK/initrd.img" | cpio -idm --quiet --no-absolute-filenames)
+(cd "$R" && xz -dc "$WORK/initrd.img" | cpio -idm --quiet --no-absolute-filenames)
 dynamic_tools_run() {  # each prints its name/version (usage exits non-zero)
     local t out
-    for t in "sbin/e2fsck -V" sbin/resize2fs "bin/toybox sntp --help"; do
+    for t in "sbin/e2fsck -V" sbin/resize2fs "bin/toybox sntp --help" "sbin/wpa_supplicant -v" "sbin/avahi-daemon --version"; do
         # shellcheck disable=SC2086  # $t is a command and its arguments
         out=$(timeout 60 qemu-aarch64 -L "$R" "$R"/$t 2>&1 || true)
         case "$out" in
@@ -141,7 +180,7 @@ dynamic_tools_run() {  # each prints its name/version (usage exits non-zero)
         echo "$t: $(echo "$out" | head -n1)"
     done
 }
-check "image: toybox sntp, e2fsck, resize2fs load their shipped libraries (qemu-user)" dynamic_tools_run
+check "image: toybox sntp, e2fsck, resize2fs, wpa_supplicant, avahi-daemon load their shipped libraries (qemu-user)" dynamic_tools_run
 sntp_works() {
     nsenter --net="/run/netns/$NS" -- timeout 60 qemu-aarch64 -L "$R" "$R/bin/toybox" sntp -S -p 11123 127.0.0.1 &
     local srv=$! out rc=1
@@ -164,6 +203,30 @@ check "boot 1: cache partition grown to fill the 2 GiB disk" grep -m1 "cache par
 check "boot 1: clock restored from the build time (no RTC)" grep -m1 "clock restored from build time" "$CONSOLE_LOG"
 check "boot 1: DHCP address on eth0" grep -m1 "eth0: 10.0.2." "$CONSOLE_LOG"
 check "boot 1: SNTP unreachable → regmirror started anyway" grep -m1 "no SNTP answer" "$CONSOLE_LOG"
+check "boot 1: the console shows the address and the name" \
+    bash -c 'grep -m1 "address eth0 10.0.2.15/24" "$1" && grep -m1 "name regmirror.local (mDNS)" "$1"' _ "$CONSOLE_LOG"
+check "boot 1: the mDNS responder (avahi-daemon) runs and answers as regmirror.local" \
+    bash -c 'for i in $(seq 1 60); do grep -m1 "mDNS: answering as regmirror.local" "$1" && exit 0; sleep 0.5; done; exit 1' _ "$CONSOLE_LOG"
+mdns_ipv4() {  # natively in the VM, avahi joined the IPv4 group and publishes eth0's address
+    type_console $'\nlogread | grep avahi-daemon | grep -E "Joining|IP_ADD_MEMBERSHIP|address record" | sed s/^/AVAHI:/'
+    sleep 2
+    local l
+    l=$(tr -d '\r' < "$CONSOLE_LOG" | grep '^AVAHI:')
+    echo "$l"
+    grep -q 'Registering new address record for 10.0.2.15 on eth0.IPv4' <<< "$l" || return 1
+    grep -A1 'Joining mDNS multicast group on interface eth0.IPv4' <<< "$l" | grep -q 'IP_ADD_MEMBERSHIP failed' && return 1
+    grep -q 'Joining mDNS multicast group on interface eth0.IPv4' <<< "$l"
+}
+check "boot 1: mDNS publishes eth0's IPv4 address (no multicast join failure)" mdns_ipv4
+check "boot 1: Wi-Fi settings present, but unused while a cable is up" grep -m1 "Wi-Fi not used: cable up on eth0" "$CONSOLE_LOG"
+network_json() {  # what the image knows, for regmirror's status (/run/regmirror-os/network.json)
+    type_console $'\ncat /run/regmirror-os/network.json'
+    sleep 1
+    tr -d '\r' < "$CONSOLE_LOG" | grep -m1 '^{"hostname":' | tee -a /dev/stderr \
+        | jq -e '.hostname == "regmirror" and .mdns_name == "regmirror.local" and .mode == "dhcp"
+                 and any(.addresses[]; .interface == "eth0" and .address == "10.0.2.15/24")' >/dev/null
+}
+check "boot 1: /run/regmirror-os/network.json has the name, the mode and the address" network_json
 check "boot 1: pull multi-arch index through the Pi image (digests match)" \
     pull_verify library/alpine latest "$WORK/out1" ""
 check "boot 1: pull Docker v2 image through the Pi image (digests match)" \
@@ -183,16 +246,27 @@ clean_poweroff() {
     grep -q "cache unmounted cleanly" "$CONSOLE_LOG" && grep "shutdown complete" "$CONSOLE_LOG" | tr -d '\r'
 }
 check "boot 1: poweroff on the console stops regmirror and unmounts the cache" clean_poweroff
+check "boot 1: the Wi-Fi passphrase never reached the console" bash -c '! grep -F "$1" "$2" && echo "not in $(wc -l < "$2") console lines"' _ "$PSK_SECRET" "$CONSOLE_LOG"
 [ "$(failed_so_far)" = 0 ] || show_console 30
+mcopy -o -i "$FAT" "$WORK/regmirror.static.txt" ::regmirror.txt
+GUEST_IP=$STATIC_IP
 
 # --- boot 2: upstream gone; the cache and the saved clock survive
 upstream_stop
 boot 2
 booted 2 "regmirror answers again" || true
 check "boot 2: clock restored from the time saved at shutdown" grep -m1 "clock restored from saved time" "$CONSOLE_LOG"
+check "boot 2: the fixed address from regmirror.txt, no DHCP" \
+    bash -c 'grep -m1 "eth0: 10.0.2.50/24 (static) via 10.0.2.2, DNS 10.0.2.3" "$1" && ! grep -E "eth0: 10.0.2.15|\(lease [0-9]|no DHCP lease" "$1"' _ "$CONSOLE_LOG"
+static_resolv() {
+    type_console $'\ncat /etc/resolv.conf; ip -4 route show default'
+    sleep 1
+    tr -d '\r' < "$CONSOLE_LOG" | grep -m1 -x 'nameserver 10.0.2.3' && tr -d '\r' < "$CONSOLE_LOG" | grep -m1 '^default via 10.0.2.2 dev eth0'
+}
+check "boot 2: DNS and the default route as set (resolv.conf, ip route)" static_resolv
 check "boot 2: the cache filesystem was clean (no growth, no fsck errors)" \
     bash -c "! grep -E 'grown|e2fsck .* exit' '$CONSOLE_LOG' && grep -m1 'cache on /dev/vda2' '$CONSOLE_LOG'"
-check "boot 2: pull by digest with upstream down, served from the SD card" pull_by_digest "$WORK/out3"
+check "boot 2: pull by digest with upstream down, served from the SD card at 10.0.2.50" pull_by_digest "$WORK/out3"
 check "boot 2: poweroff again" clean_poweroff
 [ "$(failed_so_far)" = 0 ] || show_console 30
 

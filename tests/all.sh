@@ -10,8 +10,9 @@
 #   cross    static aarch64 and armv6 builds, each pulled through under qemu-user
 #   image    the multi-arch FROM-scratch OCI image and its docker-archives (skopeo, docker
 #            load + run with no registry, podman load, the README's container and
-#            boot2docker commands), the static binary in an empty root, and the Pi SD image
-#            booted in qemu-system-aarch64 serving a pull
+#            boot2docker commands), the static binary in an empty root, the Pi SD image's
+#            network pieces (settings, wpa_supplicant, mDNS resolved from a netns), and the
+#            SD image booted in qemu-system-aarch64 (DHCP, then a fixed address) serving pulls
 #   docs     README.zh-CN.md gives the same commands as README.md (tests/e2e/readme-sync.py)
 # Select stages with STAGES="rust e2e" (default: all). Needs root (network namespaces,
 # dockerd). Prints `stages: N passed, M failed` last and exits non-zero on any failure.
@@ -57,7 +58,7 @@ cross_target() { # build and test one ARM target under qemu-user
 
 images() {
     image/build-oci.sh && image/test-oci.sh && image/test-bare.sh && {
-        img=$(image/build-sd.sh | tail -n 1) && image/boot-test.sh "$img"
+        img=$(image/build-sd.sh | tail -n 1) && image/test-sd-net.sh "$img" && image/boot-test.sh "$img"
     }
 }
 
