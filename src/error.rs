@@ -24,6 +24,10 @@ pub enum Side {
 /// Failures talking to an upstream registry. Produced by `upstream`, consumed by the cache
 /// (which decides whether to serve stale) and by [`Error`]'s mapping. `Clone` because a
 /// failed fill hands the same error to every waiting client.
+///
+/// Every message names the host that failed (`host[:port]`, the upstream or a host it sent
+/// us to) and the cause: it reaches the client's error message. Only `NotFound` carries
+/// none: the mirror answers it with its own "unknown" error for the object asked for.
 #[derive(Debug, Clone)]
 pub enum UpstreamError {
     /// Upstream answered 404 for the manifest or blob.
@@ -32,13 +36,16 @@ pub enum UpstreamError {
     TooManyRequests {
         /// `Retry-After` in seconds.
         retry_after: Option<u64>,
+        /// Who said so.
+        host: String,
     },
-    /// Upstream still said 401 after the token flow (bad or missing credentials).
-    Unauthorized,
-    /// Upstream said 403.
-    Denied,
-    /// Any other unexpected status.
-    Status(Status),
+    /// Upstream still said 401 after the token flow (bad or missing credentials), or a host
+    /// we were redirected to asked for credentials (it gets none). Says who and why.
+    Unauthorized(String),
+    /// Upstream (or its token server) said 403. Says who.
+    Denied(String),
+    /// Any other unexpected status, and the host that answered it.
+    Status(Status, String),
     /// Could not get an answer: DNS, connect, TLS, timeout, or the circuit breaker is open.
     Unavailable(String),
     /// The answer made no sense: malformed HTTP, bad redirect, missing headers.
@@ -51,10 +58,16 @@ impl fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UpstreamError::NotFound => f.write_str("upstream: not found"),
-            UpstreamError::TooManyRequests { .. } => f.write_str("upstream: too many requests"),
-            UpstreamError::Unauthorized => f.write_str("upstream: authentication failed"),
-            UpstreamError::Denied => f.write_str("upstream: access denied"),
-            UpstreamError::Status(s) => write!(f, "upstream: unexpected status {s}"),
+            UpstreamError::TooManyRequests { retry_after, host } => {
+                write!(f, "upstream {host}: too many requests (rate limited)")?;
+                match retry_after {
+                    Some(s) => write!(f, ", retry after {s}s"),
+                    None => Ok(()),
+                }
+            }
+            UpstreamError::Unauthorized(m) => write!(f, "upstream authentication failed: {m}"),
+            UpstreamError::Denied(m) => write!(f, "upstream access denied: {m}"),
+            UpstreamError::Status(s, host) => write!(f, "upstream {host}: unexpected status {s}"),
             UpstreamError::Unavailable(m) => write!(f, "upstream unavailable: {m}"),
             UpstreamError::Protocol(m) => write!(f, "upstream protocol error: {m}"),
             UpstreamError::BadContent(m) => write!(f, "upstream sent bad content: {m}"),
@@ -131,9 +144,9 @@ impl Error {
             Error::Upstream(u) => match u {
                 UpstreamError::NotFound => Status::NOT_FOUND,
                 UpstreamError::TooManyRequests { .. } => Status::TOO_MANY_REQUESTS,
-                UpstreamError::Unauthorized => Status::UNAUTHORIZED,
-                UpstreamError::Denied => Status::FORBIDDEN,
-                UpstreamError::Status(_)
+                UpstreamError::Unauthorized(_) => Status::UNAUTHORIZED,
+                UpstreamError::Denied(_) => Status::FORBIDDEN,
+                UpstreamError::Status(..)
                 | UpstreamError::Protocol(_)
                 | UpstreamError::BadContent(_) => Status::BAD_GATEWAY,
                 UpstreamError::Unavailable(_) => Status::SERVICE_UNAVAILABLE,
@@ -169,9 +182,9 @@ impl Error {
             Error::Upstream(u) => match u {
                 UpstreamError::NotFound => unavailable,
                 UpstreamError::TooManyRequests { .. } => "TOOMANYREQUESTS",
-                UpstreamError::Unauthorized => "UNAUTHORIZED",
-                UpstreamError::Denied => "DENIED",
-                UpstreamError::Status(_)
+                UpstreamError::Unauthorized(_) => "UNAUTHORIZED",
+                UpstreamError::Denied(_) => "DENIED",
+                UpstreamError::Status(..)
                 | UpstreamError::Unavailable(_)
                 | UpstreamError::Protocol(_)
                 | UpstreamError::BadContent(_) => unavailable,
@@ -202,7 +215,7 @@ impl Error {
     /// Seconds for a `Retry-After` header, when upstream gave one.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Error::Upstream(UpstreamError::TooManyRequests { retry_after }) => *retry_after,
+            Error::Upstream(UpstreamError::TooManyRequests { retry_after, .. }) => *retry_after,
             _ => None,
         }
     }
@@ -296,10 +309,13 @@ mod tests {
     fn every_error() -> Vec<Error> {
         let upstream = [
             UpstreamError::NotFound,
-            UpstreamError::TooManyRequests { retry_after: None },
-            UpstreamError::Unauthorized,
-            UpstreamError::Denied,
-            UpstreamError::Status(Status::new(418).unwrap()),
+            UpstreamError::TooManyRequests {
+                retry_after: None,
+                host: "x".into(),
+            },
+            UpstreamError::Unauthorized("x".into()),
+            UpstreamError::Denied("x".into()),
+            UpstreamError::Status(Status::new(418).unwrap(), "x".into()),
             UpstreamError::Unavailable("x".into()),
             UpstreamError::Protocol("x".into()),
             UpstreamError::BadContent("x".into()),
@@ -356,6 +372,7 @@ mod tests {
             (
                 UpstreamError::TooManyRequests {
                     retry_after: Some(7),
+                    host: "x".into(),
                 }
                 .into(),
                 429,
@@ -388,6 +405,7 @@ mod tests {
     fn json_body_has_the_oci_shape() {
         let e: Error = UpstreamError::TooManyRequests {
             retry_after: Some(7),
+            host: "x".into(),
         }
         .into();
         let v: serde_json::Value = serde_json::from_str(&e.to_json(Subject::Blob)).unwrap();

@@ -22,11 +22,16 @@
 //! http/            our own Request/Reply/Body types (routes never see async-h1 or
 //!                  http-types); status.rs: Status; range.rs: the Range header
 //! routes.rs        path → Route; dispatch; Error → OCI JSON
-//! mirror/          the pull logic across cache and upstream: mod.rs (state, per-reference
-//!                  locks), manifests.rs (tags, freshness, Accept), blobs.rs
+//! mirror/          the pull logic across cache and upstream: mod.rs (state), flight.rs
+//!                  (work in flight, shared by every request for it), manifests.rs (by
+//!                  digest, Accept), tags.rs (freshness, revalidation, stale), tags_list.rs
+//!                  (tags/list pages), blobs.rs
 //! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
-//! status.rs        /_regmirror/status, /metrics, /v2/_catalog, tags/list fallback
-//! upstream/        client.rs, auth.rs, breaker.rs, registry.rs — the only HTTP client code
+//! status.rs        /_regmirror/status, /metrics, /v2/_catalog
+//! upstream/        the only HTTP client code, our own HTTP/1.1: client.rs (connect, TLS,
+//!                  redirects), wire.rs + head.rs + chunked.rs (bytes ↔ answers, limits),
+//!                  dns.rs (the regmirror-dns thread), auth.rs, breaker.rs, health.rs,
+//!                  registry.rs (one upstream's manifest/blob/tag calls)
 //! cache/           store.rs (files, commit, scan), index.rs (byte LRU, budget),
 //!                  fill.rs (one upstream fetch, many readers), tags.rs (tag → digest)
 //! metrics.rs       one Metrics per mirror: counters; Prometheus text at /metrics

@@ -1,6 +1,6 @@
 //! Manifest media types: recognising a stored manifest's type from its bytes, `Accept`
-//! negotiation, and picking the default platform from an index for clients that cannot
-//! take one.
+//! negotiation ([`negotiate`]: what distribution 2.8 answers), and picking the default
+//! platform from an index for clients that cannot take one.
 //!
 //! Manifests are kept byte-exact (their digest is their identity); we only read them.
 
@@ -73,6 +73,47 @@ impl Accept {
     }
 }
 
+/// What to answer a client whose `Accept` may exclude the manifest it asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Negotiated {
+    /// Send the manifest as it is.
+    Serve,
+    /// Send this manifest instead: the default platform's, from the index asked for.
+    DefaultPlatform(Digest),
+    /// 404 `MANIFEST_UNKNOWN`: nothing the client accepts.
+    Refuse,
+}
+
+/// The rules distribution 2.8 applies (`registry/handlers/manifests.go`, `GetManifest`),
+/// checked against Debian's `docker-registry` 2.8.2:
+/// - a type the client accepts is served;
+/// - an OCI manifest or index the client does not accept is refused, by tag or digest;
+/// - by digest, a Docker type is served whatever `Accept` says: the client named those
+///   exact bytes, and nothing else has that digest;
+/// - by tag, an index is replaced by its default platform's manifest when the client
+///   accepts that one (distribution does this for Docker lists only; we do it for OCI
+///   indexes too, as a tag names no particular bytes); else refused.
+pub fn negotiate(
+    media_type: &MediaType,
+    bytes: &[u8],
+    by_tag: bool,
+    accept: &Accept,
+) -> Negotiated {
+    if accept.allows(media_type) {
+        return Negotiated::Serve;
+    }
+    if by_tag && media_type.is_index() {
+        return default_platform(bytes, accept)
+            .map_or(Negotiated::Refuse, Negotiated::DefaultPlatform);
+    }
+    let oci = *media_type == MediaType::OCI_INDEX || *media_type == MediaType::OCI_MANIFEST;
+    if by_tag || oci {
+        Negotiated::Refuse
+    } else {
+        Negotiated::Serve
+    }
+}
+
 /// For an index the client refuses: the digest of the default platform's manifest, if the
 /// client accepts that manifest's type and the index has the platform.
 pub fn default_platform(bytes: &[u8], accept: &Accept) -> Option<Digest> {
@@ -115,6 +156,31 @@ mod tests {
         assert!(!a.allows(&MediaType::OCI_INDEX));
         assert!(Accept::parse(&[]).allows(&MediaType::OCI_INDEX));
         assert!(Accept::parse(&["*/*".into()]).allows(&MediaType::OCI_INDEX));
+    }
+
+    #[test]
+    fn only_a_tag_is_answered_with_another_manifest() {
+        let v2_only = Accept::parse(&[MediaType::DOCKER_MANIFEST.to_string()]);
+        let list = MediaType::DOCKER_LIST;
+        let child = default_platform(INDEX.as_bytes(), &v2_only).unwrap();
+        let n = |mt: &MediaType, by_tag| negotiate(mt, INDEX.as_bytes(), by_tag, &v2_only);
+        assert_eq!(n(&list, true), Negotiated::DefaultPlatform(child));
+        assert_eq!(n(&list, false), Negotiated::Serve, "the list asked for");
+        assert_eq!(
+            n(&MediaType::OCI_INDEX, true),
+            Negotiated::DefaultPlatform(child)
+        );
+        assert_eq!(n(&MediaType::OCI_INDEX, false), Negotiated::Refuse);
+        assert_eq!(n(&MediaType::OCI_MANIFEST, false), Negotiated::Refuse);
+        assert_eq!(n(&MediaType::DOCKER_MANIFEST, false), Negotiated::Serve);
+        let oci_only = Accept::parse(&[MediaType::OCI_MANIFEST.to_string()]);
+        let dm = MediaType::DOCKER_MANIFEST;
+        assert_eq!(negotiate(&dm, b"{}", false, &oci_only), Negotiated::Serve);
+        assert_eq!(negotiate(&dm, b"{}", true, &oci_only), Negotiated::Refuse);
+        assert_eq!(
+            negotiate(&list, INDEX.as_bytes(), true, &oci_only),
+            Negotiated::Refuse
+        );
     }
 
     #[test]

@@ -192,10 +192,16 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
         }
         Route::TagsList(n) => {
             let t = target(n)?;
-            let (json, outcome) = status::tags_list(mirror, &t, req.query.as_deref()).await?;
-            Ok(Reply::new(Status::OK, Body::Bytes(json))
-                .header("Content-Type", "application/json")
-                .outcome(outcome))
+            let page = mirror.tags_list(&t, req.query.as_deref()).await?;
+            let mut reply = Reply::new(Status::OK, Body::Bytes(page.body))
+                .header("Content-Type", page.content_type)
+                .outcome(page.outcome);
+            if let Some(next) = page.next {
+                // Back to this mirror, the way this client named the repository.
+                let ns = req.query_param("ns").and_then(|ns| ns.parse().ok());
+                reply = reply.header("Link", next.link(&req.path, ns.as_ref()));
+            }
+            Ok(reply)
         }
         Route::Write => Err(Error::Unsupported),
     }

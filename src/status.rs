@@ -1,10 +1,8 @@
 //! The mirror's own read-only endpoints: `/_regmirror/status` (JSON for people and
 //! scripts; on a headless Pi this is the dashboard), `/metrics` (Prometheus), `/v2/_catalog`
-//! (repositories in the cache), and `tags/list` with an offline fallback.
+//! (repositories in the cache).
 
-use crate::error::{Error, UpstreamError};
-use crate::http::Outcome;
-use crate::mirror::{Mirror, Target};
+use crate::mirror::Mirror;
 use serde_json::json;
 
 /// `/_regmirror/status`
@@ -21,7 +19,7 @@ pub fn status(mirror: &Mirror) -> String {
                 "url": s.url,
                 "available": s.available,
                 "consecutive_failures": s.consecutive_failures,
-                "ratelimit_remaining": s.ratelimit_remaining,
+                "ratelimit_remaining": s.ratelimit_remaining.map(|r| r.value),
             })
         })
         .collect();
@@ -100,40 +98,4 @@ pub fn catalog(mirror: &Mirror) -> String {
         })
         .collect();
     json!({ "repositories": repos }).to_string()
-}
-
-/// `tags/list`: upstream's answer passed through; when upstream fails (not 404), the tags
-/// this cache knows.
-pub async fn tags_list(
-    mirror: &Mirror,
-    t: &Target,
-    query: Option<&str>,
-) -> Result<(Vec<u8>, Outcome), Error> {
-    let query = query.map(|q| {
-        q.split('&')
-            .filter(|kv| !kv.starts_with("ns="))
-            .collect::<Vec<_>>()
-            .join("&")
-    });
-    let query = query.as_deref().filter(|q| !q.is_empty());
-    match t.registry.tags_list(&t.repo, query).await {
-        Ok((_, body)) => Ok((body, Outcome::Pass)),
-        Err(UpstreamError::NotFound) => Err(Error::Upstream(UpstreamError::NotFound)),
-        Err(e) => {
-            let tags = mirror.cache.tags.list(t.registry.name(), &t.repo);
-            if tags.is_empty() {
-                return Err(e.into());
-            }
-            log::warn!(
-                "tags/list {}: upstream failed ({e}); answering from cache",
-                t.repo
-            );
-            Ok((
-                json!({ "name": t.repo.as_str(), "tags": tags })
-                    .to_string()
-                    .into_bytes(),
-                Outcome::Stale,
-            ))
-        }
-    }
 }

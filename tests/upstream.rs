@@ -1,6 +1,8 @@
 //! The upstream client against the fake registry of `tests/support`: manifests and digest
-//! checks, error statuses, timeouts, the circuit breaker, ranges and cut connections. (Auth,
-//! redirects and TLS are in `upstream_auth.rs`.) Each test reads as a statement of behaviour.
+//! checks, error statuses, timeouts, the circuit breaker (fed by bodies that stall, too),
+//! what the status shows, ranges and cut connections. (Auth, redirects and TLS are in
+//! `upstream_auth.rs`; byte-level misbehaviour in `upstream_wire.rs`.) Each test reads as a
+//! statement of behaviour.
 
 mod support;
 
@@ -9,7 +11,8 @@ use regmirror::error::UpstreamError;
 use regmirror::http::Status;
 use regmirror::media_type::MANIFEST_TYPES;
 use regmirror::reference::{Digest, Reference};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+use support::raw_upstream::{RawUpstream, Step};
 use support::upstream::*;
 use support::DOCKER_MANIFEST_V2;
 
@@ -101,7 +104,8 @@ fn too_many_requests_carries_retry_after_and_is_not_an_outage() {
             matches!(
                 e,
                 Err(UpstreamError::TooManyRequests {
-                    retry_after: Some(7)
+                    retry_after: Some(7),
+                    ..
                 })
             ),
             "{e:?}"
@@ -120,16 +124,24 @@ fn server_errors_count_and_open_the_breaker_which_then_fails_fast() {
     for n in 1..=3 {
         let e = run(r.manifest(&alpine, &tag("latest"), false));
         assert!(
-            matches!(e, Err(UpstreamError::Status(s)) if s == Status::INTERNAL_SERVER_ERROR),
+            matches!(&e, Err(UpstreamError::Status(s, host)) if *s == Status::INTERNAL_SERVER_ERROR && fake.url().ends_with(host.as_str())),
             "{e:?}"
         );
         assert_eq!(r.status().consecutive_failures, n);
     }
-    assert!(!r.status().available);
+    let s = r.status();
+    assert!(!s.available);
+    let last = s.last_failure.expect("why the breaker opened");
+    assert!(last.cause.contains("500"), "{}", last.cause);
+    assert!(
+        last.cause.contains(&fake.addr().to_string()),
+        "{}",
+        last.cause
+    );
     let e = run(r.manifest(&alpine, &tag("latest"), false));
     assert!(
-        matches!(&e, Err(UpstreamError::Unavailable(m)) if m.contains("circuit open")),
-        "{e:?}"
+        matches!(&e, Err(UpstreamError::Unavailable(m)) if m.contains("circuit open") && m.contains("500")),
+        "the open breaker says why: {e:?}"
     );
     assert_eq!(fake.requests().len(), 3, "the open breaker sent nothing");
 }
@@ -211,15 +223,63 @@ fn a_connection_cut_mid_body_is_a_read_error_and_resumes_with_range() {
 }
 
 #[test]
-fn ratelimit_remaining_is_tracked() {
+fn ratelimit_limit_and_remaining_are_tracked_with_when_seen() {
     let (fake, _) = with_image();
     fake.ratelimit_remaining("97;w=21600");
+    fake.extra_header("ratelimit-limit", "100;w=21600");
     let r = registry(&fake);
     assert_eq!(r.status().ratelimit_remaining, None);
+    assert_eq!(r.status().ratelimit_limit, None);
+    let before = SystemTime::now();
     run(r.manifest(&repo("library/alpine"), &tag("latest"), true)).unwrap();
+    let after = SystemTime::now();
     let s = r.status();
-    assert_eq!(s.ratelimit_remaining.as_deref(), Some("97;w=21600"));
+    let (limit, remaining) = (s.ratelimit_limit.unwrap(), s.ratelimit_remaining.unwrap());
+    assert_eq!(remaining.value, "97;w=21600");
+    assert_eq!(limit.value, "100;w=21600");
+    for at in [limit.at, remaining.at] {
+        assert!(before <= at && at <= after);
+    }
     assert_eq!((s.name.as_str(), s.url), (NAME, fake.url()));
+}
+
+#[test]
+fn bodies_that_stall_after_their_heads_open_the_breaker() {
+    // Heads arrive at once, then silence: each fetch costs the idle timeout, and after the
+    // threshold the breaker opens, so the next one fails at once instead of waiting again.
+    let raw = RawUpstream::start(|_| {
+        vec![
+            Step::send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
+            Step::Hold,
+        ]
+    });
+    let r = registry_at(&raw.url(), None);
+    let layer = digest(&support::digest_of(b"never sent"));
+    let alpine = repo("library/alpine");
+    for n in 1..=3 {
+        let err = run(async {
+            let b = r.blob(&alpine, &layer, 0).await.unwrap();
+            read_all(b).await.unwrap_err()
+        });
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+        assert!(
+            err.to_string().contains(&raw.url()[7..]),
+            "names the host: {err}"
+        );
+        assert_eq!(r.status().consecutive_failures, n);
+    }
+    let s = r.status();
+    assert!(!s.available);
+    let cause = s.last_failure.unwrap().cause;
+    assert!(cause.contains("sent nothing"), "{cause}");
+    let started = Instant::now();
+    let e = run(r.blob(&alpine, &layer, 0));
+    assert!(
+        matches!(&e, Err(UpstreamError::Unavailable(m)) if m.contains("circuit open")),
+        "{e:?}"
+    );
+    assert!(started.elapsed() < TIMEOUT / 5, "{:?}", started.elapsed());
+    assert_eq!(raw.requests().len(), 3);
 }
 
 #[test]
@@ -227,10 +287,13 @@ fn tags_list_passes_only_n_and_last() {
     let (fake, img) = with_image();
     fake.push_image("library/alpine", "3.19", &img);
     let r = registry(&fake);
-    let (content_type, body) =
-        run(r.tags_list(&repo("library/alpine"), Some("n=1&evil=%0d%0aX:1"))).unwrap();
-    assert_eq!(content_type, "application/json");
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let page = run(r.tags_list(&repo("library/alpine"), Some("n=1&evil=%0d%0aX:1"))).unwrap();
+    assert_eq!(page.content_type, "application/json; charset=utf-8");
+    assert_eq!(
+        page.link.as_deref(),
+        Some(r#"</v2/library/alpine/tags/list?last=latest&n=1>; rel="next""#)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&page.body).unwrap();
     assert_eq!(v["tags"], serde_json::json!(["latest"]));
     assert_eq!(
         fake.requests()[0].target,
@@ -257,6 +320,13 @@ fn a_body_that_stalls_fails_after_the_idle_timeout() {
             "{took:?}"
         );
     });
+    let s = r.status();
+    assert_eq!(
+        s.consecutive_failures, 1,
+        "bytes flowed (a success), then the stall (a failure)"
+    );
+    assert!(s.available);
+    assert!(s.last_failure.is_some());
 }
 
 #[test]

@@ -1,13 +1,41 @@
 //! The upstream client's credentials and transport against the fake registry: the Bearer
-//! token flow, Basic challenges, redirects to another host (no `Authorization` there), a
-//! CDN that refuses HEAD, and TLS through an extra CA.
+//! token flow, Basic challenges, redirects to another host (no `Authorization` there, and no
+//! credentials for a realm a redirect target names), credentials never in clear text to
+//! another host, a CDN that refuses HEAD, and TLS through an extra CA.
 
 mod support;
 
 use regmirror::error::UpstreamError;
 use regmirror::upstream::Upstreams;
+use support::raw_upstream::{RawRequest, RawUpstream, Step};
 use support::upstream::*;
 use support::{FakeUpstream, Listener, TestImage};
+
+const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{},"layers":[]}"#;
+
+/// `alice:s3cret` as a Basic `Authorization` value.
+const ALICE: &str = "Basic YWxpY2U6czNjcmV0";
+
+fn answer(status: &str, headers: &[(&str, &str)], body: &str) -> Vec<Step> {
+    let mut head = format!("HTTP/1.1 {status}\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    vec![Step::send(head)]
+}
+
+/// A token server that hands out `token` to anyone and remembers who asked with what.
+fn token_server(token: &'static str) -> RawUpstream {
+    RawUpstream::start(move |_| answer("200 OK", &[], &format!(r#"{{"token":"{token}"}}"#)))
+}
+
+fn authorizations(requests: &[RawRequest]) -> Vec<Option<String>> {
+    requests
+        .iter()
+        .map(|r| r.header("authorization").map(str::to_owned))
+        .collect()
+}
 
 #[test]
 fn bearer_token_is_fetched_once_per_repository_and_reused() {
@@ -83,7 +111,7 @@ fn basic_credentials_go_to_the_token_endpoint_only() {
     let anonymous = registry(&fake);
     let denied = run(anonymous.manifest(&repo("library/alpine"), &tag("latest"), false));
     assert!(
-        matches!(denied, Err(UpstreamError::Unauthorized)),
+        matches!(denied, Err(UpstreamError::Unauthorized(_))),
         "{denied:?}"
     );
     let wrong = upstreams(&fake, Some(("alice", "guess")))
@@ -91,7 +119,7 @@ fn basic_credentials_go_to_the_token_endpoint_only() {
         .unwrap();
     let denied = run(wrong.manifest(&repo("library/alpine"), &tag("latest"), false));
     assert!(
-        matches!(denied, Err(UpstreamError::Unauthorized)),
+        matches!(denied, Err(UpstreamError::Unauthorized(_))),
         "{denied:?}"
     );
 }
@@ -115,7 +143,10 @@ fn basic_challenge_is_answered_with_configured_credentials() {
         "401, retry, then credentials sent up front"
     );
     let none = run(registry(&fake).manifest(&repo("library/alpine"), &tag("latest"), false));
-    assert!(matches!(none, Err(UpstreamError::Unauthorized)), "{none:?}");
+    assert!(
+        matches!(none, Err(UpstreamError::Unauthorized(_))),
+        "{none:?}"
+    );
 }
 
 #[test]
@@ -221,4 +252,93 @@ fn blob_head_refused_by_a_get_only_cdn_falls_back_to_a_one_byte_get() {
             ("GET".into(), Some("bytes=0-0".into()))
         ]
     );
+}
+
+#[test]
+fn credentials_never_go_to_a_realm_named_by_a_redirect_target() {
+    // The registry wants alice's Basic credentials and redirects the blob to a "CDN" on
+    // another host, which answers 401 with a Bearer realm of its own (a third server).
+    let thief = token_server("stolen");
+    let realm = format!("{}/token", thief.url());
+    let cdn = RawUpstream::start(move |_| {
+        let challenge = format!(r#"Bearer realm="{realm}",service="cdn""#);
+        answer("401 Unauthorized", &[("WWW-Authenticate", &challenge)], "")
+    });
+    let location = format!("{}/blob?sig=1", cdn.localhost_url());
+    let registry = RawUpstream::start(move |req| match req.header("authorization") {
+        Some(ALICE) => answer("307 Temporary Redirect", &[("Location", &location)], ""),
+        _ => answer(
+            "401 Unauthorized",
+            &[("WWW-Authenticate", r#"Basic realm="registry""#)],
+            "",
+        ),
+    });
+    let r = registry_at(&registry.url(), Some(("alice", "s3cret")));
+    let layer = digest(&support::digest_of(b"layer"));
+    let cdn_host = cdn.localhost_url().replace("http://", "");
+    // The first fetch learns that the registry wants Basic; the second sends it up front,
+    // so the CDN's 401 is the first one that fetch meets.
+    for _ in 0..2 {
+        let e = run(r.blob(&repo("org/app"), &layer, 0));
+        assert!(
+            matches!(&e, Err(UpstreamError::Unauthorized(m)) if m.contains(&cdn_host)),
+            "a 401 from a redirect target fails the fetch, naming it: {e:?}"
+        );
+    }
+    assert!(
+        thief.requests().is_empty(),
+        "the CDN's realm was asked: {:?}",
+        authorizations(&thief.requests())
+    );
+    assert_eq!(authorizations(&cdn.requests()), [None, None]);
+    let alice = Some(ALICE.to_owned());
+    assert_eq!(
+        authorizations(&registry.requests()),
+        [None, alice.clone(), alice],
+        "the registry itself gets the credentials it asked for"
+    );
+}
+
+#[test]
+fn credentials_never_travel_in_clear_text_to_another_host() {
+    // A plain-http upstream whose Bearer realm is plain http on another host name: the
+    // token is asked for without alice's credentials. A realm on the upstream's own host
+    // (another port) is the configured upstream: it gets them.
+    for (realm_host, expect_credentials) in [("localhost", false), ("127.0.0.1", true)] {
+        let tokens = token_server("t");
+        let realm = format!(
+            "http://{realm_host}:{}/token",
+            tokens.url().rsplit(':').next().unwrap()
+        );
+        let registry = RawUpstream::start(move |req| match req.header("authorization") {
+            Some("Bearer t") => answer(
+                "200 OK",
+                &[(
+                    "Content-Type",
+                    "application/vnd.docker.distribution.manifest.v2+json",
+                )],
+                MANIFEST,
+            ),
+            _ => {
+                let challenge = format!(r#"Bearer realm="{realm}",service="reg""#);
+                answer("401 Unauthorized", &[("WWW-Authenticate", &challenge)], "")
+            }
+        });
+        let r = registry_at(&registry.url(), Some(("alice", "s3cret")));
+        let m = run(r.manifest(&repo("org/app"), &tag("v1"), false));
+        assert!(m.is_ok(), "{realm_host}: {m:?}");
+        let expected = expect_credentials.then(|| ALICE.to_owned());
+        assert_eq!(
+            authorizations(&tokens.requests()),
+            [expected],
+            "{realm_host}"
+        );
+        assert!(
+            registry
+                .requests()
+                .iter()
+                .all(|q| q.header("authorization") != Some(ALICE)),
+            "the registry asked for a token, not for Basic credentials"
+        );
+    }
 }

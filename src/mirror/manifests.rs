@@ -1,21 +1,22 @@
-//! Manifests by digest and by tag: the tag freshness policy (TTL, `HEAD` revalidation,
-//! stale answers when upstream fails) and `Accept` negotiation.
+//! Manifests: the entry point for a manifest request, by digest (immutable: from disk, or
+//! fetched once for every request waiting on it) and the `Accept` rules of [`negotiate`].
+//! Tags are resolved in `tags.rs`.
+//!
+//! Upstream work runs as a [`Flight`] keyed by (upstream, repository, reference) — see
+//! `flight.rs` — with a [`Work`]: what the task needs, cloned out of the `Mirror` so that
+//! it outlives the request that started it.
 
+use super::flight::{Flight, Flights, Role};
 use super::{Mirror, Target};
-use crate::cache::tags::TagRecord;
+use crate::cache::Cache;
 use crate::error::{Error, UpstreamError};
 use crate::http::Outcome;
-use crate::manifest::{self, Accept};
+use crate::manifest::{self, negotiate, Accept, Negotiated};
 use crate::media_type::MediaType;
-use crate::reference::{Digest, Reference, Tag};
-use futures_lite::FutureExt;
-use smol::Timer;
-use std::time::{Duration, SystemTime};
-
-/// Longest a client waits for upstream to confirm a cached tag before it gets the cached
-/// answer (`STALE`): a frozen or crawling upstream must not cost every pull a full upstream
-/// timeout. Healthy registries answer a HEAD in well under a second.
-pub const REVALIDATE_PATIENCE: Duration = Duration::from_secs(3);
+use crate::reference::{Digest, Reference, Repository, UpstreamName};
+use crate::upstream::Registry;
+use smol::LocalExecutor;
+use std::rc::Rc;
 
 /// A manifest ready to send.
 #[derive(Debug)]
@@ -30,8 +31,41 @@ pub struct ManifestOut {
     pub outcome: Outcome,
 }
 
+/// What a flight is about: (upstream, repository, tag or digest).
+pub(super) type FlightKey = (UpstreamName, Repository, Reference);
+
+/// A flight's outcome, shared by everyone waiting on it.
+pub(super) type Fetch = Result<Rc<Fetched>, UpstreamError>;
+
+/// A manifest a flight fetched from upstream or found on disk.
+#[derive(Debug)]
+pub(super) struct Fetched {
+    pub(super) digest: Digest,
+    pub(super) media_type: MediaType,
+    pub(super) bytes: Vec<u8>,
+    /// The body came from upstream (`MISS` / `COALESCED`), not from disk (`HIT`).
+    pub(super) from_upstream: bool,
+}
+
+impl Fetched {
+    /// The answer for a request that had `role` in the flight.
+    pub(super) fn out(&self, role: Role) -> ManifestOut {
+        let outcome = match (self.from_upstream, role) {
+            (false, _) => Outcome::Hit,
+            (true, Role::Leader) => Outcome::Miss,
+            (true, Role::Follower) => Outcome::Coalesced,
+        };
+        ManifestOut {
+            digest: self.digest,
+            media_type: self.media_type.clone(),
+            bytes: self.bytes.clone(),
+            outcome,
+        }
+    }
+}
+
 impl Mirror {
-    /// A manifest by tag or digest, in a type the client accepts.
+    /// A manifest by tag or digest, in a type the client accepts (see [`negotiate`]).
     pub async fn manifest(
         &self,
         t: &Target,
@@ -42,126 +76,41 @@ impl Mirror {
             Reference::Digest(d) => self.manifest_by_digest(t, d).await?,
             Reference::Tag(tag) => self.manifest_by_tag(t, tag).await?,
         };
-        if accept.allows(&out.media_type) {
-            return Ok(out);
+        let by_tag = matches!(reference, Reference::Tag(_));
+        match negotiate(&out.media_type, &out.bytes, by_tag, accept) {
+            Negotiated::Serve => Ok(out),
+            Negotiated::DefaultPlatform(child) => self.manifest_by_digest(t, &child).await,
+            Negotiated::Refuse => Err(Error::ManifestNotAcceptable(out.media_type)),
         }
-        if out.media_type.is_index() {
-            if let Some(child) = manifest::default_platform(&out.bytes, accept) {
-                return self.manifest_by_digest(t, &child).await;
-            }
-        }
-        Err(Error::ManifestNotAcceptable(out.media_type))
     }
 
+    /// From disk, else from the one upstream GET every request for `d` shares.
     async fn manifest_by_digest(&self, t: &Target, d: &Digest) -> Result<ManifestOut, Error> {
         if let Some(out) = self.cached_manifest(d, Outcome::Hit)? {
             return Ok(out);
         }
-        let _guard = self.lock(t, &d.to_string()).await;
-        if let Some(out) = self.cached_manifest(d, Outcome::Coalesced)? {
-            return Ok(out);
-        }
-        let m = t
-            .registry
-            .manifest(&t.repo, &Reference::Digest(*d), false)
-            .await
-            .map_err(manifest_error)?;
-        let bytes = m.body.unwrap_or_default();
-        self.keep_manifest(d, &bytes);
-        Ok(ManifestOut {
-            digest: *d,
-            media_type: m.media_type,
-            bytes,
-            outcome: Outcome::Miss,
-        })
+        let (flight, role) = self.work(t).digest(*d);
+        let fetched = settled(flight.wait().await).map_err(manifest_error)?;
+        Ok(fetched.out(role))
     }
 
-    async fn manifest_by_tag(&self, t: &Target, tag: &Tag) -> Result<ManifestOut, Error> {
-        let _guard = self.lock(t, tag.as_str()).await;
-        let upstream = t.registry.name();
-        let known = self.cache.tags.get(upstream, &t.repo, tag);
-        let now = SystemTime::now();
-        if let Some(rec) = &known {
-            let age = now.duration_since(rec.checked).unwrap_or_default();
-            if age < self.tag_ttl {
-                if let Some(out) = self.cached_manifest(&rec.digest, Outcome::Hit)? {
-                    return Ok(out);
-                }
-            }
-            // Revalidate: a HEAD costs no pull on Docker Hub and no body anywhere. It runs
-            // as its own task: if upstream is slow we answer stale after a short wait and
-            // let the HEAD finish anyway, so its outcome still feeds the circuit breaker.
-            let (registry, repo) = (t.registry.clone(), t.repo.clone());
-            let reference = Reference::Tag(tag.clone());
-            let mut head = self
-                .executor
-                .spawn(async move { registry.manifest(&repo, &reference, true).await });
-            let patience = async {
-                Timer::after(REVALIDATE_PATIENCE).await;
-                None
-            };
-            let Some(answer) = async { Some((&mut head).await) }.or(patience).await else {
-                head.detach();
-                let slow = format!("no answer within {} s", REVALIDATE_PATIENCE.as_secs());
-                return self.stale(t, tag, rec, UpstreamError::Unavailable(slow));
-            };
-            match answer {
-                Ok(head) => {
-                    if let Some(out) = self.cached_manifest(&head.digest, Outcome::Hit)? {
-                        self.remember(t, tag, &out.digest, &out.media_type);
-                        return Ok(out);
-                    }
-                    // Changed to something we don't have: fetch exactly that digest.
-                    let out = self.manifest_by_digest(t, &head.digest).await?;
-                    self.remember(t, tag, &out.digest, &out.media_type);
-                    return Ok(out);
-                }
-                Err(UpstreamError::NotFound) => {
-                    self.cache.tags.remove(upstream, &t.repo, tag);
-                    return Err(Error::ManifestUnknown);
-                }
-                Err(e) => return self.stale(t, tag, rec, e),
-            }
+    /// What upstream work for `t` needs.
+    pub(super) fn work(&self, t: &Target) -> Work {
+        Work {
+            cache: self.cache.clone(),
+            executor: self.executor.clone(),
+            flights: self.manifests.clone(),
+            registry: t.registry.clone(),
+            repo: t.repo.clone(),
         }
-        let m = t
-            .registry
-            .manifest(&t.repo, &Reference::Tag(tag.clone()), false)
-            .await
-            .map_err(manifest_error)?;
-        let bytes = m.body.unwrap_or_default();
-        self.keep_manifest(&m.digest, &bytes);
-        self.remember(t, tag, &m.digest, &m.media_type);
-        Ok(ManifestOut {
-            digest: m.digest,
-            media_type: m.media_type,
-            bytes,
-            outcome: Outcome::Miss,
-        })
     }
 
-    /// Upstream failed while revalidating `tag`: serve what we last knew, if we still have it.
-    fn stale(
+    /// Manifest `d` from disk, answered as `outcome`.
+    pub(super) fn cached_manifest(
         &self,
-        t: &Target,
-        tag: &Tag,
-        rec: &TagRecord,
-        e: UpstreamError,
-    ) -> Result<ManifestOut, Error> {
-        match self.cached_manifest(&rec.digest, Outcome::Stale)? {
-            Some(out) => {
-                log::warn!(
-                    "{}/{}:{tag}: serving last known {} ({e})",
-                    t.registry.name(),
-                    t.repo,
-                    rec.digest
-                );
-                Ok(out)
-            }
-            None => Err(e.into()),
-        }
-    }
-
-    fn cached_manifest(&self, d: &Digest, outcome: Outcome) -> Result<Option<ManifestOut>, Error> {
+        d: &Digest,
+        outcome: Outcome,
+    ) -> Result<Option<ManifestOut>, Error> {
         Ok(self.cache.read_manifest(d)?.map(|bytes| ManifestOut {
             digest: *d,
             media_type: manifest::sniff(&bytes),
@@ -169,26 +118,84 @@ impl Mirror {
             outcome,
         }))
     }
+}
 
-    fn keep_manifest(&self, d: &Digest, bytes: &[u8]) {
+/// What manifest work for one repository needs, cloned into the tasks that outlive the
+/// request which started them.
+#[derive(Clone)]
+pub(super) struct Work {
+    pub(super) cache: Rc<Cache>,
+    pub(super) executor: Rc<LocalExecutor<'static>>,
+    pub(super) flights: Rc<Flights<FlightKey, Fetch>>,
+    pub(super) registry: Rc<Registry>,
+    pub(super) repo: Repository,
+}
+
+impl Work {
+    /// The flight fetching manifest `d`: joined if one runs, else started.
+    pub(super) fn digest(&self, d: Digest) -> (Rc<Flight<Fetch>>, Role) {
+        let key = self.key(Reference::Digest(d));
+        let work = self.clone();
+        self.flights
+            .join(key, &self.executor, move || work.fetch_digest(d))
+    }
+
+    async fn fetch_digest(self, d: Digest) -> Fetch {
+        // A request may have been answered from disk while this flight was queued.
+        if let Some(bytes) = self.read(&d) {
+            let media_type = manifest::sniff(&bytes);
+            return Ok(Rc::new(Fetched {
+                digest: d,
+                media_type,
+                bytes,
+                from_upstream: false,
+            }));
+        }
+        let m = self
+            .registry
+            .manifest(&self.repo, &Reference::Digest(d), false)
+            .await?;
+        let bytes = m.body.unwrap_or_default();
+        self.keep(&d, &bytes);
+        Ok(Rc::new(Fetched {
+            digest: d,
+            media_type: m.media_type,
+            bytes,
+            from_upstream: true,
+        }))
+    }
+
+    pub(super) fn key(&self, reference: Reference) -> FlightKey {
+        (self.registry.name().clone(), self.repo.clone(), reference)
+    }
+
+    /// Manifest `d` from disk; a read error counts as absent (and is logged).
+    pub(super) fn read(&self, d: &Digest) -> Option<Vec<u8>> {
+        self.cache.read_manifest(d).unwrap_or_else(|e| {
+            log::warn!("could not read manifest {d}: {e}");
+            None
+        })
+    }
+
+    /// Keeps verified manifest bytes on disk, if the budget allows.
+    pub(super) fn keep(&self, d: &Digest, bytes: &[u8]) {
         if let Err(e) = self.cache.put_manifest(d, bytes) {
             log::warn!("could not cache manifest {d}: {e}");
         }
     }
-
-    fn remember(&self, t: &Target, tag: &Tag, digest: &Digest, media_type: &MediaType) {
-        let rec = TagRecord {
-            digest: *digest,
-            media_type: media_type.clone(),
-            checked: SystemTime::now(),
-        };
-        if let Err(e) = self.cache.tags.put(t.registry.name(), &t.repo, tag, &rec) {
-            log::warn!("could not record tag {}:{tag}: {e}", t.repo);
-        }
-    }
 }
 
-fn manifest_error(e: UpstreamError) -> Error {
+/// A flight's outcome, an abandoned flight (its task dropped) counting as unavailable.
+pub(super) fn settled(outcome: Option<Fetch>) -> Fetch {
+    outcome.unwrap_or_else(|| {
+        Err(UpstreamError::Unavailable(
+            "the upstream request was abandoned".into(),
+        ))
+    })
+}
+
+/// An upstream failure as the error of a manifest request: 404 is `MANIFEST_UNKNOWN`.
+pub(super) fn manifest_error(e: UpstreamError) -> Error {
     match e {
         UpstreamError::NotFound => Error::ManifestUnknown,
         e => Error::Upstream(e),

@@ -1,34 +1,40 @@
-//! The pull logic: answer a manifest or blob request from the cache, from a fill in
+//! The pull logic: answer a manifest or blob request from the cache, from work in
 //! progress, or from upstream — and decide when a tag must be revalidated and when a stale
 //! answer beats an error.
 //!
 //! Freshness: digest-addressed content is immutable and never re-asked. A tag younger than
 //! the TTL is answered from its record; an older one is revalidated with a `HEAD` (which
 //! Docker Hub does not count against the pull limit) and the manifest body is fetched only
-//! when the digest changed. If upstream fails in any way but a 404, the last known digest
-//! is served (`STALE`). Concurrent requests for the same tag or manifest digest queue on
-//! one lock, so a burst of cold pulls asks upstream once.
+//! when the digest changed. If upstream fails in any way but a 404, or is slower than
+//! [`REVALIDATE_PATIENCE`], the last known digest is served (`STALE`) while the
+//! revalidation carries on and records what upstream finally says. Concurrent requests for
+//! the same tag or manifest digest share one flight, so a burst of pulls asks upstream
+//! once and followers are answered together.
 //!
-//! `manifests.rs` answers manifests and tags, `blobs.rs` blobs; this file holds the shared
-//! state and the per-reference lock that coalesces concurrent manifest work.
+//! `manifests.rs` answers manifests (by digest, and the `Accept` rules), `tags.rs` tags
+//! (freshness, revalidation, stale), `tags_list.rs` `tags/list`, `blobs.rs` blobs;
+//! `flight.rs` is the shared in-flight work; this file holds the mirror's state.
 
 mod blobs;
+mod flight;
 mod manifests;
+mod tags;
+mod tags_list;
 
 pub use blobs::{BlobOut, BlobSource};
 pub use manifests::ManifestOut;
+pub use tags::REVALIDATE_PATIENCE;
+pub use tags_list::{NextPage, TagsOut};
 
 use crate::cache::Cache;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::reference::{Repository, UpstreamName};
 use crate::upstream::{Registry, Upstreams};
-use smol::lock::Mutex;
+use flight::Flights;
+use manifests::{Fetch, FlightKey};
 use smol::LocalExecutor;
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Which upstream and repository a request is about.
@@ -50,11 +56,11 @@ pub struct Mirror {
     pub tag_ttl: Duration,
     /// This mirror's counters.
     pub metrics: Rc<Metrics>,
-    /// Runs fill tasks, detached from the request that started them.
+    /// Runs fills and flights, detached from the request that started them.
     executor: Rc<LocalExecutor<'static>>,
-    /// One lock per (upstream, repository, reference) being resolved: coalesces manifest
-    /// fetches and tag revalidations. Entries are dropped when nobody holds them.
-    locks: RefCell<HashMap<String, Arc<Mutex<()>>>>,
+    /// Manifest fetches and tag resolutions in flight, by (upstream, repository,
+    /// reference): every request for the same reference while one runs shares its outcome.
+    manifests: Rc<Flights<FlightKey, Fetch>>,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -62,6 +68,7 @@ impl std::fmt::Debug for Mirror {
         f.debug_struct("Mirror")
             .field("cache", &self.cache)
             .field("tag_ttl", &self.tag_ttl)
+            .field("manifest_flights", &self.manifests.len())
             .finish()
     }
 }
@@ -82,43 +89,7 @@ impl Mirror {
             tag_ttl,
             metrics,
             executor,
-            locks: RefCell::new(HashMap::new()),
-        }
-    }
-
-    async fn lock(&self, t: &Target, reference: &str) -> LockGuard<'_> {
-        let key = format!("{}/{}@{reference}", t.registry.name(), t.repo);
-        let mutex = self
-            .locks
-            .borrow_mut()
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        let guard = mutex.lock_arc().await;
-        LockGuard {
-            mirror: self,
-            key,
-            _guard: guard,
-        }
-    }
-}
-
-/// Releases a per-key lock and drops the map entry when nobody else holds or waits on it.
-struct LockGuard<'a> {
-    mirror: &'a Mirror,
-    key: String,
-    _guard: smol::lock::MutexGuardArc<()>,
-}
-
-impl Drop for LockGuard<'_> {
-    fn drop(&mut self) {
-        let mut locks = self.mirror.locks.borrow_mut();
-        // Two references: the map's and our guard's. More means someone waits.
-        if locks
-            .get(&self.key)
-            .is_some_and(|m| Arc::strong_count(m) <= 2)
-        {
-            locks.remove(&self.key);
+            manifests: Rc::new(Flights::new()),
         }
     }
 }

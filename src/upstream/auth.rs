@@ -2,11 +2,17 @@
 //! (GET the realm with `scope=repository:<repo>:pull`), Basic credentials, and the per-
 //! repository token cache of one upstream.
 //!
-//! Tokens and passwords never reach a log line or a `Debug` output.
+//! Where configured credentials may go: only in answer to a challenge of the configured
+//! upstream itself (the caller refuses a 401 from a host it was redirected to), either to
+//! that host (Basic) or to the token realm its challenge names. A realm over plain http on
+//! another host gets the token request without them (they would travel in clear text); a
+//! token request is never redirected. Tokens and passwords never reach a log line or a
+//! `Debug` output.
 
 use super::challenge::{basic_header, parse_challenge, Challenge};
-use super::client::Client;
+use super::client::{same_host, Client};
 use super::stream::read_limited;
+use super::wire::host_of;
 use crate::config::{Credentials, UpstreamUrl};
 use crate::error::UpstreamError;
 use crate::reference::Repository;
@@ -79,8 +85,9 @@ impl Auth {
         }
     }
 
-    /// Answers a 401's challenges (all `WWW-Authenticate` values) with the `Authorization`
-    /// to retry with: a fresh token (cached for `repo`) or Basic credentials.
+    /// Answers a 401's challenges (all `WWW-Authenticate` values) *of the configured
+    /// upstream `origin` itself* with the `Authorization` to retry with: a fresh token
+    /// (cached for `repo`) or Basic credentials.
     pub(crate) async fn answer(
         &self,
         client: &Client,
@@ -108,7 +115,14 @@ impl Auth {
                 self.basic.set(true);
                 Ok(basic_header(c))
             }
-            _ => Err(UpstreamError::Unauthorized),
+            (None, true) => Err(UpstreamError::Unauthorized(format!(
+                "{} asks for Basic credentials and none are configured",
+                origin.host
+            ))),
+            _ => Err(UpstreamError::Unauthorized(format!(
+                "{} answered 401 without a challenge we can answer",
+                origin.host
+            ))),
         }
     }
 
@@ -123,33 +137,55 @@ impl Auth {
         repo: &Repository,
     ) -> Result<(String, Duration), UpstreamError> {
         let mut url = token_url(realm, service, repo)?;
+        let realm_host = host_of(&url);
         if origin.https && url.scheme() != "https" {
             // Credentials and tokens of an https upstream never travel in clear text.
-            return Err(UpstreamError::Protocol("token realm is not https".into()));
+            return Err(UpstreamError::Protocol(format!(
+                "{}: token realm {realm_host} is not https",
+                origin.host
+            )));
         }
         url.set_fragment(None);
-        let basic = self.credentials.as_ref().map(basic_header);
+        let basic = match &self.credentials {
+            Some(_) if url.scheme() == "http" && !same_host(&url, origin) => {
+                log::warn!(
+                    "upstream {}: token realm {realm_host} is plain http on another host; \
+                     asking it without the configured credentials",
+                    origin.host
+                );
+                None
+            }
+            c => c.as_ref().map(basic_header),
+        };
         let headers: Vec<(&str, &str)> = basic
             .iter()
             .map(|b| ("authorization", b.as_str()))
             .collect();
-        let mut res = client.send(Method::Get, &url, &headers).await?;
-        match super::response::status_of(&res).code() {
+        let res = client.send(Method::Get, &url, &headers).await?;
+        match res.status.code() {
             200..=299 => {}
-            401 | 403 => return Err(UpstreamError::Unauthorized),
+            401 | 403 => {
+                return Err(UpstreamError::Unauthorized(format!(
+                    "token server {realm_host} answered {} (credentials missing or refused)",
+                    res.status
+                )))
+            }
             429 => {
                 return Err(UpstreamError::TooManyRequests {
                     retry_after: super::response::retry_after(&res),
+                    host: realm_host,
                 })
             }
-            s => {
+            _ => {
                 return Err(UpstreamError::Unavailable(format!(
-                    "token server answered {s}"
+                    "token server {realm_host} answered {}",
+                    res.status
                 )))
             }
         }
-        let body = read_limited(&mut res, MAX_TOKEN_RESPONSE_BYTES).await?;
+        let body = read_limited(res, MAX_TOKEN_RESPONSE_BYTES).await?;
         parse_token(&body)
+            .map_err(|why| UpstreamError::Protocol(format!("token server {realm_host}: {why}")))
     }
 
     fn remember(&self, repo: &Repository, header: &str, lifetime: Duration, now: Instant) {
@@ -179,12 +215,10 @@ pub(crate) fn token_url(
     service: Option<&str>,
     repo: &Repository,
 ) -> Result<Url, UpstreamError> {
-    let mut url =
-        Url::parse(realm).map_err(|e| UpstreamError::Protocol(format!("bad token realm: {e}")))?;
+    let bad = |why: String| UpstreamError::Protocol(format!("bad token realm {realm:?}: {why}"));
+    let mut url = Url::parse(realm).map_err(|e| bad(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() {
-        return Err(UpstreamError::Protocol(
-            "token realm is not an http(s) URL".into(),
-        ));
+        return Err(bad("not an http(s) URL".into()));
     }
     {
         let mut q = url.query_pairs_mut();
@@ -197,8 +231,9 @@ pub(crate) fn token_url(
 }
 
 /// `{"token": …}` or `{"access_token": …}`, `expires_in` seconds → (`Bearer …`, cache time).
-fn parse_token(body: &[u8]) -> Result<(String, Duration), UpstreamError> {
-    let bad = |why: &str| UpstreamError::Protocol(format!("token response: {why}"));
+/// The error says what is wrong with the response.
+fn parse_token(body: &[u8]) -> Result<(String, Duration), String> {
+    let bad = |why: &str| format!("token response: {why}");
     let json: serde_json::Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
     let token = json
         .get("token")
@@ -258,7 +293,7 @@ mod tests {
             b"<html>",
             br#"{"token":"a b"}"#,
         ] {
-            assert!(matches!(parse_token(bad), Err(UpstreamError::Protocol(_))));
+            assert!(parse_token(bad).unwrap_err().starts_with("token response"));
         }
     }
 

@@ -1,12 +1,14 @@
-//! The HTTP client under every upstream call: one connection per request (TCP, TLS via
-//! rustls with the ring provider), async-h1 for the protocol, timeouts, redirects, and a body
-//! reader that notices a response cut short.
+//! The HTTP client under every upstream call: one connection per request (host names
+//! resolved on the `regmirror-dns` thread, TCP, TLS via rustls with the ring provider),
+//! our own HTTP/1.1 (`wire.rs`), timeouts, redirects.
 //!
-//! async-h1's client consumes its stream per request, so there is no connection pool: a
-//! request costs a TCP (and TLS) handshake. Upstream requests are rare next to cache hits
-//! (each blob is fetched once), so simplicity wins over reuse here.
+//! There is no connection pool: a request costs a TCP (and TLS) handshake. Upstream
+//! requests are rare next to cache hits (each blob is fetched once), so simplicity wins
+//! over reuse here; every request says `Connection: close`.
 
+use super::dns::Resolver;
 use super::stream::{Conn, Idle};
+use super::wire::{self, host_of, Response};
 use crate::config::UpstreamUrl;
 use crate::error::UpstreamError;
 use crate::metrics::Metrics;
@@ -14,25 +16,24 @@ use futures_lite::future;
 use futures_rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
 use futures_rustls::rustls::{self, ClientConfig, RootCertStore};
 use futures_rustls::TlsConnector;
-use http_types::{url::Host, Method, Request, Response, Url};
+use http_types::{url::Host, Method, Url};
 use smol::net::TcpStream;
 use smol::Timer;
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Longest wait for TCP connect plus TLS handshake. A reachable registry answers in well
-/// under a second; five covers a slow link without making a dead host cost much.
+/// Longest wait for name resolution, TCP connect and TLS handshake together. A reachable
+/// registry answers in well under a second; five covers a slow link without making a dead
+/// host cost much.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Redirects followed for one request. Docker Hub sends a blob GET to a CDN in one hop;
 /// five allows a chain of CDNs and stops a loop.
 pub(crate) const MAX_REDIRECTS: usize = 5;
-
-/// Sent on every request so upstream operators can tell a mirror from a client.
-const USER_AGENT: &str = concat!("regmirror/", env!("CARGO_PKG_VERSION"));
 
 /// Builds the TLS configuration: the built-in web PKI roots plus the certificates of the
 /// optional PEM file (private registries, tests). An unreadable or empty file is an error.
@@ -60,7 +61,7 @@ pub(crate) fn tls_config(extra_ca: Option<&Path>) -> Result<Arc<ClientConfig>, S
     Ok(Arc::new(config))
 }
 
-/// Sends requests; cheap to share (an `Arc` inside).
+/// Sends requests; cheap to share (an `Arc` and `Rc`s inside).
 #[derive(Clone)]
 pub(crate) struct Client {
     tls: TlsConnector,
@@ -68,6 +69,7 @@ pub(crate) struct Client {
     timeout: Duration,
     /// The mirror's counters (upstream requests, failures, blob bytes).
     pub(crate) metrics: Rc<Metrics>,
+    resolver: Resolver,
 }
 
 impl fmt::Debug for Client {
@@ -79,17 +81,23 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    pub(crate) fn new(tls: Arc<ClientConfig>, timeout: Duration, metrics: Rc<Metrics>) -> Client {
+    pub(crate) fn new(
+        tls: Arc<ClientConfig>,
+        timeout: Duration,
+        metrics: Rc<Metrics>,
+        resolver: Resolver,
+    ) -> Client {
         Client {
             tls: TlsConnector::from(tls),
             timeout,
             metrics,
+            resolver,
         }
     }
 
-    /// One request, one connection, no redirects. `headers` values must be ASCII (checked).
-    /// Transport failures become `Unavailable`, a malformed answer `Protocol`; any status is
-    /// returned as it is.
+    /// One request, one connection, no redirects. `headers` values must be visible ASCII
+    /// (checked). Transport failures become `Unavailable`, a malformed answer `Protocol`;
+    /// any status is returned as it is. Errors name the host.
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -102,11 +110,10 @@ impl Client {
         let ms = started.elapsed().as_millis();
         match &result {
             Ok(res) => {
-                let status = super::response::status_of(res);
-                if status.is_server_error() {
+                if res.status.is_server_error() {
                     self.metrics.upstream_failures.inc();
                 }
-                log::debug!("upstream {method} {} {status} {ms}ms", loggable(url));
+                log::debug!("upstream {method} {} {} {ms}ms", loggable(url), res.status);
             }
             Err(e) => {
                 self.metrics.upstream_failures.inc();
@@ -125,60 +132,53 @@ impl Client {
         url: &Url,
         headers: &[(&str, &str)],
     ) -> Result<Response, UpstreamError> {
-        let mut req = Request::new(method, url.clone());
-        req.insert_header("user-agent", USER_AGENT);
-        for (name, value) in headers {
-            if !value.bytes().all(|b| b.is_ascii() && !b.is_ascii_control()) {
-                return Err(UpstreamError::Protocol(format!(
-                    "{name} header is not plain ASCII"
-                )));
-            }
-            req.insert_header(*name, *value);
-        }
-        let stream = self.connect(url).await?;
-        let answer = async_h1::connect(stream, req);
+        let conn = self.connect(url).await?;
+        let answer = wire::exchange(conn, method, url, headers);
         let deadline = async {
             Timer::after(self.timeout).await;
-            Err(http_types::Error::from_str(
-                http_types::StatusCode::GatewayTimeout,
-                format!("no response headers within {:?}", self.timeout),
-            ))
+            Err(UpstreamError::Unavailable(format!(
+                "{}: no response head within {:?}",
+                host_of(url),
+                self.timeout
+            )))
         };
-        future::or(answer, deadline).await.map_err(|e| {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                UpstreamError::Unavailable(format!("{}: {io}", host_of(url)))
-            } else if e.status() == http_types::StatusCode::GatewayTimeout {
-                UpstreamError::Unavailable(format!("{}: {e}", host_of(url)))
-            } else {
-                UpstreamError::Protocol(format!("{}: {e}", host_of(url)))
-            }
-        })
+        future::or(answer, deadline).await
     }
 
-    /// TCP connect plus TLS handshake for `https`, bounded by [`CONNECT_TIMEOUT`].
+    /// Name resolution, TCP connect (each address in turn) and the TLS handshake for
+    /// `https`, all bounded by [`CONNECT_TIMEOUT`].
     async fn connect(&self, url: &Url) -> Result<Idle<Conn>, UpstreamError> {
-        let unavailable =
-            |e: std::io::Error| UpstreamError::Unavailable(format!("{}: {e}", host_of(url)));
+        let host = host_of(url);
+        let unavailable = |e: std::io::Error| UpstreamError::Unavailable(format!("{host}: {e}"));
         let https = match url.scheme() {
             "https" => true,
             "http" => false,
             other => {
                 return Err(UpstreamError::Protocol(format!(
-                    "unsupported scheme {other:?}"
+                    "{host}: unsupported scheme {other:?}"
                 )))
             }
         };
         let port = url
             .port_or_known_default()
             .unwrap_or(if https { 443 } else { 80 });
-        let (tcp_addr, server_name) = match url.host() {
-            Some(Host::Domain(d)) => (d.to_owned(), ServerName::try_from(d.to_owned()).ok()),
-            Some(Host::Ipv4(ip)) => (ip.to_string(), Some(ServerName::IpAddress(ip.into()))),
-            Some(Host::Ipv6(ip)) => (ip.to_string(), Some(ServerName::IpAddress(ip.into()))),
+        let (ip, name) = match url.host() {
+            Some(Host::Domain(d)) => (None, d.to_owned()),
+            Some(Host::Ipv4(ip)) => (Some(IpAddr::V4(ip)), String::new()),
+            Some(Host::Ipv6(ip)) => (Some(IpAddr::V6(ip)), String::new()),
             None => return Err(UpstreamError::Protocol("URL without a host".into())),
         };
+        let server_name = match ip {
+            Some(ip) => Some(ServerName::IpAddress(ip.into())),
+            None => ServerName::try_from(name.clone()).ok(),
+        };
         let handshake = async {
-            let tcp = TcpStream::connect((tcp_addr.as_str(), port)).await?;
+            let addrs = match ip {
+                // IP literals need no lookup (and no trip to the resolver thread).
+                Some(ip) => vec![SocketAddr::new(ip, port)],
+                None => self.resolver.resolve(&name, port).await?,
+            };
+            let tcp = connect_any(&addrs).await?;
             tcp.set_nodelay(true)?;
             if !https {
                 return Ok(Conn::Plain(tcp));
@@ -195,7 +195,7 @@ impl Client {
             Timer::after(CONNECT_TIMEOUT).await;
             Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
-                format!("connect and TLS handshake took over {CONNECT_TIMEOUT:?}"),
+                format!("name lookup, connect and TLS handshake took over {CONNECT_TIMEOUT:?}"),
             ))
         };
         let conn = future::or(handshake, deadline).await.map_err(unavailable)?;
@@ -204,7 +204,8 @@ impl Client {
 
     /// [`Client::send`], following up to [`MAX_REDIRECTS`] redirects. `authorization` goes
     /// only to `origin` itself (same scheme, host and port), never to a host it redirects
-    /// to (a CDN must not see our token); an https → http redirect is refused.
+    /// to (a CDN must not see our token); an https → http redirect is refused. The answer's
+    /// `url` says which host gave it.
     pub(crate) async fn send_following(
         &self,
         method: Method,
@@ -219,61 +220,71 @@ impl Client {
                 all.push(("authorization", auth));
             }
             let res = self.send(method, &url, &all).await?;
-            if !super::response::status_of(&res).is_redirect() {
+            if !res.status.is_redirect() {
                 return Ok(res);
             }
             if hop == MAX_REDIRECTS {
                 break;
             }
-            let location = res
-                .header("location")
-                .ok_or_else(|| UpstreamError::Protocol("redirect without Location".into()))?;
-            url = resolve_redirect(&url, location.last().as_str())?;
+            let location = res.header("location").ok_or_else(|| {
+                UpstreamError::Protocol(format!("{}: redirect without Location", host_of(&url)))
+            })?;
+            url = resolve_redirect(&url, location)?;
         }
         Err(UpstreamError::Protocol(format!(
-            "more than {MAX_REDIRECTS} redirects"
+            "{}: more than {MAX_REDIRECTS} redirects",
+            origin.host
         )))
     }
+}
+
+/// Connects to the first of `addrs` that accepts; the last error if none does.
+async fn connect_any(addrs: &[SocketAddr]) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(*addr).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no address to connect to")))
 }
 
 /// Where a redirect points: `location` may be absolute or relative to `from`. Refuses a
 /// downgrade from https to http and anything that is not http(s) or carries user info.
 pub(crate) fn resolve_redirect(from: &Url, location: &str) -> Result<Url, UpstreamError> {
+    let protocol = |why: String| UpstreamError::Protocol(format!("{}: {why}", host_of(from)));
     let next = from
         .join(location.trim())
-        .map_err(|e| UpstreamError::Protocol(format!("bad redirect Location: {e}")))?;
+        .map_err(|e| protocol(format!("bad redirect Location: {e}")))?;
     match (from.scheme(), next.scheme()) {
-        ("https", "http") => Err(UpstreamError::Protocol(format!(
+        ("https", "http") => Err(protocol(format!(
             "refusing redirect from https to http ({})",
             host_of(&next)
         ))),
         (_, "http" | "https") if next.username().is_empty() && next.password().is_none() => {
             Ok(next)
         }
-        _ => Err(UpstreamError::Protocol(
-            "redirect to an unsupported URL".into(),
-        )),
+        _ => Err(protocol("redirect to an unsupported URL".into())),
     }
 }
 
 /// Is `url` on the configured upstream itself (scheme, host and port)?
 pub(crate) fn same_origin(url: &Url, origin: &UpstreamUrl) -> bool {
-    let host_matches = match url.host() {
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case(&origin.host),
-        Some(Host::Ipv4(ip)) => origin.host.parse() == Ok(std::net::IpAddr::V4(ip)),
-        Some(Host::Ipv6(ip)) => origin.host.parse() == Ok(std::net::IpAddr::V6(ip)),
-        None => false,
-    };
     let scheme = if origin.https { "https" } else { "http" };
-    host_matches && url.scheme() == scheme && url.port_or_known_default() == Some(origin.port)
+    same_host(url, origin)
+        && url.scheme() == scheme
+        && url.port_or_known_default() == Some(origin.port)
 }
 
-/// `host[:port]` of a URL, for messages.
-fn host_of(url: &Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        _ => "?".to_owned(),
+/// Is `url`'s host the configured upstream's host (any scheme or port)? Names compare
+/// case-insensitively, IP literals as addresses; a name never equals an address.
+pub(crate) fn same_host(url: &Url, origin: &UpstreamUrl) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case(&origin.host),
+        Some(Host::Ipv4(ip)) => origin.host.parse() == Ok(IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => origin.host.parse() == Ok(IpAddr::V6(ip)),
+        None => false,
     }
 }
 

@@ -1,38 +1,61 @@
 //! One upstream registry ([`Registry`]): manifest, blob and tag-list requests with the
-//! token flow, status mapping, digest checks, circuit breaker and rate-limit tracking.
+//! token flow, status mapping, digest checks, and its [`Health`] (circuit breaker, last
+//! failure, rate-limit headers).
 
 use super::answers::{BlobStream, Manifest, RegistryStatus};
 use super::auth::Auth;
-use super::breaker::{Breaker, FAILURE_THRESHOLD, OPEN_WINDOW};
-use super::client::Client;
+use super::client::{same_origin, Client};
+use super::health::{is_outage, Health};
 use super::response::{
-    body_media_type, check_status, content_length, header, parse_content_range, protocol, status_of,
+    body_media_type, check_status, content_length, header, parse_content_range, protocol,
 };
 use super::stream::{read_limited, BodyReader};
+use super::wire::{host_of, Response};
 use super::MAX_MANIFEST_BYTES;
 use crate::config::{UpstreamConfig, UpstreamUrl};
 use crate::error::UpstreamError;
 use crate::http::Status;
 use crate::media_type::{MediaType, MANIFEST_TYPES};
 use crate::reference::{Digest, Reference, Repository, UpstreamName};
-use http_types::{Method, Response, Url};
-use std::cell::RefCell;
+use http_types::{Method, Url};
 use std::fmt;
+use std::rc::Rc;
 use std::time::Instant;
 
 /// Largest `tags/list` answer passed through: the same bound as a manifest (the body is
 /// held in memory whole). Paginated lists stay far below it.
 const MAX_TAGS_LIST_BYTES: usize = MAX_MANIFEST_BYTES;
 
-/// One upstream registry. Its state (token cache, breaker, rate-limit figure) is
-/// single-threaded (`RefCell`) and never borrowed across an `.await`.
+/// One page of `tags/list` as upstream sent it.
+#[derive(Debug)]
+pub struct TagsPage {
+    /// `Content-Type` as sent (`application/json` if none).
+    pub content_type: String,
+    /// `Link` as sent: where the next page is (`<…?last=…&n=…>; rel="next"`), if any.
+    pub link: Option<String>,
+    /// The body (≤ 4 MiB).
+    pub body: Vec<u8>,
+}
+
+/// Whether a call's success is known when its head arrives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The answer is the outcome: record it.
+    AtHead,
+    /// A 2xx answer's body is streamed to the caller: the body reports (its first bytes
+    /// are the success, a stall or reset the failure).
+    ByBody,
+}
+
+/// One upstream registry. Its state (token cache, health) is single-threaded (`RefCell`)
+/// and never borrowed across an `.await`.
 pub struct Registry {
     name: UpstreamName,
     url: UpstreamUrl,
     client: Client,
     auth: Auth,
-    breaker: RefCell<Breaker>,
-    ratelimit_remaining: RefCell<Option<String>>,
+    /// Shared with the bodies of the blob streams handed out.
+    health: Rc<Health>,
 }
 
 impl fmt::Debug for Registry {
@@ -41,7 +64,7 @@ impl fmt::Debug for Registry {
             .field("name", &self.name)
             .field("url", &self.url.to_string())
             .field("auth", &self.auth)
-            .field("breaker", &self.breaker.borrow())
+            .field("health", &self.health)
             .finish()
     }
 }
@@ -53,8 +76,7 @@ impl Registry {
             url: config.url.clone(),
             client,
             auth: Auth::new(config.credentials.clone()),
-            breaker: RefCell::new(Breaker::new()),
-            ratelimit_remaining: RefCell::new(None),
+            health: Rc::new(Health::new(config.name.clone())),
         }
     }
 
@@ -65,7 +87,9 @@ impl Registry {
 
     /// GET or HEAD a manifest, asking for every type in [`MANIFEST_TYPES`]. A GET's
     /// body (≤ [`MAX_MANIFEST_BYTES`]) must hash to the digest asked for, or to
-    /// `Docker-Content-Digest` when asked by tag (`BadContent` otherwise).
+    /// `Docker-Content-Digest` when asked by tag (`BadContent` otherwise). A HEAD needs
+    /// only `Docker-Content-Digest`: without `Content-Type` its `media_type` reads
+    /// `application/json`, without `Content-Length` its `length` 0.
     pub async fn manifest(
         &self,
         repo: &Repository,
@@ -75,17 +99,20 @@ impl Registry {
         let url = self.api_url(repo, &format!("manifests/{reference}"))?;
         let accept = MANIFEST_TYPES.map(|t| t.to_string()).join(", ");
         let method = if head { Method::Head } else { Method::Get };
-        let mut res = self.call(method, url, &[("accept", &accept)], repo).await?;
+        let res = self
+            .call(method, url, &[("accept", &accept)], repo, Outcome::AtHead)
+            .await?;
+        let host = host_of(&res.url);
         let announced = match header(&res, "docker-content-digest") {
-            Some(d) => {
-                Some(Digest::parse(d.trim()).map_err(|_| protocol("bad Docker-Content-Digest"))?)
-            }
+            Some(d) => Some(
+                Digest::parse(d.trim()).map_err(|_| protocol(&res, "bad Docker-Content-Digest"))?,
+            ),
             None => None,
         };
         let expected = match reference {
             Reference::Digest(asked) if announced.is_some_and(|a| a != *asked) => {
                 return Err(UpstreamError::BadContent(format!(
-                    "asked for {asked}, upstream announced {}",
+                    "{host}: asked for {asked}, upstream announced {}",
                     announced.unwrap_or(*asked)
                 )));
             }
@@ -94,28 +121,27 @@ impl Registry {
         };
         let content_type = header(&res, "content-type").and_then(MediaType::parse);
         if head {
+            // A revalidation needs the digest alone; registries differ on the rest.
             return Ok(Manifest {
                 digest: expected
-                    .ok_or_else(|| protocol("manifest HEAD without Docker-Content-Digest"))?,
-                media_type: content_type
-                    .ok_or_else(|| protocol("manifest without Content-Type"))?,
-                length: content_length(&res)
-                    .ok_or_else(|| protocol("manifest HEAD without Content-Length"))?,
+                    .ok_or_else(|| protocol(&res, "manifest HEAD without Docker-Content-Digest"))?,
+                media_type: content_type.unwrap_or(MediaType::JSON),
+                length: content_length(&res).unwrap_or(0),
                 body: None,
             });
         }
-        let body = read_limited(&mut res, MAX_MANIFEST_BYTES).await?;
+        let body = self.read_body(res, MAX_MANIFEST_BYTES).await?;
         let digest = Digest::of(&body);
         if let Some(e) = expected.filter(|e| *e != digest) {
             return Err(UpstreamError::BadContent(format!(
-                "manifest {repo}:{reference} hashes to {digest}, expected {e}"
+                "{host}: manifest {repo}:{reference} hashes to {digest}, expected {e}"
             )));
         }
         let media_type = match content_type {
             Some(t) if t.is_manifest() => t,
-            other => body_media_type(&body)
-                .or(other)
-                .ok_or_else(|| protocol("manifest without a media type"))?,
+            other => body_media_type(&body).or(other).ok_or_else(|| {
+                UpstreamError::Protocol(format!("{host}: manifest without a media type"))
+            })?,
         };
         Ok(Manifest {
             digest,
@@ -140,23 +166,29 @@ impl Registry {
         } else {
             &[]
         };
-        let mut res = self.call(Method::Get, url, headers, repo).await?;
-        let (offset, total) = if status_of(&res) == Status::PARTIAL_CONTENT {
+        let res = self
+            .call(Method::Get, url, headers, repo, Outcome::ByBody)
+            .await?;
+        let (offset, total) = if res.status == Status::PARTIAL_CONTENT {
             let range = header(&res, "content-range")
-                .ok_or_else(|| protocol("206 without Content-Range"))?;
+                .ok_or_else(|| protocol(&res, "206 without Content-Range"))?;
             let (start, total) =
-                parse_content_range(range).ok_or_else(|| protocol("bad Content-Range"))?;
+                parse_content_range(range).ok_or_else(|| protocol(&res, "bad Content-Range"))?;
             if start != offset {
-                return Err(protocol(&format!(
-                    "asked for bytes from {offset}, got from {start}"
-                )));
+                return Err(protocol(
+                    &res,
+                    &format!("asked for bytes from {offset}, got from {start}"),
+                ));
             }
             (start, total)
         } else {
-            (0, content_length(&res))
+            (0, res.body.len())
         };
-        let counted = Some(self.client.metrics.clone());
-        let body = Box::new(BodyReader::new(res.take_body(), counted));
+        let body = Box::new(BodyReader::new(
+            res.body,
+            self.client.metrics.clone(),
+            self.health.clone(),
+        ));
         Ok(BlobStream {
             offset,
             total,
@@ -172,34 +204,41 @@ impl Registry {
         digest: &Digest,
     ) -> Result<u64, UpstreamError> {
         let url = self.api_url(repo, &format!("blobs/{digest}"))?;
-        let res = match self.call(Method::Head, url.clone(), &[], repo).await {
-            Err(UpstreamError::Denied | UpstreamError::Status(Status::METHOD_NOT_ALLOWED)) => {
+        let head = self
+            .call(Method::Head, url.clone(), &[], repo, Outcome::AtHead)
+            .await;
+        let res = match head {
+            Err(
+                UpstreamError::Denied(_) | UpstreamError::Status(Status::METHOD_NOT_ALLOWED, _),
+            ) => {
                 let one_byte = [("range", "bytes=0-0")];
-                let res = self.call(Method::Get, url, &one_byte, repo).await?;
-                if status_of(&res) == Status::PARTIAL_CONTENT {
+                let res = self
+                    .call(Method::Get, url, &one_byte, repo, Outcome::AtHead)
+                    .await?;
+                if res.status == Status::PARTIAL_CONTENT {
                     let range = header(&res, "content-range").unwrap_or_default();
                     return parse_content_range(range)
                         .and_then(|(_, total)| total)
-                        .ok_or_else(|| protocol("bad Content-Range"));
+                        .ok_or_else(|| protocol(&res, "bad Content-Range"));
                 }
                 res
             }
             other => other?,
         };
-        content_length(&res).ok_or_else(|| protocol("blob HEAD without Content-Length"))
+        content_length(&res).ok_or_else(|| protocol(&res, "blob HEAD without Content-Length"))
     }
 
-    /// GET `tags/list`, passing on only the `n` and `last` parameters of `query`. Returns
-    /// the content type and the body (≤ 4 MiB).
+    /// GET `tags/list`, passing on only the `n` and `last` parameters of `query`.
     pub async fn tags_list(
         &self,
         repo: &Repository,
         query: Option<&str>,
-    ) -> Result<(String, Vec<u8>), UpstreamError> {
+    ) -> Result<TagsPage, UpstreamError> {
         let mut url = self.api_url(repo, "tags/list")?;
         if let Some(q) = query.filter(|q| !q.is_empty()) {
-            let parsed = Url::parse(&format!("http://x/?{q}"))
-                .map_err(|_| protocol("bad tags/list query"))?;
+            let parsed = Url::parse(&format!("http://x/?{q}")).map_err(|_| {
+                UpstreamError::Protocol(format!("{}: bad tags/list query", self.url.host))
+            })?;
             let kept: Vec<(String, String)> = parsed
                 .query_pairs()
                 .filter(|(k, _)| k == "n" || k == "last")
@@ -209,53 +248,70 @@ impl Registry {
                 url.query_pairs_mut().extend_pairs(kept);
             }
         }
-        let mut res = self
-            .call(Method::Get, url, &[("accept", "application/json")], repo)
+        let res = self
+            .call(
+                Method::Get,
+                url,
+                &[("accept", "application/json")],
+                repo,
+                Outcome::AtHead,
+            )
             .await?;
         let content_type = header(&res, "content-type")
             .unwrap_or("application/json")
             .to_owned();
-        let body = read_limited(&mut res, MAX_TAGS_LIST_BYTES).await?;
-        Ok((content_type, body))
+        let link = header(&res, "link").map(str::to_owned);
+        let body = self.read_body(res, MAX_TAGS_LIST_BYTES).await?;
+        Ok(TagsPage {
+            content_type,
+            link,
+            body,
+        })
     }
 
-    /// Breaker state, failure count and the last rate-limit figure.
+    /// Breaker state, failure count, the last failure's cause, the rate-limit headers.
     pub fn status(&self) -> RegistryStatus {
-        let breaker = self.breaker.borrow();
-        RegistryStatus {
-            name: self.name.to_string(),
-            url: self.url.to_string(),
-            available: breaker.is_closed(),
-            consecutive_failures: breaker.consecutive_failures(),
-            ratelimit_remaining: self.ratelimit_remaining.borrow().clone(),
-        }
+        self.health.status(self.url.to_string())
     }
 
     /// `<upstream>/v2/<repo>/<rest>`; `repo` and `rest` are validated identifiers.
     fn api_url(&self, repo: &Repository, rest: &str) -> Result<Url, UpstreamError> {
         Url::parse(&format!("{}/v2/{repo}/{rest}", self.url))
-            .map_err(|e| protocol(&format!("building URL: {e}")))
+            .map_err(|e| UpstreamError::Protocol(format!("{}: building URL: {e}", self.url.host)))
+    }
+
+    /// Reads a body we hold whole (manifest, tag list). A read that fails (cut, stalled,
+    /// malformed; not one over the limit) counts as an upstream failure; one that fails
+    /// like an outage also counts against the breaker, as a blob body's does.
+    async fn read_body(&self, res: Response, limit: usize) -> Result<Vec<u8>, UpstreamError> {
+        let read = read_limited(res, limit).await;
+        if let Err(e) = &read {
+            if !matches!(e, UpstreamError::BadContent(_)) {
+                self.client.metrics.upstream_failures.inc();
+            }
+            if is_outage(e) {
+                self.health.failure(&e.to_string());
+            }
+        }
+        read
     }
 
     /// One logical request through the breaker: auth (token flow and one retry on 401),
-    /// redirects, status mapping. Only a 2xx comes back as `Ok`.
+    /// redirects, status mapping. Only a 2xx comes back as `Ok`. `outcome` says who feeds
+    /// the breaker with a 2xx: this call, or the body it hands out.
     async fn call(
         &self,
         method: Method,
         url: Url,
         headers: &[(&str, &str)],
         repo: &Repository,
+        outcome: Outcome,
     ) -> Result<Response, UpstreamError> {
-        let admitted = self.breaker.borrow_mut().admit(Instant::now());
-        if let Err(left) = admitted {
-            return Err(UpstreamError::Unavailable(format!(
-                "{}: circuit open after {FAILURE_THRESHOLD} consecutive failures, next try in {}s",
-                self.name,
-                left.as_secs() + 1
-            )));
-        }
+        self.health.admit()?;
         let result = self.authorized(method, url, headers, repo).await;
-        self.record(&result);
+        if result.is_err() || outcome == Outcome::AtHead {
+            self.health.record(&result);
+        }
         result
     }
 
@@ -270,19 +326,38 @@ impl Registry {
         let mut res = self
             .send(method, url.clone(), headers, auth.as_deref())
             .await?;
-        if status_of(&res) == Status::UNAUTHORIZED {
+        if res.status == Status::UNAUTHORIZED {
+            self.refuse_redirect_target(&res)?;
             let challenges: Vec<String> = res
-                .header("www-authenticate")
-                .map(|v| v.iter().map(|h| h.as_str().to_owned()).collect())
-                .unwrap_or_default();
+                .headers
+                .all("www-authenticate")
+                .map(str::to_owned)
+                .collect();
             let challenges: Vec<&str> = challenges.iter().map(String::as_str).collect();
             let auth = self
                 .auth
                 .answer(&self.client, &self.url, &challenges, repo)
                 .await?;
             res = self.send(method, url, headers, Some(&auth)).await?;
+            if res.status == Status::UNAUTHORIZED {
+                self.refuse_redirect_target(&res)?;
+            }
         }
         check_status(res)
+    }
+
+    /// A 401 from a host we were redirected to (a CDN): that fetch has failed. The host
+    /// gets no credentials, and nor does any token realm it names.
+    fn refuse_redirect_target(&self, res: &Response) -> Result<(), UpstreamError> {
+        if same_origin(&res.url, &self.url) {
+            return Ok(());
+        }
+        Err(UpstreamError::Unauthorized(format!(
+            "{} (reached by redirect from {}) answered 401; credentials go only to {}",
+            host_of(&res.url),
+            self.url.host,
+            self.url.host
+        )))
     }
 
     async fn send(
@@ -296,35 +371,8 @@ impl Registry {
             .client
             .send_following(method, url, headers, auth, &self.url)
             .await?;
-        if let Some(v) = header(&res, "ratelimit-remaining") {
-            *self.ratelimit_remaining.borrow_mut() = Some(v.to_owned());
-        }
+        self.health.saw(&res.headers);
         Ok(res)
-    }
-
-    /// Feeds the breaker: no answer or a 5xx is a failure; any other answer a success.
-    fn record(&self, result: &Result<Response, UpstreamError>) {
-        let failed = match result {
-            Err(UpstreamError::Unavailable(_)) => true,
-            Err(UpstreamError::Status(s)) => s.is_server_error(),
-            _ => false,
-        };
-        let mut breaker = self.breaker.borrow_mut();
-        if !failed {
-            breaker.success();
-        } else if breaker.failure(Instant::now()) {
-            let why = result
-                .as_ref()
-                .err()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            log::warn!(
-                "upstream {}: {} consecutive failures (last: {why}); circuit open, no requests for {}s",
-                self.name,
-                breaker.consecutive_failures(),
-                OPEN_WINDOW.as_secs()
-            );
-        }
     }
 }
 
@@ -354,5 +402,6 @@ mod tests {
         assert_eq!(ups.all().count(), 2, "docker.io plus ours");
         let s = r.status();
         assert!(s.available && s.consecutive_failures == 0 && s.ratelimit_remaining.is_none());
+        assert!(s.last_failure.is_none() && s.ratelimit_limit.is_none());
     }
 }

@@ -1,46 +1,49 @@
 //! Reading upstream answers: status → [`UpstreamError`], headers (`Content-Length`,
 //! `Content-Range`, `Retry-After`, `Content-Type`), media types.
 
+use super::head::parse_decimal;
+use super::wire::{host_of, Response};
 use crate::error::UpstreamError;
-use crate::http::Status;
 use crate::media_type::MediaType;
-use http_types::Response;
 
-/// Maps a final answer's status: only a 2xx comes back as `Ok`.
+/// Maps a final answer's status: only a 2xx comes back as `Ok`. The errors name the host
+/// that answered.
 pub(crate) fn check_status(res: Response) -> Result<Response, UpstreamError> {
-    match status_of(&res).code() {
+    let host = || host_of(&res.url);
+    match res.status.code() {
         200..=299 => Ok(res),
         404 => Err(UpstreamError::NotFound),
         429 => Err(UpstreamError::TooManyRequests {
             retry_after: retry_after(&res),
+            host: host(),
         }),
-        401 => Err(UpstreamError::Unauthorized),
-        403 => Err(UpstreamError::Denied),
-        _ => Err(UpstreamError::Status(status_of(&res))),
+        401 => Err(UpstreamError::Unauthorized(format!(
+            "{} answered 401 after the token flow (credentials missing or refused)",
+            host()
+        ))),
+        403 => Err(UpstreamError::Denied(format!("{} answered 403", host()))),
+        _ => Err(UpstreamError::Status(res.status, host())),
     }
 }
 
-/// A response's status as our type (http-types only builds responses with valid codes).
-pub(crate) fn status_of(res: &Response) -> Status {
-    Status::new(u16::from(res.status())).unwrap_or(Status::BAD_GATEWAY)
-}
-
-pub(crate) fn protocol(why: &str) -> UpstreamError {
-    UpstreamError::Protocol(why.to_owned())
+/// A protocol error about the answer `res`, naming its host.
+pub(crate) fn protocol(res: &Response, why: &str) -> UpstreamError {
+    UpstreamError::Protocol(format!("{}: {why}", host_of(&res.url)))
 }
 
 /// The last value of a header.
 pub(crate) fn header<'a>(res: &'a Response, name: &str) -> Option<&'a str> {
-    res.header(name).map(|v| v.last().as_str())
+    res.header(name)
 }
 
+/// `Content-Length` as a number (the body's framing was checked when the head was read).
 pub(crate) fn content_length(res: &Response) -> Option<u64> {
-    header(res, "content-length").and_then(|v| v.trim().parse().ok())
+    header(res, "content-length").and_then(|v| parse_decimal(v.split(',').next()?.trim()))
 }
 
 /// `Retry-After` in seconds (an HTTP-date is not worth a date parser: `None`).
 pub(crate) fn retry_after(res: &Response) -> Option<u64> {
-    header(res, "retry-after").and_then(|v| v.trim().parse().ok())
+    header(res, "retry-after").and_then(|v| parse_decimal(v.trim()))
 }
 
 /// The `mediaType` field of a manifest body, for upstreams that send a generic
@@ -54,10 +57,10 @@ pub(crate) fn body_media_type(body: &[u8]) -> Option<MediaType> {
 pub(crate) fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     let (range, total) = v.trim().strip_prefix("bytes ")?.split_once('/')?;
     let (start, end) = range.split_once('-')?;
-    let (start, end): (u64, u64) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
+    let (start, end) = (parse_decimal(start.trim())?, parse_decimal(end.trim())?);
     let total = match total.trim() {
         "*" => None,
-        t => Some(t.parse().ok()?),
+        t => Some(parse_decimal(t)?),
     };
     (start <= end && total.is_none_or(|t| end < t)).then_some((start, total))
 }
@@ -79,6 +82,8 @@ mod tests {
             "items 0-1/2",
             "bytes */10",
             "bytes 0-1",
+            "bytes +1-2/3",
+            "bytes 0-99999999999999999999/*",
         ] {
             assert_eq!(parse_content_range(bad), None, "{bad}");
         }

@@ -1,11 +1,12 @@
-//! The byte streams under and over async-h1: a plain-or-TLS connection ([`Conn`]), the
-//! idle-timeout wrapper that also keeps response heads ASCII ([`Idle`]), and the body
-//! reader that notices a response cut short ([`BodyReader`]).
+//! The byte streams under and over the HTTP code: a plain-or-TLS connection ([`Conn`]),
+//! the idle-timeout wrapper ([`Idle`]), and the reader callers get for a body
+//! ([`BodyReader`]: counts blob bytes, reports to the upstream's health).
 
+use super::health::Health;
+use super::wire::{Body, Response};
 use crate::error::UpstreamError;
 use crate::metrics::Metrics;
 use futures_lite::{io, AsyncRead, AsyncReadExt, AsyncWrite};
-use http_types::{Body, Response};
 use smol::net::TcpStream;
 use smol::Timer;
 use std::future::Future;
@@ -14,46 +15,56 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// Reads a whole response body of at most `limit` bytes (`BadContent` beyond it).
-pub(crate) async fn read_limited(
-    res: &mut Response,
-    limit: usize,
-) -> Result<Vec<u8>, UpstreamError> {
+/// Reads a whole response body of at most `limit` bytes (`BadContent` beyond it). A body
+/// cut short or silent is `Unavailable`, malformed framing `Protocol`; the messages name
+/// the host.
+pub(crate) async fn read_limited(res: Response, limit: usize) -> Result<Vec<u8>, UpstreamError> {
+    let host = super::wire::host_of(&res.url);
     let too_big =
-        || UpstreamError::BadContent(format!("response body over the {limit}-byte limit"));
-    if res.len().is_some_and(|n| n > limit) {
+        || UpstreamError::BadContent(format!("{host}: response body over the {limit}-byte limit"));
+    if res.body.len().is_some_and(|n| n > limit as u64) {
         return Err(too_big());
     }
     let mut buf = Vec::new();
-    BodyReader::new(res.take_body(), None)
+    res.body
         .take(limit as u64 + 1)
         .read_to_end(&mut buf)
         .await
-        .map_err(|e| UpstreamError::Unavailable(format!("reading the response body: {e}")))?;
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => UpstreamError::Protocol(e.to_string()),
+            _ => UpstreamError::Unavailable(format!("reading the body: {e}")),
+        })?;
     if buf.len() > limit {
         return Err(too_big());
     }
     Ok(buf)
 }
 
-/// A response body that fails with `UnexpectedEof` when the connection ends before
-/// `Content-Length` bytes (async-h1 would report a clean end), and optionally counts the
-/// bytes into the mirror's `upstream_bytes` (the one place blob bytes from upstream are
-/// counted). Read errors (reset, idle timeout) pass through as they are.
+/// A blob body as callers read it: counts its bytes into the mirror's `upstream_bytes`
+/// (the one place blob bytes from upstream are counted) and a read error into
+/// `upstream_failures`, and tells the upstream's
+/// [`Health`] how it went — its first bytes or a clean end are a success, its first read
+/// error a failure (except `InvalidData`: a malformed body is not an outage), so that a
+/// stalled or resetting upstream opens the breaker although its heads arrive. A body that
+/// flowed and then stalled reports both, in that order.
 pub(crate) struct BodyReader {
     inner: Body,
-    /// Bytes still promised by `Content-Length`; `None` for chunked bodies.
-    remaining: Option<u64>,
-    count: Option<Rc<Metrics>>,
+    metrics: Rc<Metrics>,
+    health: Rc<Health>,
+    /// The success was reported.
+    flowed: bool,
+    /// The failure was reported; later reads report nothing more.
+    failed: bool,
 }
 
 impl BodyReader {
-    pub(crate) fn new(inner: Body, count: Option<Rc<Metrics>>) -> BodyReader {
-        let remaining = inner.len().map(|n| n as u64);
+    pub(crate) fn new(inner: Body, metrics: Rc<Metrics>, health: Rc<Health>) -> BodyReader {
         BodyReader {
             inner,
-            remaining,
-            count,
+            metrics,
+            health,
+            flowed: false,
+            failed: false,
         }
     }
 }
@@ -64,26 +75,26 @@ impl AsyncRead for BodyReader {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let n = match Pin::new(&mut self.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(n)) => n,
-            other => return other,
-        };
-        match self.remaining {
-            Some(left) if n == 0 && left > 0 && !buf.is_empty() => {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "upstream closed the connection {left} bytes before the end of the body"
-                    ),
-                )));
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        match &polled {
+            Poll::Ready(Ok(n)) => {
+                this.metrics.upstream_bytes.add(*n as u64);
+                if !this.flowed && !this.failed && (*n > 0 || !buf.is_empty()) {
+                    this.flowed = true;
+                    this.health.success();
+                }
             }
-            Some(left) => self.remaining = Some(left.saturating_sub(n as u64)),
-            None => {}
+            Poll::Ready(Err(e)) if !this.failed => {
+                this.failed = true;
+                this.metrics.upstream_failures.inc();
+                if e.kind() != io::ErrorKind::InvalidData {
+                    this.health.failure(&format!("reading a blob body: {e}"));
+                }
+            }
+            _ => {}
         }
-        if let Some(m) = &self.count {
-            m.upstream_bytes.add(n as u64);
-        }
-        Poll::Ready(Ok(n))
+        polled
     }
 }
 
@@ -135,21 +146,13 @@ impl AsyncWrite for Conn {
 }
 
 /// A stream that fails with `TimedOut` when a read or write makes no progress for `limit`
-/// (so a frozen upstream cannot hang a fill), and that keeps the response head ASCII.
-///
-/// The head rewrite exists because async-h1 *panics* on a header value that is valid
-/// UTF-8 but not ASCII (http-types unwraps the conversion); upstream bytes must never be
-/// able to crash the process. Bytes ≥ 0x80 before the end of the head become `?`.
+/// (so a frozen upstream cannot hang a fill).
 pub(crate) struct Idle<S> {
     inner: S,
     limit: Duration,
     timer: Timer,
     /// The timer runs for the operation now pending; re-armed after any progress.
     armed: bool,
-    /// The end of the response head (blank line) has gone by: pass bytes through.
-    head_done: bool,
-    /// The last four bytes of the head seen so far, to find its end across reads.
-    tail: u32,
 }
 
 impl<S> Idle<S> {
@@ -159,8 +162,6 @@ impl<S> Idle<S> {
             limit,
             timer: Timer::never(),
             armed: false,
-            head_done: false,
-            tail: 0,
         }
     }
 
@@ -185,19 +186,6 @@ impl<S> Idle<S> {
             Poll::Pending => Poll::Pending,
         }
     }
-
-    fn sanitize_head(&mut self, bytes: &mut [u8]) {
-        for b in bytes.iter_mut() {
-            if self.head_done {
-                return;
-            }
-            self.tail = (self.tail << 8) | u32::from(*b);
-            if !b.is_ascii() {
-                *b = b'?';
-            }
-            self.head_done = self.tail == 0x0d0a_0d0a || self.tail & 0xffff == 0x0a0a;
-        }
-    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Idle<S> {
@@ -208,9 +196,6 @@ impl<S: AsyncRead + Unpin> AsyncRead for Idle<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(n)) = poll {
-            this.sanitize_head(&mut buf[..n]);
-        }
         this.progress(cx, poll)
     }
 }
@@ -234,21 +219,5 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Idle<S> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_close(cx);
         this.progress(cx, poll)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn head_bytes_are_made_ascii_but_the_body_is_untouched() {
-        let mut idle = Idle::new((), Duration::from_secs(1));
-        let mut first = b"HTTP/1.1 200 OK\r\nx-name: caf\xc3\xa9\r\n".to_vec();
-        idle.sanitize_head(&mut first);
-        assert_eq!(first, b"HTTP/1.1 200 OK\r\nx-name: caf??\r\n");
-        let mut second = b"\r\n\xc3\xa9body".to_vec();
-        idle.sanitize_head(&mut second);
-        assert_eq!(second, b"\r\n\xc3\xa9body");
     }
 }

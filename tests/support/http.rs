@@ -39,11 +39,13 @@ impl Req {
 }
 
 /// One answer. `cut`: stop after that many body bytes, closing or stalling the connection.
+/// `omit_length`: a HEAD answer without `Content-Length`.
 pub(super) struct Answer {
     pub(super) status: u16,
     pub(super) headers: Vec<(String, String)>,
     pub(super) body: Vec<u8>,
     pub(super) cut: Option<(usize, Cut)>,
+    pub(super) omit_length: bool,
 }
 
 impl Answer {
@@ -53,6 +55,7 @@ impl Answer {
             headers: Vec::new(),
             body: body.into(),
             cut: None,
+            omit_length: false,
         }
     }
     pub(super) fn header(mut self, name: &str, value: impl Into<String>) -> Answer {
@@ -185,7 +188,10 @@ fn write_answer<W: Write>(w: &mut W, a: &Answer, head: bool) -> bool {
     for (n, v) in &a.headers {
         out.push_str(&format!("{n}: {v}\r\n"));
     }
-    out.push_str(&format!("Content-Length: {}\r\n\r\n", a.body.len()));
+    if !(head && a.omit_length) {
+        out.push_str(&format!("Content-Length: {}\r\n", a.body.len()));
+    }
+    out.push_str("\r\n");
     let mut bytes = out.into_bytes();
     if !head {
         let n = a.cut.map_or(a.body.len(), |(c, _)| c.min(a.body.len()));

@@ -3,12 +3,14 @@
 //! with the crate under test.
 //!
 //! It holds manifests and blobs per repository in memory, serves `GET`/`HEAD` of
-//! manifests, blobs and `tags/list` with `Content-Length`, `Docker-Content-Digest`,
+//! manifests, blobs and `tags/list` (paginated with `n`, `last` and a `Link` to the next
+//! page, as Docker Hub does) with `Content-Length`, `Docker-Content-Digest`,
 //! `Content-Type` and `Range` → 206, and records every request (method, path and query,
 //! `Host`, `Authorization`) for assertions. Scriptable misbehaviour: Bearer tokens from its
 //! own `/token` endpoint (optionally checking Basic credentials), Basic auth, blob redirects
 //! to a second listener reached by another host name (`localhost` instead of `127.0.0.1`,
-//! standing for a CDN), fixed error statuses (429 with `Retry-After`, 500, 503), a
+//! standing for a CDN), fixed error statuses (429 with `Retry-After`, 500, 503) for every
+//! request or for GETs only, headers left out of HEAD answers, a
 //! connection cut or stalled after N body bytes (once), wrong bytes, a frozen server, a
 //! delay. [`FakeUpstream::start_tls`] serves the same over TLS with a test CA.
 //!
@@ -31,6 +33,7 @@ mod http;
 mod image;
 pub mod mirror;
 pub mod process;
+pub mod raw_upstream;
 mod registry;
 mod tls;
 pub mod upstream;
@@ -91,6 +94,10 @@ struct State {
     cdn_refuses_head: bool,
     /// Answer every registry request (not `/token`) with this status and `Retry-After`.
     failure: Option<(u16, Option<u64>)>,
+    /// The same for registry `GET`s only (Docker Hub's pull limit: HEADs are free).
+    get_failure: Option<(u16, Option<u64>)>,
+    /// Header names left out of every `HEAD` answer (`Content-Type`, …).
+    omit_on_head: Vec<String>,
     /// Stop the next blob body after this many bytes (close or stall), then behave.
     cut: Option<(usize, Cut)>,
     corrupt: bool,
@@ -273,10 +280,24 @@ impl FakeUpstream {
         self.shared.state().failure = Some((status, retry_after));
     }
 
-    /// Ends [`FakeUpstream::fail_with`] and [`FakeUpstream::freeze`].
+    /// Every registry `GET` (not `HEAD`, not `/token`) gets `status`: Docker Hub's pull
+    /// limit, which counts GETs of manifests but not HEADs.
+    pub fn fail_gets_with(&self, status: u16, retry_after: Option<u64>) {
+        self.shared.state().get_failure = Some((status, retry_after));
+    }
+
+    /// `HEAD` answers leave out header `name` (`Content-Type`, `Content-Length`, …), as
+    /// some registries' do.
+    pub fn omit_on_head(&self, name: &str) {
+        self.shared.state().omit_on_head.push(name.to_owned());
+    }
+
+    /// Ends [`FakeUpstream::fail_with`], [`FakeUpstream::fail_gets_with`] and
+    /// [`FakeUpstream::freeze`].
     pub fn heal(&self) {
         let mut s = self.shared.state();
         s.failure = None;
+        s.get_failure = None;
         s.frozen = false;
     }
 

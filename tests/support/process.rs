@@ -176,6 +176,11 @@ impl Server {
         }
     }
 
+    /// The process id (for `/proc/PID/…`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.0.id())
+    }
+
     /// Everything written to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()

@@ -29,11 +29,17 @@ pub(super) fn route(req: &Req, which: Listener, shared: &Shared) -> Answer {
     for (n, v) in &s.extra_headers {
         answer = answer.header(n, v.clone());
     }
+    if req.method == "HEAD" {
+        let omitted = |n: &str| s.omit_on_head.iter().any(|o| o.eq_ignore_ascii_case(n));
+        answer.headers.retain(|(n, _)| !omitted(n));
+        answer.omit_length = omitted("Content-Length");
+    }
     answer
 }
 
 fn registry(req: &Req, path: &str, s: &mut State, shared: &Shared) -> Answer {
-    if let Some((status, retry_after)) = s.failure {
+    let get_failure = s.get_failure.filter(|_| req.method == "GET");
+    if let Some((status, retry_after)) = s.failure.or(get_failure) {
         let a = Answer::error(
             status,
             if status == 429 {
@@ -74,20 +80,35 @@ fn registry(req: &Req, path: &str, s: &mut State, shared: &Shared) -> Answer {
         }
         "blobs" => blob(req, s, repo, arg),
         "tags" => match s.tags.get(repo) {
-            Some(tags) => {
-                let n: usize = req
-                    .query("n")
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(usize::MAX);
-                let list: Vec<String> = tags.iter().take(n).map(|t| format!("\"{t}\"")).collect();
-                let body = format!(r#"{{"name":"{repo}","tags":[{}]}}"#, list.join(","));
-                Answer::new(200, body).header("Content-Type", "application/json")
-            }
+            Some(tags) => tags_list(req, repo, tags),
             None => Answer::error(404, "NAME_UNKNOWN"),
         },
         _ if rest.is_empty() => Answer::new(200, "{}").header("Content-Type", "application/json"),
         _ => Answer::error(404, "NOT_FOUND"),
     }
+}
+
+/// `tags/list` in insertion order: `last` starts after that tag, `n` limits the page, and a
+/// page followed by more tags links to the next one as Docker Hub does
+/// (`Link: </v2/<repo>/tags/list?last=<tag>&n=<n>>; rel="next"`).
+fn tags_list(req: &Req, repo: &str, tags: &[String]) -> Answer {
+    let from = req
+        .query("last")
+        .and_then(|last| tags.iter().position(|t| *t == last))
+        .map_or(0, |i| i + 1);
+    let n: Option<usize> = req.query("n").and_then(|n| n.parse().ok());
+    let rest = &tags[from.min(tags.len())..];
+    let page = &rest[..n.unwrap_or(usize::MAX).min(rest.len())];
+    let list: Vec<String> = page.iter().map(|t| format!("\"{t}\"")).collect();
+    let body = format!(r#"{{"name":"{repo}","tags":[{}]}}"#, list.join(","));
+    // distribution's Content-Type, parameter included.
+    let json = "application/json; charset=utf-8";
+    let mut answer = Answer::new(200, body).header("Content-Type", json);
+    if let (Some(n), Some(last)) = (n, page.last().filter(|_| page.len() < rest.len())) {
+        let next = format!(r#"</v2/{repo}/tags/list?last={last}&n={n}>; rel="next""#);
+        answer = answer.header("Link", next);
+    }
+    answer
 }
 
 /// `None` when the request may proceed; else the 401.

@@ -22,9 +22,14 @@ pub fn name() -> UpstreamName {
 pub const TIMEOUT: Duration = Duration::from_millis(500);
 
 pub fn config(fake: &FakeUpstream, credentials: Option<(&str, &str)>) -> Config {
+    config_at(&fake.url(), credentials)
+}
+
+/// A config whose upstream [`NAME`] is at `url` (any server, e.g. a `RawUpstream`).
+pub fn config_at(url: &str, credentials: Option<(&str, &str)>) -> Config {
     let mut config = Config::new(std::env::temp_dir());
     config.upstream_timeout = TIMEOUT;
-    config.set_upstream(name(), UpstreamUrl::parse(&fake.url()).unwrap());
+    config.set_upstream(name(), UpstreamUrl::parse(url).unwrap());
     let ours = config
         .upstreams
         .iter_mut()
@@ -43,6 +48,14 @@ pub fn upstreams(fake: &FakeUpstream, credentials: Option<(&str, &str)>) -> Upst
 
 pub fn registry(fake: &FakeUpstream) -> Rc<Registry> {
     upstreams(fake, None).get(&name()).unwrap()
+}
+
+/// The [`Registry`] for an upstream at `url`.
+pub fn registry_at(url: &str, credentials: Option<(&str, &str)>) -> Rc<Registry> {
+    Upstreams::new(&config_at(url, credentials), Default::default())
+        .unwrap()
+        .get(&name())
+        .unwrap()
 }
 
 /// Runs a test body on a `LocalExecutor`, as the server does.
