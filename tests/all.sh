@@ -8,13 +8,17 @@
 #   e2e      real clients (skopeo, podman, containerd, dockerd) through a release build,
 #            Debian's docker-registry as upstream, all in a private network namespace
 #   cross    static aarch64 and armv6 builds, each pulled through under qemu-user
-#   image    the multi-arch FROM-scratch OCI image (skopeo + dockerd), and the Pi SD image
-#            booted in qemu-system-aarch64 serving a pull
+#   image    the multi-arch FROM-scratch OCI image and its docker-archives (skopeo, docker
+#            load + run with no registry, podman load, the README's container and
+#            boot2docker commands), the static binary in an empty root, the Pi SD image's
+#            network pieces (settings, wpa_supplicant, mDNS resolved from a netns), and the
+#            SD image booted in qemu-system-aarch64 (DHCP, then a fixed address) serving pulls
+#   docs     README.zh-CN.md gives the same commands as README.md (tests/e2e/readme-sync.py)
 # Select stages with STAGES="rust e2e" (default: all). Needs root (network namespaces,
 # dockerd). Prints `stages: N passed, M failed` last and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-STAGES=${STAGES:-rust e2e cross image}
+STAGES=${STAGES:-rust e2e cross image docs}
 [ "$(id -u)" = 0 ] || { echo "tests/all.sh: run as root (network namespaces, dockerd)" >&2; exit 2; }
 
 passed=0 failed=0 failures=()
@@ -53,8 +57,8 @@ cross_target() { # build and test one ARM target under qemu-user
 }
 
 images() {
-    image/build-oci.sh && image/test-oci.sh && {
-        img=$(image/build-sd.sh | tail -n 1) && image/boot-test.sh "$img"
+    image/build-oci.sh && image/test-oci.sh && image/test-bare.sh && {
+        img=$(image/build-sd.sh | tail -n 1) && image/test-sd-net.sh "$img" && image/boot-test.sh "$img"
     }
 }
 
@@ -63,6 +67,7 @@ want e2e && stage e2e e2e
 want cross && stage cross-aarch64 cross_target aarch64
 want cross && stage cross-armv6 cross_target armv6
 want image && stage image images
+want docs && stage docs python3 tests/e2e/readme-sync.py
 
 [ ${#failures[@]} -eq 0 ] || echo "failed stages: ${failures[*]}"
 echo "stages: $passed passed, $failed failed"
