@@ -34,7 +34,7 @@
 # Env: PKG_VERSION  package version (default: Cargo.toml's)
 #      PKG_MAINTAINER  the control file's Maintainer
 set -euo pipefail
-. "$(dirname "$0")/../cross/lib.sh"
+. "$(dirname "$0")/../tests/lib.sh"
 
 PKG_DIR=$REPO_ROOT/pkg
 OUT=${PKG_OUT:-$REPO_ROOT/target/pkg}

@@ -9,7 +9,7 @@
 # PID 1 of the container, so the package's postinst, the unit, its sandboxing and the
 # service user are the real ones. This machine's PID 1 is not systemd, hence nspawn's
 # `--register=no --keep-unit`. The container shares a network namespace made here, which
-# has only loopback: the upstream (Debian's docker-registry seeded with tests/e2e's images),
+# has only loopback: the upstream (Debian's docker-registry with tests/seed.py's small set),
 # the service and skopeo all meet on 127.0.0.1 there, and nothing reaches the internet.
 # Commands run inside the container with nsenter into its PID 1 (no machinectl without
 # registration).
@@ -20,48 +20,26 @@
 # Prints `ok N - …` / `not ok N - …` and `N passed, M failed`; exits 1 on a failure.
 # Needs root (network namespaces, nspawn). KEEP_WORK=1 keeps the work directory.
 #
-# From tests/e2e/lib.sh it uses only: ns_create, ns_destroy, nsx, upstream_start,
-# upstream_stop, upstream_mark, upstream_blob_get_total, seed_upstream, all_images,
-# skopeo_copy, verify_dir (and the variables RUN, NS, UP_PORT, UP_ADDR, MIRROR_ADDR,
-# IMAGES_JSON they read). Re-point the `source` line below and this list if
-# those move.
+# From tests/lib.sh it uses: test_begin/test_end (scratch dir $WORK, netns $NS, traps),
+# check/ok/not_ok/summary, nsx, upstream_start, upstream_mark, upstream_blob_get_total,
+# seed_upstream, all_images, skopeo_copy, verify_dir.
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
-
-[ "$(id -u)" = 0 ] || { echo "pkg/test.sh: needs root (network namespaces, systemd-nspawn)" >&2; exit 2; }
-bash -c ". '$REPO/cross/lib.sh' && apt_ensure mmdebstrap systemd-container docker-registry skopeo jq curl iproute2 python3 util-linux"
-
-# shellcheck source=tests/e2e/lib.sh
-source "$REPO/tests/e2e/lib.sh"
+# The service is on 5000, as installed; the upstream beside it. Set before the library reads them.
+MIRROR_PORT=5000
+UP_PORT=5002
+export UP_ADDR=127.0.0.1:$UP_PORT MIRROR_ADDR=127.0.0.1:$MIRROR_PORT
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../tests/lib.sh"
+apt_ensure mmdebstrap systemd-container docker-registry skopeo jq curl iproute2 python3 util-linux
 
 # Longest wait for the booted container to answer on port 5000, and for it to halt.
 BOOT_WAIT=120
 HALT_WAIT=60
-MIRROR_PORT=5000
-UP_PORT=5002                      # the upstream, beside the service's 5000
-UP_ADDR=127.0.0.1:$UP_PORT
 
-SCRATCH=$(mktemp -d /tmp/regmirror-pkgtest.XXXXXX)
-RUN=$SCRATCH/run
-ROOT=$SCRATCH/root
-mkdir -p "$RUN/logs"
-NS=rmpkg-$$
-NSPAWN_PID=
-N=0 FAILED=0
 T0=$SECONDS
-
-ok() { N=$((N + 1)); echo "ok $N - $*"; }
-not_ok() { N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $*"; }
-# check WHAT CMD…: ok with CMD's last output line, or not ok with its tail.
-check() {
-    local what=$1; shift
-    if "$@" > "$SCRATCH/check.out" 2>&1; then
-        ok "$what"; tail -n1 "$SCRATCH/check.out" | cut -c1-200 | sed 's/^/#   /'
-    else
-        not_ok "$what"; tail -n 15 "$SCRATCH/check.out" | cut -c1-300 | sed 's/^/#   /'
-    fi
-}
+test_begin pkg
+ROOT=$WORK/root
+NSPAWN_PID=
 
 # in_box CMD…: run CMD in the booted container (its namespaces and root, a clean env).
 in_box() {
@@ -72,30 +50,21 @@ in_box() {
         HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
 }
 
-cleanup() {
-    local rc=$?
+# Run by test_end before it stops our servers and deletes the netns: halt the container.
+test_cleanup_hook() {
     if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
         kill -TERM "$NSPAWN_PID" 2>/dev/null || true
         timeout "$HALT_WAIT" tail --pid="$NSPAWN_PID" -f /dev/null || kill -KILL "$NSPAWN_PID" 2>/dev/null || true
     fi
-    upstream_stop || true
-    ns_destroy || true
-    if [ "$rc" -ne 0 ] || [ "$FAILED" -ne 0 ] || [ "${KEEP_WORK:-}" = 1 ]; then
-        echo "# work dir kept: $SCRATCH" >&2
-    else
-        rm -rf "$SCRATCH"
-    fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # --- the packages: the one under test, and the same with a higher version for the upgrade
 DEB=${PKG_DEB:-}
 if [ -z "$DEB" ]; then
-    DEB=$("$REPO/pkg/build.sh" amd64 | tail -n1)
+    DEB=$("$REPO_ROOT/pkg/build.sh" amd64 | tail -n1)
 fi
 VERSION=$(dpkg-deb -f "$DEB" Version)
-UPGRADE_DEB=$(PKG_OUT=$SCRATCH/upgrade PKG_VERSION="$VERSION+test1" "$REPO/pkg/build.sh" amd64 | tail -n1)
+UPGRADE_DEB=$(PKG_OUT=$WORK/upgrade PKG_VERSION="$VERSION+test1" "$REPO_ROOT/pkg/build.sh" amd64 | tail -n1)
 echo "# $DEB ($(stat -c %s "$DEB") bytes), upgrade to $VERSION+test1"
 
 package_contents() {
@@ -112,15 +81,14 @@ package_contents() {
 check "package metadata and contents" package_contents
 if command -v lintian >/dev/null; then
     # Informational: a hand-assembled package of a static binary draws a few tags.
-    lintian --no-tag-display-limit "$DEB" 2>&1 | sed 's/^/#   lintian: /' | head -n 20 || true
+    lintian --tag-display-limit 0 "$DEB" 2>&1 | sed 's/^/#   lintian: /' | head -n 20 || true
 fi
 
-# --- the upstream, in a loopback-only network namespace
-ns_create "$NS"
-upstream_start "$RUN/logs/upstream.log"
-seed_upstream
-mapfile -t IMAGES < <(all_images | grep -v '^library/big ')
-echo "# upstream on $UP_ADDR with ${#IMAGES[@]} images (+ library/big, not pulled here)"
+# --- the upstream, in the loopback-only network namespace test_begin made
+upstream_start
+seed_upstream small
+mapfile -t IMAGES < <(all_images)
+echo "# upstream on $UP_ADDR with ${#IMAGES[@]} images"
 
 # --- a fresh bookworm machine
 t=$SECONDS
@@ -132,14 +100,14 @@ echo regmirror-test > "$ROOT/etc/hostname"
 
 t=$SECONDS
 systemd-nspawn -D "$ROOT" --boot --register=no --keep-unit --console=passive \
-    --network-namespace-path="/run/netns/$NS" < /dev/null > "$RUN/logs/nspawn.log" 2>&1 &
+    --network-namespace-path="/run/netns/$NS" < /dev/null > "$LOGS/nspawn.log" 2>&1 &
 NSPAWN_PID=$!
 booted() {
     local i
     for ((i = 0; i < BOOT_WAIT; i++)); do
         state=$(in_box systemctl is-system-running 2>/dev/null || true)
         case "$state" in running|degraded) echo "$state after $((SECONDS - t)) s"; return 0 ;; esac
-        kill -0 "$NSPAWN_PID" 2>/dev/null || { tail -n 20 "$RUN/logs/nspawn.log"; return 1; }
+        kill -0 "$NSPAWN_PID" 2>/dev/null || { tail -n 20 "$LOGS/nspawn.log"; return 1; }
         sleep 1
     done
     echo "still ${state:-not up} after $BOOT_WAIT s"; return 1
@@ -181,9 +149,9 @@ startup_line() {
 check "the start-up line names the cache and the budget" startup_line
 hardening() {
     local show
-    in_box systemd-analyze security regmirror --no-pager > "$SCRATCH/security.txt" 2>&1 ||
-        { cat "$SCRATCH/security.txt"; return 1; }
-    grep -E "Overall exposure" "$SCRATCH/security.txt" || tail -n1 "$SCRATCH/security.txt"
+    in_box systemd-analyze security regmirror --no-pager > "$WORK/security.txt" 2>&1 ||
+        { cat "$WORK/security.txt"; return 1; }
+    grep -E "Overall exposure" "$WORK/security.txt" || tail -n1 "$WORK/security.txt"
     show=$(in_box systemctl show -p User -p NoNewPrivileges -p ProtectSystem -p PrivateTmp \
         -p MemoryHigh -p MemoryMax regmirror | tr '\n' ' ')
     echo "$show"
@@ -213,14 +181,13 @@ configure() {
         in_box systemctl restart regmirror && in_box systemctl is-active regmirror &&
         answers "http://$MIRROR_ADDR/v2/"
 }
-MIRROR_ADDR=127.0.0.1:$MIRROR_PORT
 check "point docker.io at the LAN upstream in $CONF and restart" configure
 pull() { # pull REPO TAG OUT: skopeo copy --all through the service, checked against the seed
     skopeo_copy "$1:$2" "$3" --all && verify_dir "$3" "$1" "$2" && echo "verified $(ls "$3" | wc -l) files"
 }
 for img in "${IMAGES[@]}"; do
     read -r repo tag <<< "$img"
-    check "skopeo copy --all $repo:$tag through the service" pull "$repo" "$tag" "$SCRATCH/pull-${repo//\//_}-$tag"
+    check "skopeo copy --all $repo:$tag through the service" pull "$repo" "$tag" "$WORK/pull-${repo//\//_}-$tag"
 done
 cached_blobs() {
     local n
@@ -240,7 +207,7 @@ check "the service is active again after the upgrade" back_after_upgrade
 read -r repo tag <<< "${IMAGES[0]}"
 warm_pull() {
     upstream_mark
-    pull "$repo" "$tag" "$SCRATCH/warm" || return 1
+    pull "$repo" "$tag" "$WORK/warm" || return 1
     local gets; gets=$(upstream_blob_get_total); echo "upstream blob GETs: $gets"; [ "$gets" -eq 0 ]
 }
 check "a warm pull of $repo:$tag after the upgrade comes from the kept cache" warm_pull
@@ -256,13 +223,9 @@ check "apt purge deletes the cache and the conffile" purged
 
 halted() {
     kill -TERM "$NSPAWN_PID"
-    timeout "$HALT_WAIT" tail --pid="$NSPAWN_PID" -f /dev/null || return 1
-    wait "$NSPAWN_PID" 2>/dev/null || true
-    NSPAWN_PID=
-    echo "halted"
+    timeout "$HALT_WAIT" tail --pid="$NSPAWN_PID" -f /dev/null && echo halted
 }
 check "the container halts on SIGTERM" halted
 
 echo "# pkg/test.sh took $((SECONDS - T0)) s"
-echo "$((N - FAILED)) passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+summary

@@ -81,11 +81,13 @@ pub fn spawn(config: Config) -> Result<SocketAddr, String> {
             Ok((listener, mirror)) => {
                 let _ = tx.send(listener.get_ref().local_addr().map_err(|e| e.to_string()));
                 let limits = Limits::from(&config);
+                let forever = std::future::pending();
                 smol::block_on(executor.run(server::serve(
                     listener,
                     mirror,
                     limits,
                     executor.clone(),
+                    forever,
                 )));
             }
             Err(e) => {

@@ -1,5 +1,5 @@
-//! `regmirror`: flags (and `--config` file) → `Config` → logger → `app::start` → one
-//! `LocalExecutor` running the server.
+//! `regmirror`: flags (and the `--config` file) → `Config` → logger → signal handlers →
+//! `app::start` → one `LocalExecutor` running the server until SIGTERM/SIGINT.
 
 use regmirror::cli::{self, Command, Parsed};
 use regmirror::{app, cache::store::Store, logger, server};
@@ -34,6 +34,14 @@ fn main() -> ExitCode {
                 }
             };
             logger::init(config.verbose);
+            // Signal handlers first: a SIGTERM during start-up is then a clean stop too.
+            let stop = match server::signals::termination() {
+                Ok(f) => f,
+                Err(e) => {
+                    log::error!("cannot install signal handlers: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let executor = Rc::new(LocalExecutor::new());
             let (listener, mirror) = match app::start(&config, executor.clone()) {
                 Ok(x) => x,
@@ -42,11 +50,14 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            // Returns after SIGTERM/SIGINT, once replies in flight are done (or the grace
+            // period is over): a requested stop is a success.
             smol::block_on(executor.run(server::serve(
                 listener,
                 mirror,
                 server::Limits::from(&config),
                 executor.clone(),
+                stop,
             )));
             ExitCode::SUCCESS
         }

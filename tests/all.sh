@@ -8,8 +8,12 @@
 #   e2e      real clients (skopeo, podman, containerd, dockerd) through a release build,
 #            Debian's docker-registry as upstream, all in a private network namespace
 #   cross    static aarch64 and armv6 builds, each pulled through under qemu-user
-#   image    the multi-arch FROM-scratch OCI image (skopeo + dockerd), and the Pi SD image
-#            booted in qemu-system-aarch64 serving a pull
+#   image    the multi-arch FROM-scratch OCI image and its docker-archives (skopeo, docker
+#            load + run with no registry, podman load, the README's container and
+#            boot2docker commands), the static binary in an empty root, the Pi SD image's
+#            network pieces (settings, wpa_supplicant, mDNS resolved from a netns), and the
+#            SD image booted in qemu-system-aarch64 (DHCP, then a fixed address) serving pulls
+#   docs     README.zh-CN.md gives the same commands as README.md (tests/e2e/readme-sync.py)
 #   pkg      the amd64 .deb installed into a fresh bookworm root booted with systemd-nspawn,
 #            pulled through with skopeo, upgraded and purged (pkg/test.sh); then the arm64,
 #            armhf and armel .debs from the cross binaries (pkg/build.sh)
@@ -17,7 +21,7 @@
 # dockerd). Prints `stages: N passed, M failed` last and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-STAGES=${STAGES:-rust e2e cross image pkg}
+STAGES=${STAGES:-rust e2e cross image docs pkg}
 [ "$(id -u)" = 0 ] || { echo "tests/all.sh: run as root (network namespaces, dockerd)" >&2; exit 2; }
 
 passed=0 failed=0 failures=()
@@ -32,9 +36,9 @@ stage() { # stage NAME COMMAND...
 }
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 
-# apt_ensure PKG…: install what is missing (cross/lib.sh's, in a subshell so that its other
+# apt_ensure PKG…: install what is missing (tests/lib.sh's, in a subshell so that its other
 # helpers stay out of this script).
-apt_ensure() { bash -c '. cross/lib.sh && apt_ensure "$@"' _ "$@"; }
+apt_ensure() { bash -c '. tests/lib.sh && apt_ensure "$@"' _ "$@"; }
 apt_ensure git ca-certificates || { echo "could not install git" >&2; exit 1; }
 
 # Rust: the machine's toolchain if there is one (rustup), else Debian's rustc-web 1.96 —
@@ -69,8 +73,8 @@ packages() { # the amd64 .deb booted and pulled through; then every other archit
 }
 
 images() {
-    image/build-oci.sh && image/test-oci.sh && {
-        img=$(image/build-sd.sh | tail -n 1) && image/boot-test.sh "$img"
+    image/build-oci.sh && image/test-oci.sh && image/test-bare.sh && {
+        img=$(image/build-sd.sh | tail -n 1) && image/test-sd-net.sh "$img" && image/boot-test.sh "$img"
     }
 }
 
@@ -79,6 +83,7 @@ want e2e && stage e2e e2e
 want cross && stage cross-aarch64 cross_target aarch64
 want cross && stage cross-armv6 cross_target armv6
 want image && stage image images
+want docs && stage docs python3 tests/e2e/readme-sync.py
 want pkg && stage pkg packages
 
 [ ${#failures[@]} -eq 0 ] || echo "failed stages: ${failures[*]}"

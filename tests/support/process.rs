@@ -223,6 +223,30 @@ impl Server {
         get(self.addr, path)
     }
 
+    /// Sends `signal` (`TERM`, `INT`, `HUP`) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} failed");
+    }
+
+    /// Waits for the process to exit by itself; `None` if still running after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        let child = &mut self.child.as_mut().expect("running").0;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for regmirror") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the server and returns all it wrote to stderr.
     pub fn stop(&mut self) -> String {
         drop(self.child.take());
