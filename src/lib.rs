@@ -25,9 +25,13 @@
 //!
 //! # Layout
 //! ```text
-//! main.rs          argv → Config → logger → LocalExecutor running server::serve
-//! cli.rs           flags → validated Config (the only reader of argv)
-//! config.rs        Config and the parsers for sizes, durations, upstream URLs
+//! main.rs          argv → Config → logger → app::start → LocalExecutor running server::serve
+//! cli.rs           flags (argh): --help, --version, the subcommands (the only reader of argv)
+//! conffile.rs      the configuration file's syntax (`key = value`), a pure parser
+//! settings.rs      file + flags → validated Config, errors naming the flag or file line
+//! config.rs        Config and the parsers for sizes, durations, addresses, upstream URLs
+//! budget.rs        the default byte budget from the cache's filesystem; --max-size checks
+//! app.rs           start-up: bind, open the cache, start-up errors and line; spawn (tests)
 //! logger.rs        `log` to stderr + a ring of recent lines for /_regmirror/log
 //! reference.rs     Repository, Tag, Reference, UpstreamName: validated at the edge
 //! digest.rs        Digest (sha256), the only thing cache paths are built from
@@ -59,8 +63,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod app;
+pub mod budget;
 pub mod cache;
 pub mod cli;
+pub mod conffile;
 pub mod config;
 pub mod digest;
 pub mod error;
@@ -73,5 +80,6 @@ pub mod mirror;
 pub mod reference;
 pub mod routes;
 pub mod server;
+pub mod settings;
 pub mod status;
 pub mod upstream;

@@ -26,10 +26,6 @@ use std::time::SystemTime;
 use store::Store;
 use tags::Tags;
 
-/// When the budget is derived from free space, leave at least this much of the filesystem
-/// free (or 5 % of it, if more): the cache often shares the SD card with the OS and logs.
-pub const MIN_FREE_BYTES: u64 = 256 << 20;
-
 /// The cache: blobs on disk under a byte budget, fills in progress, tag records.
 #[derive(Debug)]
 pub struct Cache {
@@ -192,13 +188,9 @@ impl Cache {
     }
 }
 
-/// Free space on the cache's filesystem plus what the cache already holds, minus a reserve.
+/// The default budget for the filesystem `root` is on (the rule is `crate::budget`'s).
 fn default_budget(root: &Path, cached: u64) -> io::Result<u64> {
-    let st = rustix::fs::statvfs(root).map_err(io::Error::from)?;
-    let avail = st.f_bavail.saturating_mul(st.f_frsize);
-    let size = st.f_blocks.saturating_mul(st.f_frsize);
-    let keep_free = (size / 20).max(MIN_FREE_BYTES).min(size / 2);
-    Ok((cached + avail).saturating_sub(keep_free))
+    Ok(crate::budget::derived(&crate::budget::space(root)?, cached))
 }
 
 #[cfg(test)]

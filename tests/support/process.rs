@@ -133,8 +133,28 @@ impl Server {
             NO_UPSTREAM,
         ];
         args.extend_from_slice(extra);
-        let child = Command::new(BIN)
-            .args(&args)
+        Server::start_args(cwd, &args)
+    }
+
+    /// Starts `regmirror ARGS` exactly as given (a `serve` whose `--listen` the test chooses),
+    /// and waits for its start-up line to say where it listens.
+    pub fn start_args(cwd: &Path, args: &[&str]) -> Server {
+        Server::start_wrapped(cwd, &[], args)
+    }
+
+    /// Starts `WRAPPER… regmirror ARGS` (e.g. `unshare -rn` for a network namespace of its
+    /// own), and waits for its start-up line to say where it listens.
+    pub fn start_wrapped(cwd: &Path, wrapper: &[&str], args: &[&str]) -> Server {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
+            .args(args)
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
