@@ -41,7 +41,7 @@
 #      CROSS_TARGET_DIR  cargo target dir (default: target/cross of this repository)
 #      CROSS_JOBS  cargo -j (default: nproc)
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../tests/lib.sh"
 
 [ $# -eq 1 ] || die "usage: $0 aarch64|armv7|armv6|amd64|armv5"
 SHORT=$1

@@ -5,7 +5,7 @@
 # results, and the tools cross/test.sh uses. Idempotent: a second run costs one
 # dpkg-query per package.
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../tests/lib.sh"
 
 apt_ensure \
     rustc-web cargo-web rust-web-src \

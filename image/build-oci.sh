@@ -23,19 +23,28 @@
 # `created` = SOURCE_DATE_EPOCH (default: the HEAD commit's time). Same binaries
 # and epoch → same digests.
 #
+# Beside the layout, one docker-archive per platform (the format of `docker save`, which
+# `docker load` and `podman load` read with no registry involved), tagged
+# regmirror:<crate version>: target/oci/regmirror-<version>-linux-amd64.tar,
+# -linux-arm64, -linux-arm-v7, -linux-arm-v6 (override the dir with OCI_ARCHIVE_DIR). Each
+# holds manifest.json, the same config and gzip layer as the layout (so the image ID is the
+# same however the image arrives); the archive itself is a plain tar (podman 4's
+# docker-archive reader takes no compressed archive; the layer inside is compressed).
+#
 # Binaries come from cross/build.sh TARGET (target/cross; a quick no-op for the
 # ones already built and up to date). Output: target/oci/regmirror (override with OCI_OUT), tags
 # `latest` and the crate version; its path is the last line on stdout.
 set -euo pipefail
-. "$(dirname "$0")/../cross/lib.sh"
+. "$(dirname "$0")/../tests/lib.sh"
 
 OUT=${OCI_OUT:-$REPO_ROOT/target/oci/regmirror}
+ARCHIVE_DIR=${OCI_ARCHIVE_DIR:-$(dirname "$OUT")}
 UIDGID=65532
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
     SOURCE_DATE_EPOCH=$(git -C "$REPO_ROOT" log -1 --format=%ct 2>/dev/null || echo 0)
 fi
 export SOURCE_DATE_EPOCH
-VERSION=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "${REGMIRROR_SRC:-$REPO_ROOT}/Cargo.toml" | head -n1)
+VERSION=$(crate_version)
 CREATED=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
 command -v python3 >/dev/null || apt_ensure python3
 
@@ -123,7 +132,22 @@ PY
     read -r man_digest man_size <<< "$(put_blob "$WORK/$short/manifest.json")"
     ENTRIES+=("$man_digest $man_size $arch $variant")
     plat=linux/$arch; [ "$variant" = - ] || plat+=/$variant
-    log "$plat: manifest $man_digest, layer $layer_size bytes"
+
+    # The docker-archive: manifest.json naming the config (<hex>.json), the layer (the
+    # layout's gzip blob, <digest hex>.tar.gz: docker and podman load compressed layers,
+    # but podman 4 cannot read a compressed archive) and the tag, nothing else.
+    da=$WORK/$short/docker-archive cfg_hex=${cfg_digest#sha256:} layer_hex=${layer_digest#sha256:}
+    mkdir -p "$da"
+    cp "$WORK/$short/layer.tar.gz" "$da/$layer_hex.tar.gz"
+    cp "$WORK/$short/config.json" "$da/$cfg_hex.json"
+    printf '[{"Config":"%s.json","Layers":["%s.tar.gz"],"RepoTags":["regmirror:%s"]}]' \
+        "$cfg_hex" "$layer_hex" "$VERSION" > "$da/manifest.json"
+    aname=linux-$arch; [ "$variant" = - ] || [ "$arch" = arm64 ] || aname+=-$variant
+    archive=$ARCHIVE_DIR/regmirror-$VERSION-$aname.tar
+    mkdir -p "$ARCHIVE_DIR"
+    "${TAR[@]}" --owner=0 --group=0 -C "$da" -cf "$archive.new" manifest.json "$cfg_hex.json" "$layer_hex.tar.gz"
+    mv "$archive.new" "$archive"
+    log "$plat: manifest $man_digest, layer $layer_size bytes; $(basename "$archive") $(stat -c %s "$archive") bytes"
 done
 
 python3 - "$VERSION" "$CREATED" "${ENTRIES[@]}" > "$WORK/index-blob.json" <<'PY'

@@ -14,8 +14,11 @@
 #  - Byte-for-byte reproducibility is easy to control (cpio, mkfs with fixed
 #    times/UUIDs) — much harder for a dpkg-installed root.
 # What Debian's busybox lacks comes from Debian arm64 packages (dynamic, with
-# their libc): toybox for `sntp` (busybox here has no ntpd), e2fsprogs for
-# e2fsck/resize2fs (busybox has neither).
+# their libc and exactly the libraries they need): toybox for `sntp` (busybox
+# here has no ntpd), e2fsprogs for e2fsck/resize2fs (busybox has neither),
+# wpasupplicant for Wi-Fi (with firmware-brcm80211's Pi files), avahi-daemon for
+# mDNS (HOSTNAME.local; run without D-Bus, but linked with libdbus: that and
+# its libsystemd are shipped, and are also what wpa_supplicant links).
 #
 # Layout of the .img (MBR, disk signature 0x5245474d):
 #   p1  FAT32 "RMBOOT"   256 MiB  Pi firmware, DTBs, vmlinuz, initrd.img,
@@ -26,7 +29,8 @@
 #
 # Boot: firmware → kernel + initramfs → /init (busybox init): coldplug modules,
 # find the disk by signature, grow p2, read regmirror.txt, mount the cache
-# (e2fsck -p first), restore the last saved time, DHCP on every ethernet, SNTP
+# (e2fsck -p first), restore the last saved time, the network (the cable if one
+# is up, else Wi-Fi; a fixed ADDRESS or DHCP), mDNS for HOSTNAME.local, SNTP
 # (DHCP-announced servers, then NTP_SERVERS) for up to SNTP_WAIT s, then start
 # regmirror as uid 65532 (init respawns it if it dies); hourly SNTP + clock
 # save; `poweroff` stops regmirror, saves the clock and unmounts the cache.
@@ -35,7 +39,7 @@
 # Debian bookworm arm64 packages fetched with a private APT_CONFIG (nothing is
 # added to /etc/apt). Same binary + same package versions + same
 # SOURCE_DATE_EPOCH (default: HEAD's commit time) → same bytes: fixed mtimes,
-# cpio --reproducible, gzip -n, E2FSPROGS_FAKE_TIME + fixed UUID/hash seed (and
+# cpio --reproducible, xz -T1, E2FSPROGS_FAKE_TIME + fixed UUID/hash seed (and
 # no -d: it would copy host ctimes),
 # mkfs.vfat with a fixed volume id under faketime, xz -T1.
 #
@@ -43,7 +47,7 @@
 # boot files beside it); its path is the last line on stdout.
 # Env: SD_OUT (output dir), DEBIAN_MIRROR (default http://deb.debian.org/debian).
 set -euo pipefail
-. "$(dirname "$0")/../cross/lib.sh"
+. "$(dirname "$0")/../tests/lib.sh"
 
 HERE=$REPO_ROOT/image/sd
 OUTDIR=${SD_OUT:-$REPO_ROOT/target/sd}
@@ -107,8 +111,15 @@ done
 [ $updated = yes ] || ls "$APTDIR"/lists/*Packages* >/dev/null 2>&1 || die "no arm64 package lists"
 KPKG=$(apt-cache show --no-all-versions linux-image-arm64 | sed -n 's/^Depends: *\(linux-image-[^ ,]*\).*/\1/p' | head -n1)
 [ -n "$KPKG" ] || die "cannot resolve linux-image-arm64"
+# Wi-Fi: firmware-brcm80211 (non-free-firmware) + wireless-regdb + wpasupplicant; mDNS:
+# avahi-daemon; then every library the three dynamic tools and those two need (DT_NEEDED,
+# checked below: a missing one stops the build).
 PKGS=("$KPKG" raspi-firmware busybox-static toybox libc6 libcrypt1
-      e2fsprogs libext2fs2 libcom-err2 libblkid1 libuuid1 libss2)
+      e2fsprogs libext2fs2 libcom-err2 libblkid1 libuuid1 libss2
+      firmware-brcm80211 wireless-regdb wpasupplicant avahi-daemon
+      libavahi-common3 libavahi-core7 libdaemon0 libexpat1 libdbus-1-3 libsystemd0 libcap2
+      libgcrypt20 libgpg-error0 liblz4-1 liblzma5 libzstd1
+      libnl-3-200 libnl-genl-3-200 libnl-route-3-200 libpcsclite1 libssl3)
 (cd "$APTDIR/debs" && timeout 900 apt-get -q download "${PKGS[@]}" >&2) || die "apt-get download failed"
 mkdir -p "$WORK/x"
 : > "$WORK/VERSIONS.txt"
@@ -136,13 +147,14 @@ install -m 0755 "$X/bin/busybox" "$R/bin/busybox"
 install -m 0755 "$BIN" "$R/bin/regmirror"
 install -m 0755 "$X/bin/toybox" "$R/bin/toybox"
 ln -s toybox "$R/bin/sntp"
-for t in e2fsck resize2fs; do install -m 0755 "$X/sbin/$t" "$R/sbin/$t"; done
+for t in e2fsck resize2fs wpa_supplicant; do install -m 0755 "$X/sbin/$t" "$R/sbin/$t"; done
+install -m 0755 "$X/usr/sbin/avahi-daemon" "$R/sbin/avahi-daemon"
 # Shared libraries the dynamic tools need, found by walking DT_NEEDED.
 mkdir -p "$R/lib/aarch64-linux-gnu"
 cp -a "$X/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1" "$R/lib/aarch64-linux-gnu/"
 ln -s aarch64-linux-gnu/ld-linux-aarch64.so.1 "$R/lib/ld-linux-aarch64.so.1"
 needed() { aarch64-linux-gnu-readelf -d "$1" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'; }
-queue=("$R/bin/toybox" "$R/sbin/e2fsck" "$R/sbin/resize2fs")
+queue=("$R/bin/toybox" "$R/sbin/e2fsck" "$R/sbin/resize2fs" "$R/sbin/wpa_supplicant" "$R/sbin/avahi-daemon")
 while [ ${#queue[@]} -gt 0 ]; do
     f=${queue[0]}; queue=("${queue[@]:1}")
     for lib in $(needed "$f"); do
@@ -156,6 +168,23 @@ while [ ${#queue[@]} -gt 0 ]; do
         queue+=("$R/lib/aarch64-linux-gnu/$lib")
     done
 done
+# Wi-Fi firmware for the Pis' Broadcom/Cypress chips (links resolved): CYW43438 (Pi 3B,
+# Zero 2 W with chip BCM43430/1) and CYW43455 (Pi 3A+/3B+, 4, 400, CM4), with the Pi NVRAM
+# files Debian ships; a board without its own NVRAM file falls back to the chip's generic name,
+# which is given the Pi 3B's and the Pi 4's. The regulatory database Debian's kernel trusts.
+FW=$X/lib/firmware
+mkdir -p "$R/lib/firmware/brcm"
+for f in brcmfmac43430-sdio.bin brcmfmac43430-sdio.clm_blob \
+         brcmfmac43430-sdio.raspberrypi,3-model-b.txt brcmfmac43430-sdio.raspberrypi,model-zero-w.txt \
+         brcmfmac43455-sdio.bin brcmfmac43455-sdio.clm_blob brcmfmac43455-sdio.raspberrypi,3-model-a-plus.txt \
+         brcmfmac43455-sdio.raspberrypi,3-model-b-plus.txt brcmfmac43455-sdio.raspberrypi,4-model-b.txt; do
+    [ -e "$FW/brcm/$f" ] || die "firmware-brcm80211 has no brcm/$f"
+    cp -L "$FW/brcm/$f" "$R/lib/firmware/brcm/$f"
+done
+cp -L "$FW/brcm/brcmfmac43430-sdio.raspberrypi,3-model-b.txt" "$R/lib/firmware/brcm/brcmfmac43430-sdio.txt"
+cp -L "$FW/brcm/brcmfmac43455-sdio.raspberrypi,4-model-b.txt" "$R/lib/firmware/brcm/brcmfmac43455-sdio.txt"
+cp -L "$FW/regulatory.db-debian" "$R/lib/firmware/regulatory.db"
+cp -L "$FW/regulatory.db.p7s-debian" "$R/lib/firmware/regulatory.db.p7s"
 echo "$SOURCE_DATE_EPOCH" > "$R/etc/build-epoch"
 printf '%s\n' "${DISKSIG#0x}" | sed 's/\(..\)\(..\)\(..\)\(..\)/\4\3\2\1/' > "$R/etc/disk-signature"
 echo "regmirror-os $(sed -n 's/^version *= *"\(.*\)"/\1/p' "${REGMIRROR_SRC:-$REPO_ROOT}/Cargo.toml" | head -n1) ($STAMP UTC)" > "$R/etc/os-release-line"
@@ -177,6 +206,7 @@ WANT=(
   raspberrypi-cpufreq cpufreq-dt                           # full CPU speed
   ext4 vfat nls_cp437 nls_ascii nls_utf8 crc32c_generic    # filesystems
   virtio_pci virtio_mmio virtio_blk virtio_net             # qemu -M virt (boot test)
+  brcmfmac brcmutil cfg80211 pwrseq_simple                 # Wi-Fi (SDIO on the sdhci-iproc host)
 )
 KM=$X/lib/modules/$KVER
 depmod -b "$X" "$KVER"
@@ -206,7 +236,7 @@ log "initramfs: ${#have[@]} modules, $(du -sh "$R/lib/modules" | cut -f1)"
 find "$R" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 (cd "$R" && find . -mindepth 1 -print0 | sort -z \
     | cpio --null --create --format=newc --reproducible --owner=0:0 --quiet) \
-    | gzip -n -9 > "$WORK/initrd.img"
+    | xz -T1 -9 --check=crc32 > "$WORK/initrd.img"   # the kernel's xz: CRC32, no BCJ filter
 
 # --- 4. the boot partition (FAT32)
 B=$WORK/bootfs
@@ -256,6 +286,6 @@ mkdir -p "$OUTDIR"
 xz -T1 -6 -c "$IMG" > "$OUTDIR/$IMG_NAME.xz.new"
 mv "$OUTDIR/$IMG_NAME.xz.new" "$OUTDIR/$IMG_NAME.xz"
 (cd "$OUTDIR" && sha256sum "$IMG_NAME.xz" > "$IMG_NAME.xz.sha256")
-rm -rf "$OUTDIR/boot"; cp -a "$B" "$OUTDIR/boot"    # for updates without reflashing
+rm -rf "${OUTDIR:?}/boot"; cp -a "$B" "$OUTDIR/boot"    # for updates without reflashing
 log "$OUTDIR/$IMG_NAME.xz: $(stat -c %s "$OUTDIR/$IMG_NAME.xz") bytes compressed, $(stat -c %s "$IMG") raw, sha256 $(cut -d' ' -f1 "$OUTDIR/$IMG_NAME.xz.sha256"), $(( $(date +%s) - START )) s"
 echo "$OUTDIR/$IMG_NAME.xz"

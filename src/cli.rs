@@ -1,22 +1,30 @@
 //! Command-line flags (argh) and their translation into a validated [`Config`]. The only
-//! module that reads argv; bad flags become one-line errors and exit status 2.
+//! module that reads argv; bad flags become one-line errors and exit status 2. `serve`'s
+//! flags and its configuration file (`--config`) meet in `settings.rs`.
 
-use crate::config::{self, Config, Credentials, UpstreamUrl};
-use crate::reference::UpstreamName;
+use crate::conffile::Key;
+use crate::config::{self, Config};
+use crate::settings::Settings;
 use argh::FromArgs;
 use std::path::PathBuf;
 
 /// A pull-through Docker/OCI registry mirror for small boards.
 #[derive(FromArgs, Debug)]
+#[argh(help_triggers("-h", "--help", "help"))]
 pub struct Args {
+    /// print the version and exit
+    #[argh(switch, short = 'V')]
+    pub version: bool,
     /// what to do
     #[argh(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Subcommands.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
+// Built once per run from argv; boxing would only make the argh derive harder to read.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the mirror.
     Serve(ServeArgs),
@@ -24,39 +32,52 @@ pub enum Command {
     Verify(VerifyArgs),
 }
 
+/// What `regmirror ARGS` asks for.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per run, like `Command`
+pub enum Parsed {
+    /// A command to run.
+    Run(Command),
+    /// Text to print on stdout, then exit 0 (`--help`, `--version`).
+    Print(String),
+}
+
 /// Run the mirror.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "serve")]
+#[argh(subcommand, name = "serve", help_triggers("-h", "--help", "help"))]
 // Doc comments here are argh's `--help` text, where a bare URL reads best.
 #[allow(rustdoc::bare_urls)]
 pub struct ServeArgs {
-    /// address to listen on (default 0.0.0.0:5000)
+    /// read settings from FILE: `key = value` lines named like these flags (the package's is /etc/regmirror/regmirror.conf); flags given here override it
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// address to listen on: 0.0.0.0:5000 (the default), :5000, localhost:5000, [::]:5000
     #[argh(option)]
     pub listen: Option<String>,
     /// cache directory (default ./regmirror-cache)
     #[argh(option)]
-    pub cache_dir: Option<PathBuf>,
-    /// byte budget for the cache, e.g. 500MB, 20GiB (default: free space of the cache's filesystem, minus a reserve)
+    pub cache_dir: Option<String>,
+    /// byte budget for the cache, at least 100MB, e.g. 500MB, 20GiB (default: the free space of the cache's filesystem plus what the cache holds, minus a reserve; at most 80% of the free space if that is the root filesystem)
     #[argh(option)]
     pub max_size: Option<String>,
-    /// an allowlisted upstream NAME=URL, repeatable; docker.io=https://registry-1.docker.io is always present unless overridden
+    /// an allowlisted upstream NAME=URL, repeatable, each NAME once; docker.io=https://registry-1.docker.io is always present unless overridden
     #[argh(option)]
     pub upstream: Vec<String>,
     /// PEM file of extra CA certificates trusted for upstream TLS
     #[argh(option)]
-    pub upstream_ca: Option<PathBuf>,
+    pub upstream_ca: Option<String>,
     /// credentials for an upstream: NAME=USER:PASSWORD_FILE (the password is read from the file), repeatable
     #[argh(option)]
     pub upstream_auth: Vec<String>,
     /// how long a tag is served before revalidating it upstream, e.g. 0s, 90s, 5m, 1h (default 5m)
     #[argh(option)]
     pub tag_ttl: Option<String>,
-    /// upstream header and idle-read timeout (default 15s)
+    /// upstream header and idle-read timeout (default 15s); connecting (TCP and TLS) is always capped at 5s
     #[argh(option)]
     pub upstream_timeout: Option<String>,
     /// most client connections served at once (default 128)
     #[argh(option)]
-    pub max_connections: Option<usize>,
+    pub max_connections: Option<String>,
     /// debug logging
     #[argh(switch, short = 'v')]
     pub verbose: bool,
@@ -64,7 +85,7 @@ pub struct ServeArgs {
 
 /// Re-hash every cached blob, delete the bad ones, report; exit 1 if any were bad.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "verify")]
+#[argh(subcommand, name = "verify", help_triggers("-h", "--help", "help"))]
 pub struct VerifyArgs {
     /// cache directory (default ./regmirror-cache)
     #[argh(option)]
@@ -81,80 +102,45 @@ impl VerifyArgs {
 }
 
 impl ServeArgs {
-    /// Validates every flag; the error is one line naming the flag.
+    /// Reads `--config` if given, lays the flags over it, and validates everything; the
+    /// error is one line naming the flag (or the file and line).
     pub fn into_config(self) -> Result<Config, String> {
-        let mut c = Config::new(
-            self.cache_dir
-                .unwrap_or_else(|| config::DEFAULT_CACHE_DIR.into()),
-        );
-        if let Some(l) = self.listen {
-            c.listen = l.parse().map_err(|_| {
-                format!("--listen {l:?}: expected ADDRESS:PORT such as 0.0.0.0:5000")
-            })?;
-        }
-        if let Some(s) = self.max_size {
-            c.max_size = Some(config::parse_size(&s).map_err(|e| format!("--max-size {e}"))?);
-        }
-        for u in &self.upstream {
-            let (name, url) = u
-                .split_once('=')
-                .ok_or_else(|| format!("--upstream {u:?}: expected NAME=URL"))?;
-            let name = UpstreamName::parse(name).map_err(|_| {
-                format!(
-                    "--upstream {u:?}: {name:?} is not a registry name like docker.io or ghcr.io"
-                )
-            })?;
-            c.set_upstream(
-                name,
-                UpstreamUrl::parse(url).map_err(|e| format!("--upstream {e}"))?,
-            );
-        }
-        for a in &self.upstream_auth {
-            let bad = || format!("--upstream-auth {a:?}: expected NAME=USER:PASSWORD_FILE");
-            let (name, rest) = a.split_once('=').ok_or_else(bad)?;
-            let (user, file) = rest.split_once(':').ok_or_else(bad)?;
-            let password = std::fs::read_to_string(file).map_err(|e| {
-                format!("--upstream-auth {name}: cannot read password file {file:?}: {e}")
-            })?;
-            let upstream = c
-                .upstreams
-                .iter_mut()
-                .find(|u| u.name.as_str() == name)
-                .ok_or_else(|| {
-                    format!("--upstream-auth {name}: no such upstream (add it with --upstream)")
-                })?;
-            upstream.credentials = Some(Credentials {
-                user: user.into(),
-                password: password.trim_end_matches(['\r', '\n']).into(),
-            });
-        }
-        c.upstream_ca = self.upstream_ca;
-        if let Some(t) = self.tag_ttl {
-            c.tag_ttl = config::parse_duration(&t).map_err(|e| format!("--tag-ttl {e}"))?;
-        }
-        if let Some(t) = self.upstream_timeout {
-            c.upstream_timeout =
-                config::parse_duration(&t).map_err(|e| format!("--upstream-timeout {e}"))?;
-            if c.upstream_timeout.is_zero() {
-                return Err("--upstream-timeout must be more than 0s".into());
+        let mut s = match &self.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        let once = [
+            (Key::Listen, self.listen),
+            (Key::CacheDir, self.cache_dir),
+            (Key::MaxSize, self.max_size),
+            (Key::UpstreamCa, self.upstream_ca),
+            (Key::TagTtl, self.tag_ttl),
+            (Key::UpstreamTimeout, self.upstream_timeout),
+            (Key::MaxConnections, self.max_connections),
+        ];
+        for (key, value) in once {
+            if let Some(v) = value {
+                s.flag(key, v);
             }
         }
-        if let Some(n) = self.max_connections {
-            if n == 0 {
-                return Err("--max-connections must be at least 1".into());
-            }
-            c.max_connections = n;
+        for u in self.upstream {
+            s.flag(Key::Upstream, u);
         }
-        c.verbose = self.verbose;
-        Ok(c)
+        for a in self.upstream_auth {
+            s.flag(Key::UpstreamAuth, a);
+        }
+        if self.verbose {
+            s.flag(Key::Verbose, "yes");
+        }
+        s.into_config()
     }
 }
 
-/// Parses argv (without the program name) into `Args`, or the text to print and the exit
-/// status: `--help` → (help, 0), a bad flag → (one line, 2).
-pub fn parse(program: &str, args: &[&str]) -> Result<Args, (String, i32)> {
-    Args::from_args(&[program], args).map_err(|early| match early.status {
-        Ok(()) => (early.output, 0),
+/// Parses argv (without the program name): a command, or text to print and exit 0
+/// (`--help`, `--version`); a bad command line is `Err` with one line for stderr, exit 2.
+pub fn parse(program: &str, args: &[&str]) -> Result<Parsed, String> {
+    let args = Args::from_args(&[program], args).map_err(|early| match early.status {
+        Ok(()) => Ok(early.output),
         Err(()) => {
             // argh's message is a line, sometimes followed by the choices it wants
             // ("One of the following subcommands must be present:" and a list): one line.
@@ -169,9 +155,26 @@ pub fn parse(program: &str, args: &[&str]) -> Result<Args, (String, i32)> {
                     lines.filter_map(|l| l.split_whitespace().next()).collect();
                 msg = format!("{msg} {}", choices.join(", "));
             }
-            (format!("{program}: {msg}; see {program} --help"), 2)
+            Err(format!("{program}: {msg}; see {program} --help"))
         }
-    })
+    });
+    let args = match args {
+        Ok(a) => a,
+        Err(Ok(help)) => return Ok(Parsed::Print(help)),
+        Err(Err(line)) => return Err(line),
+    };
+    if args.version {
+        return Ok(Parsed::Print(format!(
+            "{program} {}\n",
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+    match args.command {
+        Some(c) => Ok(Parsed::Run(c)),
+        None => Err(format!(
+            "{program}: no command given: serve (run the mirror) or verify (check the cache); see {program} --help"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -181,9 +184,9 @@ mod tests {
     fn serve(args: &[&str]) -> Result<Config, String> {
         let mut all = vec!["serve"];
         all.extend_from_slice(args);
-        match parse("regmirror", &all).map_err(|e| e.0)?.command {
-            Command::Serve(s) => s.into_config(),
-            Command::Verify(_) => unreachable!(),
+        match parse("regmirror", &all)? {
+            Parsed::Run(Command::Serve(s)) => s.into_config(),
+            other => panic!("{other:?}"),
         }
     }
 
@@ -224,26 +227,43 @@ mod tests {
     }
 
     #[test]
-    fn bad_flags_are_one_line_exit_2() {
+    fn bad_flags_are_one_line() {
         for args in [
-            vec!["serve", "--max-size", "lots"],
-            vec!["serve", "--tag-ttl", "300"],
-            vec!["serve", "--upstream", "docker.io"],
-            vec!["serve", "--listen", "nowhere"],
+            vec!["--max-size", "lots"],
+            vec!["--tag-ttl", "300"],
+            vec!["--upstream", "docker.io"],
+            vec!["--listen", "nowhere"],
         ] {
-            let err = match parse("regmirror", &args) {
-                Ok(Args {
-                    command: Command::Serve(s),
-                }) => s.into_config().unwrap_err(),
-                _ => panic!("{args:?}"),
-            };
+            let err = serve(&args).unwrap_err();
             assert!(!err.contains('\n'), "{err}");
         }
-        let (msg, code) = parse("regmirror", &["serve", "--bogus"]).unwrap_err();
-        assert_eq!(code, 2);
-        assert!(!msg.trim_end().contains('\n'), "{msg}");
-        let (_, code) = parse("regmirror", &["--help"]).unwrap_err();
-        assert_eq!(code, 0);
+        for args in [vec!["serve", "--bogus"], vec![]] {
+            let msg = parse("regmirror", &args).unwrap_err();
+            assert!(!msg.trim_end().contains('\n'), "{msg}");
+        }
+    }
+
+    #[test]
+    fn help_and_version_are_text_to_print() {
+        for args in [
+            vec!["--help"],
+            vec!["-h"],
+            vec!["serve", "-h"],
+            vec!["verify", "--help"],
+        ] {
+            match parse("regmirror", &args) {
+                Ok(Parsed::Print(text)) => assert!(text.contains("Usage"), "{text}"),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        for flag in ["--version", "-V"] {
+            match parse("regmirror", &[flag]) {
+                Ok(Parsed::Print(text)) => {
+                    assert_eq!(text, format!("regmirror {}\n", env!("CARGO_PKG_VERSION")))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

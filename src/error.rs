@@ -101,6 +101,10 @@ pub enum Error {
     HeadersTooLarge,
     /// The client did not send its headers in time.
     HeaderTimeout,
+    /// A method RFC 9110 does not define (methods are case-sensitive: `get` is one).
+    NotImplemented(String),
+    /// Every connection slot is writing a reply; the client may retry at once.
+    Busy,
     /// `Range` outside the blob.
     RangeNotSatisfiable {
         /// The blob's full length, for `Content-Range: bytes */len`.
@@ -140,6 +144,8 @@ impl Error {
             Error::Malformed(_) => Status::BAD_REQUEST,
             Error::HeadersTooLarge => Status::HEADERS_TOO_LARGE,
             Error::HeaderTimeout => Status::REQUEST_TIMEOUT,
+            Error::NotImplemented(_) => Status::NOT_IMPLEMENTED,
+            Error::Busy => Status::SERVICE_UNAVAILABLE,
             Error::RangeNotSatisfiable { .. } => Status::RANGE_NOT_SATISFIABLE,
             Error::Upstream(u) => match u {
                 UpstreamError::NotFound => Status::NOT_FOUND,
@@ -178,7 +184,9 @@ impl Error {
             | Error::Malformed(_)
             | Error::HeadersTooLarge
             | Error::HeaderTimeout
+            | Error::NotImplemented(_)
             | Error::RangeNotSatisfiable { .. } => "UNSUPPORTED",
+            Error::Busy => "TOOMANYREQUESTS",
             Error::Upstream(u) => match u {
                 UpstreamError::NotFound => unavailable,
                 UpstreamError::TooManyRequests { .. } => "TOOMANYREQUESTS",
@@ -206,8 +214,10 @@ impl Error {
             | Error::Malformed(_)
             | Error::HeadersTooLarge
             | Error::HeaderTimeout
+            | Error::NotImplemented(_)
             | Error::RangeNotSatisfiable { .. } => Side::Client,
             Error::Upstream(_) => Side::Upstream,
+            Error::Busy => Side::Internal,
             Error::Internal(_) => Side::Internal,
         }
     }
@@ -216,6 +226,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Error::Upstream(UpstreamError::TooManyRequests { retry_after, .. }) => *retry_after,
+            Error::Busy => Some(1),
             _ => None,
         }
     }
@@ -255,6 +266,11 @@ impl fmt::Display for Error {
             Error::Malformed(m) => write!(f, "malformed HTTP request: {m}"),
             Error::HeadersTooLarge => f.write_str("request headers larger than 8 KiB"),
             Error::HeaderTimeout => f.write_str("request headers not received in time"),
+            Error::NotImplemented(m) => write!(
+                f,
+                "method {m:.32} is not implemented (methods are case-sensitive)"
+            ),
+            Error::Busy => f.write_str("every connection is busy; retry"),
             Error::RangeNotSatisfiable { size } => {
                 write!(f, "range not satisfiable for a blob of {size} bytes")
             }
@@ -333,6 +349,8 @@ mod tests {
             Error::Malformed("x".into()),
             Error::HeadersTooLarge,
             Error::HeaderTimeout,
+            Error::NotImplemented("get".into()),
+            Error::Busy,
             Error::RangeNotSatisfiable { size: 1 },
             Error::Internal(std::io::Error::other("x")),
         ];

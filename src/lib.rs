@@ -1,26 +1,50 @@
 //! regmirror — a pull-through Docker/OCI registry mirror for small boards.
 //!
-//! One process, one thread: a smol `LocalExecutor` runs every connection and every
-//! upstream fill. Clients (Docker, containerd, podman, skopeo) pull through it; each blob
-//! is fetched from upstream once, verified, kept on disk under a byte budget, and served
-//! from disk afterwards — also when the upstream is gone.
+//! One process; one thread runs all our work: a smol `LocalExecutor` runs every connection
+//! and every upstream fill. Clients (Docker, containerd, podman, skopeo) pull through it;
+//! each blob is fetched from upstream once, verified, kept on disk under a byte budget, and
+//! served from disk afterwards — also when the upstream is gone.
+//!
+//! # Threads
+//! Exactly these exist (`ls /proc/PID/task; cat /proc/PID/task/*/comm`), all started at
+//! start-up; nothing a client sends starts one (`tests/hostile.rs` checks every kind of
+//! request against the running binary):
+//! - `regmirror`, the main thread: runs the executor inside `smol::block_on`, so every task
+//!   of ours — connections, fills, revalidations — and all file I/O (direct `pread`,
+//!   `pwrite`, `sendfile`) run here.
+//! - `async-io`, async-io's reactor thread, started with the first socket. It runs none of
+//!   our code: it and the main thread take turns holding the reactor — whichever holds it
+//!   waits in `epoll_wait`, the other on a futex — so while the main thread is busy running
+//!   tasks, this one waits for I/O events and wakes it. (Checked with `strace -f`: its
+//!   system calls are `epoll_pwait`, `futex` and reads of the reactor's wake-up pipe.)
+//! - `regmirror-dns`, the upstream resolver: `getaddrinfo` blocks, so upstream host names
+//!   are resolved on this one named thread (see `upstream/`), never on the executor.
+//!
+//! Signals (SIGTERM, SIGINT, SIGHUP) need no thread: `async-signal` writes them to a socket
+//! pair the reactor reads (`server/signals.rs`).
 //!
 //! # Layout
 //! ```text
-//! main.rs          argv → Config → logger → LocalExecutor running server::serve
-//! cli.rs           flags → validated Config (the only reader of argv)
-//! config.rs        Config and the parsers for sizes, durations, upstream URLs
+//! main.rs          argv → Config → logger → app::start → LocalExecutor running server::serve
+//! cli.rs           flags (argh): --help, --version, the subcommands (the only reader of argv)
+//! conffile.rs      the configuration file's syntax (`key = value`), a pure parser
+//! settings.rs      file + flags → validated Config, errors naming the flag or file line
+//! config.rs        Config and the parsers for sizes, durations, addresses, upstream URLs
+//! budget.rs        the default byte budget from the cache's filesystem; --max-size checks
+//! app.rs           start-up: bind, open the cache, start-up errors and line; spawn (tests)
 //! logger.rs        `log` to stderr + a ring of recent lines for /_regmirror/log
 //! reference.rs     Repository, Tag, Reference, UpstreamName: validated at the edge
 //! digest.rs        Digest (sha256), the only thing cache paths are built from
 //! media_type.rs    MediaType and the four manifest types we ask for and serve
 //! error.rs         the one Error enum → HTTP status + OCI code (spec codes only) + side
 //!                  at fault
-//! server/        mod.rs: accept loop, connection limit, header timeout, request parsing
-//!                  (async-h1's decoder), access log; conn.rs: the client socket (write
-//!                  timeout, sendfile); reply.rs: writing replies
-//! http/            our own Request/Reply/Body types (routes never see async-h1 or
-//!                  http-types); status.rs: Status; range.rs: the Range header
+//! server/          mod.rs: start-up, limits; accept.rs: accept loop, shutdown; slots.rs:
+//!                  connection slots and whom to close for a newcomer; connection.rs: one
+//!                  connection's requests (head buffer, pipelining, bodies, access log);
+//!                  conn.rs: the client socket (write timeout, sendfile); reply.rs: writing
+//!                  replies; signals.rs: SIGTERM/SIGINT/SIGHUP
+//! http/            our own Request/Reply/Body types; head.rs: the request-head parser
+//!                  (pure, on httparse); status.rs: Status; range.rs: the Range header
 //! routes.rs        path → Route; dispatch; Error → OCI JSON
 //! mirror/          the pull logic across cache and upstream: mod.rs (state), flight.rs
 //!                  (work in flight, shared by every request for it), manifests.rs (by
@@ -45,8 +69,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod app;
+pub mod budget;
 pub mod cache;
 pub mod cli;
+pub mod conffile;
 pub mod config;
 pub mod digest;
 pub mod error;
@@ -59,5 +86,6 @@ pub mod mirror;
 pub mod reference;
 pub mod routes;
 pub mod server;
+pub mod settings;
 pub mod status;
 pub mod upstream;

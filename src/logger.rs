@@ -1,19 +1,70 @@
 //! A small `log::Log`: one line per record to stderr with a UTC timestamp, and the most
-//! recent lines kept in a fixed ring for `/_regmirror/log` — a Pi on a shelf has no screen,
-//! so its log must be readable over the network.
+//! recent lines kept in a ring for `/_regmirror/log` — a Pi on a shelf has no screen, so its
+//! log must be readable over the network. Each line and the ring are bounded in bytes.
 
-use heapless::HistoryBuf;
 use log::{Level, LevelFilter, Log, Metadata, Record};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Lines kept for `/_regmirror/log`: a few minutes of a busy office's pulls, at most a few
-/// hundred KiB.
+/// Longest log line, on stderr and in the ring; the rest is cut and the cut marked
+/// (`… [+N bytes]`). A request path can be nearly 8 KiB: without this, 600 such requests
+/// held 4 MB of log.
+pub const MAX_LINE_BYTES: usize = 1024;
+
+/// Lines kept for `/_regmirror/log`: a few minutes of a busy office's pulls.
 pub const RECENT_LINES: usize = 500;
 
+/// Bytes kept for `/_regmirror/log` (line text, without the ring's bookkeeping): the
+/// oldest lines go first when either this or [`RECENT_LINES`] is reached.
+pub const RECENT_BYTES: usize = 256 * 1024;
+
+/// The most recent lines, oldest first, at most [`RECENT_LINES`] and [`RECENT_BYTES`].
+struct Ring {
+    lines: VecDeque<String>,
+    bytes: usize,
+}
+
+impl Ring {
+    const fn new() -> Ring {
+        Ring {
+            lines: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+
+    fn push(&mut self, line: String) {
+        self.bytes += line.len() + 1;
+        self.lines.push_back(line);
+        while self.lines.len() > RECENT_LINES || self.bytes > RECENT_BYTES {
+            match self.lines.pop_front() {
+                Some(old) => self.bytes -= old.len() + 1,
+                None => break,
+            }
+        }
+    }
+}
+
 /// The ring of recent lines. A `Mutex` because `log` requires `Sync`; it is never contended.
-static RECENT: Mutex<HistoryBuf<String, RECENT_LINES>> = Mutex::new(HistoryBuf::new());
+static RECENT: Mutex<Ring> = Mutex::new(Ring::new());
+
+/// `line` cut to [`MAX_LINE_BYTES`] (at a character boundary), the cut marked.
+fn bounded(mut line: String) -> String {
+    if line.len() <= MAX_LINE_BYTES {
+        return line;
+    }
+    let total = line.len();
+    // Room for the marker: "… [+NNNNNNN bytes]" is at most 24 bytes.
+    let mut keep = MAX_LINE_BYTES - 24;
+    while !line.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    line.truncate(keep);
+    line.push_str(&format!("… [+{} bytes]", total - keep));
+    line.shrink_to_fit();
+    line
+}
 
 struct Logger {
     level: LevelFilter,
@@ -29,15 +80,15 @@ impl Log for Logger {
         if !self.enabled(r.metadata()) {
             return;
         }
-        let line = format!(
+        let line = bounded(format!(
             "{} {:<5} {}",
             timestamp(SystemTime::now()),
             r.level(),
             r.args()
-        );
+        ));
         let _ = writeln!(std::io::stderr().lock(), "{line}");
         if let Ok(mut recent) = RECENT.lock() {
-            recent.write(line);
+            recent.push(line);
         }
     }
 
@@ -59,8 +110,8 @@ pub fn init(verbose: bool) {
 /// The recent lines, oldest first, newline-terminated.
 pub fn recent() -> String {
     let recent = RECENT.lock().unwrap_or_else(|p| p.into_inner());
-    let mut out = String::new();
-    for line in recent.oldest_ordered() {
+    let mut out = String::with_capacity(recent.bytes);
+    for line in &recent.lines {
         out.push_str(line);
         out.push('\n');
     }
@@ -97,6 +148,30 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn long_lines_are_cut_and_marked() {
+        assert_eq!(bounded("short".into()), "short");
+        let long = bounded("é".repeat(3000));
+        assert!(long.len() <= MAX_LINE_BYTES, "{}", long.len());
+        assert!(long.ends_with(" bytes]") && long.contains("… [+"));
+    }
+
+    #[test]
+    fn the_ring_is_bounded_by_lines_and_bytes() {
+        let mut ring = Ring::new();
+        for i in 0..2 * RECENT_LINES {
+            ring.push(format!("line {i}"));
+        }
+        assert_eq!(ring.lines.len(), RECENT_LINES);
+        assert_eq!(ring.lines[0], format!("line {RECENT_LINES}"));
+        for _ in 0..2 * RECENT_LINES {
+            ring.push("x".repeat(MAX_LINE_BYTES - 1));
+        }
+        assert!(ring.bytes <= RECENT_BYTES);
+        let sum: usize = ring.lines.iter().map(|l| l.len() + 1).sum();
+        assert_eq!(sum, ring.bytes);
+    }
 
     #[test]
     fn timestamps() {

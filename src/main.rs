@@ -1,7 +1,8 @@
-//! `regmirror`: flags → `Config` → logger → one `LocalExecutor` running the server.
+//! `regmirror`: flags (and the `--config` file) → `Config` → logger → signal handlers →
+//! `app::start` → one `LocalExecutor` running the server until SIGTERM/SIGINT.
 
-use regmirror::cli::{self, Command};
-use regmirror::{cache::store::Store, logger, server};
+use regmirror::cli::{self, Command, Parsed};
+use regmirror::{app, cache::store::Store, logger, server};
 use smol::LocalExecutor;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -12,18 +13,18 @@ fn main() -> ExitCode {
         .first()
         .map_or("regmirror", |p| p.rsplit('/').next().unwrap_or(p));
     let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
-    let parsed = match cli::parse(program, &args) {
-        Ok(a) => a,
-        Err((text, 0)) => {
+    let command = match cli::parse(program, &args) {
+        Ok(Parsed::Run(c)) => c,
+        Ok(Parsed::Print(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
         }
-        Err((text, code)) => {
-            eprintln!("{text}");
-            return ExitCode::from(code as u8);
+        Err(line) => {
+            eprintln!("{line}");
+            return ExitCode::from(2);
         }
     };
-    match parsed.command {
+    match command {
         Command::Serve(s) => {
             let config = match s.into_config() {
                 Ok(c) => c,
@@ -33,19 +34,30 @@ fn main() -> ExitCode {
                 }
             };
             logger::init(config.verbose);
+            // Signal handlers first: a SIGTERM during start-up is then a clean stop too.
+            let stop = match server::signals::termination() {
+                Ok(f) => f,
+                Err(e) => {
+                    log::error!("cannot install signal handlers: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let executor = Rc::new(LocalExecutor::new());
-            let (listener, mirror) = match server::start(&config, executor.clone()) {
+            let (listener, mirror) = match app::start(&config, executor.clone()) {
                 Ok(x) => x,
                 Err(e) => {
                     log::error!("{e}");
                     return ExitCode::FAILURE;
                 }
             };
+            // Returns after SIGTERM/SIGINT, once replies in flight are done (or the grace
+            // period is over): a requested stop is a success.
             smol::block_on(executor.run(server::serve(
                 listener,
                 mirror,
                 server::Limits::from(&config),
                 executor.clone(),
+                stop,
             )));
             ExitCode::SUCCESS
         }

@@ -217,7 +217,9 @@ pub fn error_reply(e: Error, subject: Subject) -> Reply {
         crate::error::Side::Client => log::debug!("{e}"),
         _ => log::warn!("{e}"),
     }
-    let mut reply = Reply::json(e.status(), e.to_json(subject));
+    // The cause goes in the reason phrase too: the status line is what skopeo, podman
+    // and Docker print.
+    let mut reply = Reply::json(e.status(), e.to_json(subject)).reason(&e.to_string());
     if let Some(secs) = e.retry_after() {
         reply = reply.header("Retry-After", secs.to_string());
     }

@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# The whole test suite, as README.md gives it: `sudo tests/all.sh`.
+# The whole test suite, as README.md gives it: `tests/all.sh` as root (or `sudo tests/all.sh`).
 #
-# Installs what it needs (Debian packages; Debian's Rust if no cargo is on PATH), then runs,
-# in order, each stage as one pass/fail line:
-#   rust     cargo fmt --check, clippy -D warnings (when the toolchain has them), cargo test
-#            (unit tests + in-process integration tests against our fake upstream)
+# Installs what it needs (Debian packages: git, and Debian's Rust with its rustfmt and clippy
+# if no cargo is on PATH), then runs, in order, each stage as one pass/fail line:
+#   rust     cargo fmt --check, clippy -D warnings, cargo test (unit tests + in-process
+#            integration tests against our fake upstream)
 #   e2e      real clients (skopeo, podman, containerd, dockerd) through a release build,
 #            Debian's docker-registry as upstream, all in a private network namespace
 #   cross    static aarch64 and armv6 builds, each pulled through under qemu-user
-#   image    the multi-arch FROM-scratch OCI image (skopeo + dockerd), and the Pi SD image
-#            booted in qemu-system-aarch64 serving a pull
+#   image    the multi-arch FROM-scratch OCI image and its docker-archives (skopeo, docker
+#            load + run with no registry, podman load, the README's container and
+#            boot2docker commands), the static binary in an empty root, the Pi SD image's
+#            network pieces (settings, wpa_supplicant, mDNS resolved from a netns), and the
+#            SD image booted in qemu-system-aarch64 (DHCP, then a fixed address) serving pulls
+#   docs     README.zh-CN.md gives the same commands as README.md (tests/e2e/readme-sync.py)
+#   pkg      the amd64 .deb installed into a fresh bookworm root booted with systemd-nspawn,
+#            pulled through with skopeo, upgraded and purged (pkg/test.sh); then the arm64,
+#            armhf and armel .debs from the cross binaries (pkg/build.sh)
 # Select stages with STAGES="rust e2e" (default: all). Needs root (network namespaces,
 # dockerd). Prints `stages: N passed, M failed` last and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-STAGES=${STAGES:-rust e2e cross image}
+STAGES=${STAGES:-rust e2e cross image docs pkg}
 [ "$(id -u)" = 0 ] || { echo "tests/all.sh: run as root (network namespaces, dockerd)" >&2; exit 2; }
 
 passed=0 failed=0 failures=()
@@ -29,10 +36,19 @@ stage() { # stage NAME COMMAND...
 }
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 
-# Rust: the machine's toolchain if there is one (rustup), else Debian's rustc-web 1.96.
+# apt_ensure PKG…: install what is missing (tests/lib.sh's, in a subshell so that its other
+# helpers stay out of this script).
+apt_ensure() { bash -c '. tests/lib.sh && apt_ensure "$@"' _ "$@"; }
+apt_ensure git ca-certificates || { echo "could not install git" >&2; exit 1; }
+
+# Rust: the machine's toolchain if there is one (rustup), else Debian's rustc-web 1.96 —
+# with Debian's rustfmt and clippy, so that the rust stage checks formatting and lints too.
 if ! command -v cargo >/dev/null; then
     # rustc-web installs /usr/bin/cargo and /usr/bin/rustc.
     cross/setup-debian.sh >/dev/null || { echo "could not install Debian's Rust" >&2; exit 1; }
+fi
+if [ "$(command -v cargo)" = /usr/bin/cargo ]; then
+    apt_ensure rustfmt-web rust-web-clippy || { echo "could not install rustfmt and clippy" >&2; exit 1; }
 fi
 
 rust_checks() {
@@ -52,9 +68,13 @@ cross_target() { # build and test one ARM target under qemu-user
     cross/setup-debian.sh && cross/build.sh "$1" && cross/test.sh "$1"
 }
 
+packages() { # the amd64 .deb booted and pulled through; then every other architecture's
+    pkg/test.sh && pkg/build.sh arm64 armhf armel
+}
+
 images() {
-    image/build-oci.sh && image/test-oci.sh && {
-        img=$(image/build-sd.sh | tail -n 1) && image/boot-test.sh "$img"
+    image/build-oci.sh && image/test-oci.sh && image/test-bare.sh && {
+        img=$(image/build-sd.sh | tail -n 1) && image/test-sd-net.sh "$img" && image/boot-test.sh "$img"
     }
 }
 
@@ -63,6 +83,8 @@ want e2e && stage e2e e2e
 want cross && stage cross-aarch64 cross_target aarch64
 want cross && stage cross-armv6 cross_target armv6
 want image && stage image images
+want docs && stage docs python3 tests/e2e/readme-sync.py
+want pkg && stage pkg packages
 
 [ ${#failures[@]} -eq 0 ] || echo "failed stages: ${failures[*]}"
 echo "stages: $passed passed, $failed failed"

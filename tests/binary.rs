@@ -244,3 +244,103 @@ fn verify_of_a_missing_cache_fails_clearly() {
     assert!(lines[0].contains(missing.to_str().unwrap()), "{r:?}");
     assert!(!missing.exists(), "verify does not create a cache");
 }
+
+// ---------------------------------------------------------------------------------------
+// Signals and what a failing upstream tells the client
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn sigterm_finishes_the_reply_in_flight_logs_one_line_and_exits_0() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    // A cached blob far larger than the socket buffers: its reply is still being written
+    // when the signal comes, because the client reads nothing until then.
+    let content: Vec<u8> = (0..(32u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let hex = sha256_hex(&content);
+    put_blob(&cache, &hex, &content);
+    let mut server = Server::start(dir.path(), &["--cache-dir", cache.to_str().unwrap()]);
+    let mut busy = std::net::TcpStream::connect(server.addr).unwrap();
+    write!(
+        busy,
+        "GET /v2/library/a/blobs/sha256:{hex} HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    let mut idle = std::net::TcpStream::connect(server.addr).unwrap();
+    thread::sleep(Duration::from_millis(300));
+
+    server.signal("TERM");
+    // The idle connection is closed at once.
+    idle.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let t = Instant::now();
+    let mut b = [0u8; 1];
+    assert!(matches!(idle.read(&mut b), Ok(0)), "idle connection closed");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // The reply in flight is finished.
+    busy.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reply = Vec::new();
+    let _ = busy.read_to_end(&mut reply);
+    let body_at = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(reply.len() - body_at, content.len(), "the whole blob");
+    assert!(reply[body_at..] == content[..]);
+
+    let status = server.wait_exit(Duration::from_secs(10));
+    let log = server.stop();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("shutting down"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one shutdown line:\n{log}");
+    assert!(lines[0].contains("SIGTERM"), "{log}");
+}
+
+#[test]
+fn sigint_stops_an_idle_server_at_once_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    server.signal("INT");
+    let status = server.wait_exit(Duration::from_secs(3));
+    let log = server.stop();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
+    assert!(
+        log.contains("shutting down") && log.contains("SIGINT"),
+        "{log}"
+    );
+}
+
+#[test]
+fn sighup_is_logged_as_unsupported_and_does_not_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    server.signal("HUP");
+    assert!(
+        server.wait_for_log("SIGHUP", Duration::from_secs(3)),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(server.get("/v2/").status, 200);
+    assert!(server.wait_exit(Duration::from_millis(100)).is_none());
+}
+
+#[test]
+fn the_status_line_of_an_upstream_failure_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = Server::start(dir.path(), &["--cache-dir", cache.to_str().unwrap()]);
+    let answer = support::raw::exchange(
+        server.addr,
+        b"GET /v2/library/alpine/manifests/latest HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    let text = String::from_utf8_lossy(&answer);
+    let status_line = text.lines().next().unwrap_or_default();
+    // containers/image (skopeo, podman) and Docker print the status line.
+    assert!(status_line.starts_with("HTTP/1.1 503 "), "{status_line}");
+    assert!(
+        status_line.contains("127.0.0.1:9") && status_line.len() > "HTTP/1.1 503 ".len() + 20,
+        "the cause is in the reason phrase: {status_line}"
+    );
+    assert!(status_line.is_ascii() && !status_line.contains('\r'));
+}

@@ -9,7 +9,7 @@ use std::fs;
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::process::{run, NO_UPSTREAM};
+use support::process::{run, Server, NO_UPSTREAM};
 
 /// The flags in README.md's `regmirror serve` table, e.g. `--listen`, `-v`, `--verbose`.
 fn readme_flags() -> BTreeSet<String> {
@@ -164,7 +164,7 @@ fn help_exits_0_and_lists_every_flag() {
     );
     let undocumented: Vec<_> = offered
         .iter()
-        .filter(|f| !documented.contains(**f) && **f != "--help")
+        .filter(|f| !documented.contains(**f) && !["--help", "-h"].contains(*f))
         .collect();
     assert!(
         undocumented.is_empty(),
@@ -203,6 +203,10 @@ fn port_in_use_is_a_clear_startup_error() {
         lines[0].contains("cannot listen") && lines[0].contains(&addr),
         "{r:?}"
     );
+    assert!(
+        lines[0].contains("another regmirror") && lines[0].contains("--listen"),
+        "the error names the likely cause and the fix: {r:?}"
+    );
     drop(taken);
 }
 
@@ -220,6 +224,10 @@ fn unwritable_cache_dir_is_a_clear_startup_error() {
     let lines = r.stderr_lines();
     assert_eq!(lines.len(), 1, "one clear line: {r:?}");
     assert!(lines[0].contains(file.to_str().unwrap()), "{r:?}");
+    assert!(
+        lines[0].contains("--cache-dir"),
+        "the error names the fix: {r:?}"
+    );
     assert_eq!(fs::read(&file).unwrap(), b"", "the file is left alone");
 }
 
@@ -246,3 +254,429 @@ fn unreadable_upstream_ca_is_a_clear_startup_error() {
 // ---------------------------------------------------------------------------------------
 // A running server.
 // ---------------------------------------------------------------------------------------
+
+#[test]
+fn port_in_use_leaves_the_running_mirrors_downloads_alone() {
+    // A second regmirror started by mistake on the same cache: it must fail on the port
+    // before it opens the cache, because opening empties tmp/ — the first one's downloads.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    fs::create_dir_all(cache.join("tmp")).unwrap();
+    fs::write(cache.join("tmp/fill-in-progress"), b"half a layer").unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let r = run(dir.path(), &serve_args(&addr, cache.to_str().unwrap(), &[]));
+    assert_eq!(r.code(), Some(1), "{r:?}");
+    assert!(
+        cache.join("tmp/fill-in-progress").exists(),
+        "the running mirror's download was deleted: {r:?}"
+    );
+}
+
+#[test]
+fn version_and_short_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["--version", "-V"] {
+        let r = run(dir.path(), &[flag]);
+        assert_eq!(r.code(), Some(0), "{r:?}");
+        assert_eq!(
+            r.stdout,
+            format!("regmirror {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+    for args in [vec!["-h"], vec!["serve", "-h"], vec!["verify", "-h"]] {
+        let r = run(dir.path(), &args);
+        assert_eq!(r.code(), Some(0), "{args:?}: {r:?}");
+        assert!(r.stdout.starts_with("Usage: regmirror"), "{args:?}: {r:?}");
+    }
+    let r = run(dir.path(), &["serve", "-h"]);
+    assert!(flag_words(&r.stdout).contains("--config"), "{r:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// --listen forms.
+// ---------------------------------------------------------------------------------------
+
+/// `serve --listen LISTEN` with a cache in `dir`, Docker Hub replaced by a closed port.
+fn serve_on(dir: &Path, listen: &str, wrapper: &[&str]) -> Server {
+    let cache = dir.join("cache");
+    let args = serve_args(listen, cache.to_str().unwrap(), &[]);
+    Server::start_wrapped(dir, wrapper, &args)
+}
+
+#[test]
+fn listen_localhost_and_ipv6_loopback_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_on(dir.path(), "localhost:0", &[]);
+    assert_eq!(server.addr.ip().to_string(), "127.0.0.1");
+    assert_eq!(server.get("/v2/").status, 200);
+    drop(server);
+    let server = serve_on(dir.path(), "[::1]:0", &[]);
+    assert_eq!(server.addr.ip().to_string(), "::1");
+    assert_eq!(server.get("/v2/").status, 200);
+}
+
+#[test]
+fn listen_port_only_and_ipv6_any_bind_every_interface() {
+    // Every interface — so in a network namespace of its own (unshare), which has none
+    // but a loopback that is down: the start-up line shows what was bound.
+    let dir = tempfile::tempdir().unwrap();
+    for (listen, bound) in [(":0", "0.0.0.0"), ("[::]:0", "::")] {
+        let server = serve_on(dir.path(), listen, &["unshare", "--net", "--map-root-user"]);
+        assert_eq!(server.addr.ip().to_string(), bound, "{listen}");
+        assert_ne!(server.addr.port(), 0, "{listen}");
+    }
+}
+
+#[test]
+fn listen_errors_show_the_accepted_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    for (bad, hint) in [
+        ("nowhere", ":5000"),
+        ("5000", ":5000"),
+        ("::5000", "brackets"),
+        ("pi.local:5000", "localhost"),
+    ] {
+        let r = run(dir.path(), &["serve", "--listen", bad]);
+        assert_eq!(r.code(), Some(2), "{bad}: {r:?}");
+        assert!(r.stderr.contains(hint), "{bad}: {r:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The byte budget.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn max_size_below_the_floor_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    for small in ["10", "99MB", "64MiB"] {
+        let r = run(dir.path(), &["serve", "--max-size", small]);
+        assert_eq!(r.code(), Some(2), "{small}: {r:?}");
+        assert!(
+            r.stderr.contains("floor") && r.stderr.contains("--max-size"),
+            "{small}: {r:?}"
+        );
+    }
+    let cache = dir.path().join("cache");
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--max-size",
+            "100MB",
+        ],
+    );
+    assert_eq!(server.get("/v2/").status, 200);
+}
+
+#[test]
+fn max_size_beyond_the_filesystem_starts_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--max-size",
+            "1000000TB",
+        ],
+    );
+    assert_eq!(server.get("/v2/").status, 200);
+    let log = server.stderr();
+    assert!(
+        log.contains("WARN") && log.contains("whole filesystem"),
+        "no warning about a budget the disk cannot hold:\n{log}"
+    );
+}
+
+#[test]
+fn size_unit_errors_list_every_accepted_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(dir.path(), &["serve", "--max-size", "5XB"]);
+    assert_eq!(r.code(), Some(2), "{r:?}");
+    let words: BTreeSet<&str> = r.stderr.split(|c: char| !c.is_ascii_alphabetic()).collect();
+    for unit in [
+        "B", "kB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB", "K", "M", "G", "T",
+    ] {
+        assert!(words.contains(unit), "{unit} is not listed: {r:?}");
+    }
+}
+
+#[test]
+fn default_budget_leaves_the_system_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    fs::create_dir_all(&cache).unwrap();
+    let before = regmirror::budget::space(&cache).unwrap();
+    let server = Server::start(dir.path(), &["--cache-dir", cache.to_str().unwrap()]);
+    let status = server.get("/_regmirror/status").json();
+    let after = regmirror::budget::space(&cache).unwrap();
+    let budget = status["cache"]["budget_bytes"].as_u64().unwrap();
+    // Other programs write to this disk meanwhile: allow for what changed.
+    let avail = before.avail.max(after.avail);
+    let slack = before.avail.abs_diff(after.avail) + (64 << 20);
+    let limit = if before.root_fs {
+        avail / 100 * regmirror::budget::ROOT_FS_SHARE_PERCENT
+    } else {
+        avail - before.total / 20
+    };
+    assert!(
+        budget > 0 && budget <= limit + slack,
+        "budget {budget} > {limit} (free {avail}, root filesystem: {})",
+        before.root_fs
+    );
+    let log = server.stderr();
+    let why = if before.root_fs {
+        "80 % of the free space"
+    } else {
+        "5 % reserve"
+    };
+    assert!(log.contains(why), "the start-up line says why:\n{log}");
+}
+
+#[test]
+fn startup_line_names_the_cache_and_the_budget_in_human_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--max-size",
+            "500MB",
+        ],
+    );
+    let log = server.stderr();
+    let real = fs::canonicalize(&cache).unwrap();
+    let want = format!("cache {}: a 476.8 MiB budget (--max-size)", real.display());
+    assert!(log.contains(&want), "wanted {want:?} in:\n{log}");
+    // A relative --cache-dir is shown as the absolute path it is.
+    let server = Server::start(dir.path(), &["--cache-dir", "rel"]);
+    let real = fs::canonicalize(dir.path().join("rel")).unwrap();
+    let log = server.stderr();
+    assert!(
+        log.contains(&format!("cache {}: ", real.display())),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .next()
+            .is_some_and(|l| [" KiB ", " MiB ", " GiB ", " TiB "]
+                .iter()
+                .any(|u| l.contains(u))),
+        "the default budget is in human units:\n{log}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Upstreams.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn an_upstream_given_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        dir.path(),
+        &[
+            "serve",
+            "--upstream",
+            "ghcr.io=https://a.example",
+            "--upstream",
+            "ghcr.io=https://b.example",
+        ],
+    );
+    assert_eq!(r.code(), Some(2), "{r:?}");
+    assert_eq!(r.stderr_lines().len(), 1, "{r:?}");
+    assert!(
+        r.stderr.contains("--upstream")
+            && r.stderr.contains("ghcr.io")
+            && r.stderr.contains("already"),
+        "{r:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// --config FILE.
+// ---------------------------------------------------------------------------------------
+
+/// The package's configuration file.
+fn packaged_conf() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("pkg/regmirror.conf")
+}
+
+#[test]
+fn config_file_settings_apply_and_flags_override_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let conf = dir.path().join("regmirror.conf");
+    fs::write(
+        &conf,
+        format!(
+            "# test\nlisten = 127.0.0.1:1\ncache-dir = {}\nmax-size = 500MB\ntag-ttl = 1h30m\n\
+             upstream = docker.io=https://registry-1.docker.io\n",
+            cache.display()
+        ),
+    )
+    .unwrap();
+    // Server::start puts --listen 127.0.0.1:0 and --upstream docker.io=… on the command
+    // line: they win over the file's lines.
+    let server = Server::start(dir.path(), &["--config", conf.to_str().unwrap()]);
+    let status = server.get("/_regmirror/status").json();
+    assert_eq!(status["cache"]["budget_bytes"], 500_000_000, "{status}");
+    assert_eq!(status["tag_ttl_seconds"], 5400, "{status}");
+    assert_eq!(
+        status["upstreams"][0]["url"], "http://127.0.0.1:9",
+        "{status}"
+    );
+    assert!(
+        cache.join("blobs").is_dir(),
+        "cache-dir from the file is used"
+    );
+    let log = server.stderr();
+    assert!(
+        log.contains(&format!("settings from {}", conf.display())),
+        "{log}"
+    );
+}
+
+#[test]
+fn config_file_errors_name_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("regmirror.conf");
+    let c = conf.to_str().unwrap();
+    for (text, want) in [
+        (
+            "# x\n\nlisen = :5000\n",
+            "line 3: unknown setting `lisen`; did you mean `listen`?",
+        ),
+        ("max-size = lots\n", "line 1: max-size \"lots\""),
+        (
+            "tag-ttl = 5m\ntag-ttl = 6m\n",
+            "line 2: `tag-ttl` is already set on line 1",
+        ),
+        (
+            "tag-ttl = 5m # five\n",
+            "line 1: `tag-ttl`: a comment after a value",
+        ),
+        (
+            "upstream = a.io=https://a.io\nupstream = a.io=https://b.io\n",
+            "line 2: upstream",
+        ),
+        ("max-size = 10MB\n", "floor"),
+    ] {
+        fs::write(&conf, text).unwrap();
+        let r = run(dir.path(), &["serve", "--config", c]);
+        assert_eq!(r.code(), Some(2), "{text:?}: {r:?}");
+        let lines = r.stderr_lines();
+        assert_eq!(lines.len(), 1, "{text:?}: {r:?}");
+        assert!(lines[0].contains(c), "the file is named: {r:?}");
+        assert!(lines[0].contains(want), "{text:?}: wanted {want:?}: {r:?}");
+    }
+    let r = run(
+        dir.path(),
+        &["serve", "--config", "/nonexistent/regmirror.conf"],
+    );
+    assert_eq!(r.code(), Some(2), "{r:?}");
+    assert!(
+        r.stderr.contains("--config /nonexistent/regmirror.conf"),
+        "{r:?}"
+    );
+    assert!(
+        !dir.path().join("regmirror-cache").exists(),
+        "a rejected configuration must not create a cache directory"
+    );
+}
+
+#[test]
+fn packaged_config_file_offers_every_serve_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = fs::read_to_string(packaged_conf()).unwrap();
+    let keys: BTreeSet<String> = text
+        .lines()
+        .map(|l| l.trim_start_matches('#').trim())
+        .filter_map(|l| l.split_once(" = "))
+        .filter(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        .map(|(k, _)| format!("--{k}"))
+        .collect();
+    let r = run(dir.path(), &["serve", "--help"]);
+    let offered: BTreeSet<String> = flag_words(&r.stdout)
+        .into_iter()
+        .filter(|f| f.starts_with("--") && !["--help", "--config"].contains(f))
+        .map(str::to_owned)
+        .collect();
+    let missing: Vec<_> = offered.difference(&keys).collect();
+    assert!(missing.is_empty(), "pkg/regmirror.conf lacks {missing:?}");
+    let unknown: Vec<_> = keys.difference(&offered).collect();
+    assert!(
+        unknown.is_empty(),
+        "pkg/regmirror.conf offers {unknown:?}, serve does not"
+    );
+}
+
+#[test]
+fn packaged_config_file_and_each_example_in_it_are_valid() {
+    let text = fs::read_to_string(packaged_conf()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // As shipped (with our test's port, cache and upstream on the command line).
+    let cache = dir.path().join("cache");
+    let conf = packaged_conf();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--config",
+            conf.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(server.get("/v2/").status, 200);
+    drop(server);
+    // Each commented example, switched on alone (those naming files get real files).
+    let pem = dir.path().join("ca.pem");
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tls/ca.pem"),
+        &pem,
+    )
+    .ok();
+    let token = dir.path().join("token");
+    fs::write(&token, "secret\n").unwrap();
+    let mut n = 0;
+    for line in text.lines() {
+        let Some(example) = line.strip_prefix('#') else {
+            continue;
+        };
+        if !example.contains(" = ") || example.starts_with(' ') {
+            continue;
+        }
+        let example = example
+            .replace("/etc/regmirror/ca.pem", pem.to_str().unwrap())
+            .replace("/etc/regmirror/docker-hub.token", token.to_str().unwrap());
+        let path = dir.path().join("one.conf");
+        fs::write(&path, format!("{example}\n")).unwrap();
+        let settings = regmirror::settings::Settings::from_file(&path)
+            .unwrap_or_else(|e| panic!("{example:?}: {e}"));
+        settings
+            .into_config()
+            .unwrap_or_else(|e| panic!("{example:?}: {e}"));
+        n += 1;
+    }
+    assert!(n >= 10, "only {n} examples found");
+}
+
+#[test]
+fn man_page_documents_every_serve_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let man = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pkg/regmirror.1"))
+        .unwrap()
+        .replace("\\-", "-");
+    let r = run(dir.path(), &["serve", "--help"]);
+    let missing: Vec<_> = flag_words(&r.stdout)
+        .into_iter()
+        .filter(|f| !man.contains(f))
+        .collect();
+    assert!(missing.is_empty(), "pkg/regmirror.1 lacks {missing:?}");
+}

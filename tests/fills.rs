@@ -224,6 +224,9 @@ fn a_fill_killed_halfway_resumes_with_range_after_a_restart() {
     let cache = dir.path().join("cache");
     let upstream = format!("docker.io={}", fake.url());
     let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
         "--cache-dir",
         cache.to_str().unwrap(),
         "--upstream",
@@ -235,7 +238,7 @@ fn a_fill_killed_halfway_resumes_with_range_after_a_restart() {
         .join("tmp")
         .join(format!("{}.part", digest.trim_start_matches("sha256:")));
     {
-        let server = Server::start(dir.path(), &args);
+        let server = Server::start_args(dir.path(), &args);
         let addr = server.addr;
         let p = path.clone();
         let client = thread::spawn(move || get(addr, &p));
@@ -247,7 +250,7 @@ fn a_fill_killed_halfway_resumes_with_range_after_a_restart() {
     }
     assert!(part.exists(), "the partial blob survives the kill");
     fake.clear_log();
-    let server = Server::start(dir.path(), &args);
+    let server = Server::start_args(dir.path(), &args);
     let r = server.get(&path);
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.body == img.layers[0], "resumed bytes are right");

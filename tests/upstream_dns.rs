@@ -40,9 +40,14 @@ fn pulls_through_a_named_upstream_start_no_thread() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let upstream = format!("docker.io=http://localhost:{}", fake.addr().port());
-    let server = Server::start(
+    // Docker Hub is this upstream (each registry may be given once, so not Server::start,
+    // which names its own closed-port Docker Hub).
+    let server = Server::start_args(
         dir.path(),
         &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
             "--cache-dir",
             cache.to_str().unwrap(),
             "--upstream",

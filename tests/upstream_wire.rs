@@ -299,7 +299,10 @@ fn a_silent_upstream_times_out_waiting_for_the_head() {
     let started = Instant::now();
     let e = get_manifest(&raw);
     assert!(
-        matches!(&e, Err(UpstreamError::Unavailable(m)) if m.contains("no response head")),
+        // The head deadline and the idle timeout are both the upstream timeout here: either
+        // may fire first, and both are the same clean failure.
+        matches!(&e, Err(UpstreamError::Unavailable(m))
+            if m.contains("no response head") || m.contains("sent nothing for")),
         "{e:?}"
     );
     let took = started.elapsed();

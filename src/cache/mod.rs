@@ -25,6 +25,7 @@ pub mod relay;
 pub mod store;
 pub mod tags;
 
+use crate::config::human_size;
 use crate::media_type::MediaType;
 use crate::metrics::Metrics;
 use crate::reference::{Digest, Repository, Tag, UpstreamName};
@@ -44,10 +45,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use store::{Partial, Small, Store};
 use tags::{TagRecord, Tags};
-
-/// When the budget is derived from free space, leave at least this much of the filesystem
-/// free (or 5 % of it, if more): the cache often shares the SD card with the OS and logs.
-pub const MIN_FREE_BYTES: u64 = 256 << 20;
 
 /// A partial blob older than this is deleted at start instead of resumed: a layer nobody
 /// asked for in a week is unlikely to be wanted, and its upstream may have moved on.
@@ -180,11 +177,18 @@ impl Cache {
         }
         let evict = {
             let mut index = self.index.borrow_mut();
-            if self.max_size.is_none() {
-                match default_budget(self.store.root(), index.cached_bytes()) {
-                    Ok(max) => index.set_max(max),
-                    Err(e) => log::warn!("cannot read free space: {e}"),
+            match (self.max_size, crate::budget::space(self.store.root())) {
+                (None, Ok(space)) => {
+                    let max = crate::budget::derived(&space, index.cached_bytes());
+                    index.set_max(max);
                 }
+                (Some(max), Ok(space)) => {
+                    let warning = crate::budget::check_explicit(&space, max, index.cached_bytes());
+                    if let Some(warning) = warning {
+                        log::warn!("{warning}");
+                    }
+                }
+                (_, Err(e)) => log::warn!("cannot read free space: {e}"),
             }
             index.set_complete();
             if index.cached_bytes() + index.reserved_bytes() > index.max_bytes() {
@@ -197,12 +201,12 @@ impl Cache {
         self.indexed.notify(usize::MAX);
         let s = self.stats();
         log::info!(
-            "cache index rebuilt in {} ms: {} blobs, {} bytes ({} in partial blobs) of a {}-byte budget",
+            "cache index rebuilt in {} ms: {} blobs, {} ({} in partial blobs) of a {} budget",
             started.elapsed().as_millis(),
             s.blobs,
-            s.cached,
-            s.partial,
-            s.max
+            human_size(s.cached),
+            human_size(s.partial),
+            human_size(s.max)
         );
     }
 
@@ -454,13 +458,9 @@ pub struct NotAManifest {
     pub len: u64,
 }
 
-/// Free space on the cache's filesystem plus what the cache already holds, minus a reserve.
+/// The default budget for the filesystem `root` is on (the rule is `crate::budget`'s).
 fn default_budget(root: &Path, cached: u64) -> io::Result<u64> {
-    let st = rustix::fs::statvfs(root).map_err(io::Error::from)?;
-    let avail = st.f_bavail.saturating_mul(st.f_frsize);
-    let size = st.f_blocks.saturating_mul(st.f_frsize);
-    let keep_free = (size / 20).max(MIN_FREE_BYTES).min(size / 2);
-    Ok((cached + avail).saturating_sub(keep_free))
+    Ok(crate::budget::derived(&crate::budget::space(root)?, cached))
 }
 
 #[cfg(test)]

@@ -1,10 +1,14 @@
-//! Our own request and reply types, so that only `server/` (and `upstream/`) know async-h1
-//! and http-types — both unmaintained, both replaceable without touching the pull logic.
+//! Our own request and reply types, so that routes and the pull logic never see the wire.
+//! `head.rs` reads a request head from bytes ([`parse_head`], pure, for fuzzing),
 //! `status.rs` holds the [`Status`] type, `range.rs` the `Range` header parser.
 
+mod head;
 mod range;
 mod status;
 
+pub use head::{
+    parse_head, BodyLength, Head, HeadError, Headers, Parsed, MAX_HEADERS, MAX_HEAD_BYTES,
+};
 pub use range::{parse_range, ByteRange, RangeAnswer};
 pub use status::Status;
 
@@ -22,8 +26,23 @@ pub enum Method {
     Get,
     /// HEAD
     Head,
-    /// Anything else (all refused on registry paths: this mirror is pull-only).
+    /// Anything else, exactly as sent (methods are case-sensitive: `get` is not GET). All
+    /// refused: this mirror is pull-only.
     Other(String),
+}
+
+impl Method {
+    /// Whether RFC 9110 (§9) or RFC 5789 (PATCH) defines the method: a known method we do
+    /// not allow is 405, an unknown one 501 (RFC 9110 §9.1).
+    pub fn is_known(&self) -> bool {
+        match self {
+            Method::Get | Method::Head => true,
+            Method::Other(m) => matches!(
+                m.as_str(),
+                "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH"
+            ),
+        }
+    }
 }
 
 impl fmt::Display for Method {
@@ -47,8 +66,15 @@ pub struct Request {
     pub query: Option<String>,
     /// Every `Accept` header value, split at commas.
     pub accept: Vec<String>,
-    /// The `Range` header.
+    /// The `Range` header (none if it was sent twice or is not text).
     pub range: Option<String>,
+    /// The host the client addressed: an absolute-form target's authority, else `Host`.
+    /// Validated as a host (no path); never used for routing.
+    pub host: Option<String>,
+    /// Every header as sent (bounded by the head limit), e.g. `Authorization`.
+    pub headers: Headers,
+    /// The client's address, set by the server.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Request {
@@ -64,6 +90,9 @@ impl Request {
             query,
             accept: Vec::new(),
             range: None,
+            host: None,
+            headers: Headers::default(),
+            peer: None,
         }
     }
 
@@ -200,7 +229,13 @@ pub struct Reply {
     pub head_len: Option<u64>,
     /// Cache outcome for the log.
     pub outcome: Outcome,
+    /// Reason phrase for the status line instead of the standard one: error replies carry
+    /// their cause there, because that line is what skopeo, podman and Docker print.
+    pub reason: Option<String>,
 }
+
+/// Longest reason phrase we send: a status line stays one readable line in a client's error.
+pub const MAX_REASON_BYTES: usize = 160;
 
 impl Reply {
     /// A reply with a status and body, no extra headers.
@@ -211,7 +246,27 @@ impl Reply {
             body,
             head_len: None,
             outcome: Outcome::None,
+            reason: None,
         }
+    }
+
+    /// Sets the reason phrase: printable ASCII only (anything else becomes `?`, so no byte
+    /// can end the status line), cut at [`MAX_REASON_BYTES`].
+    pub fn reason(mut self, text: &str) -> Reply {
+        let mut r: String = text
+            .chars()
+            .map(|c| {
+                if c == ' ' || c.is_ascii_graphic() {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .take(MAX_REASON_BYTES)
+            .collect();
+        r.truncate(r.trim_end().len());
+        self.reason = (!r.is_empty()).then_some(r);
+        self
     }
 
     /// A JSON reply.
@@ -251,5 +306,22 @@ mod tests {
         assert_eq!(r.query_param("n"), Some("3"));
         assert_eq!(r.query_param("last"), None);
         assert_eq!(r.path, "/v2/x/manifests/y");
+    }
+
+    #[test]
+    fn reason_phrases_are_one_printable_line() {
+        let r = Reply::new(Status::BAD_GATEWAY, Body::Empty)
+            .reason("upstream: bad\r\nX-Injected: 1\u{e9}");
+        assert_eq!(r.reason.as_deref(), Some("upstream: bad??X-Injected: 1?"));
+        let long = "x".repeat(1000);
+        let r = Reply::new(Status::BAD_GATEWAY, Body::Empty).reason(&long);
+        assert_eq!(r.reason.map(|r| r.len()), Some(MAX_REASON_BYTES));
+    }
+
+    #[test]
+    fn known_and_unknown_methods() {
+        assert!(Method::Other("PUT".into()).is_known());
+        assert!(!Method::Other("get".into()).is_known());
+        assert!(!Method::Other("FOO".into()).is_known());
     }
 }

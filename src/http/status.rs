@@ -32,6 +32,8 @@ impl Status {
     pub const HEADERS_TOO_LARGE: Status = Status(431);
     /// 500
     pub const INTERNAL_SERVER_ERROR: Status = Status(500);
+    /// 501
+    pub const NOT_IMPLEMENTED: Status = Status(501);
     /// 502
     pub const BAD_GATEWAY: Status = Status(502);
     /// 503
@@ -89,6 +91,7 @@ impl Status {
             429 => "Too Many Requests",
             431 => "Request Header Fields Too Large",
             500 => "Internal Server Error",
+            501 => "Not Implemented",
             502 => "Bad Gateway",
             503 => "Service Unavailable",
             504 => "Gateway Timeout",

@@ -1,16 +1,14 @@
-//! A client connection's socket: counts the bytes read from it (to tell a slow request
-//! from an idle connection when the header timeout fires), gives up on a client that
-//! accepts no bytes for the write timeout, and sends file ranges with `sendfile(2)`.
+//! A client connection's socket: gives up on a client that accepts no bytes for the write
+//! timeout, and sends file ranges with `sendfile(2)`. Reads are plain (the request reader
+//! in `connection.rs` bounds them in time and size).
 
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 use smol::{Async, Timer};
 use std::fs::File;
 use std::future::Future;
 use std::io;
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,11 +16,9 @@ use std::time::Duration;
 /// cached blob to a fast client must not monopolise the one thread.
 const SENDFILE_CHUNK: usize = 1 << 20;
 
-/// A client socket. `Clone` + `Send` + `Sync` as async-h1's request decoder needs; the
-/// write timer belongs to the clone that writes.
+/// A client socket and its write timer.
 pub struct Conn {
-    inner: Arc<Async<TcpStream>>,
-    read: Arc<AtomicU64>,
+    inner: Async<TcpStream>,
     write_timeout: Duration,
     /// Armed while a write is pending.
     stalled: Option<Timer>,
@@ -32,29 +28,28 @@ impl Conn {
     /// Wraps an accepted socket.
     pub fn new(inner: Async<TcpStream>, write_timeout: Duration) -> Conn {
         Conn {
-            inner: Arc::new(inner),
-            read: Arc::new(AtomicU64::new(0)),
+            inner,
             write_timeout,
             stalled: None,
         }
     }
 
-    /// The first byte the client will send, without consuming it; `None` if it closed.
-    pub async fn peek_byte(&self) -> io::Result<Option<u8>> {
-        let mut b = [0u8; 1];
-        let n = self.inner.peek(&mut b).await?;
-        Ok((n == 1).then_some(b[0]))
+    /// Resolves when bytes (or the end of the stream) can be read.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.inner.readable().await
     }
 
-    /// Bytes read from the client so far.
-    pub fn bytes_read(&self) -> u64 {
-        self.read.load(Ordering::Relaxed)
+    /// Sends our FIN: the client sees the end of the reply while we still drain its
+    /// unread bytes (closing with unread bytes would send a reset that can destroy the
+    /// reply in the client's receive buffer).
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        self.inner.get_ref().shutdown(Shutdown::Write)
     }
 
     /// Sends `len` bytes of `file` starting at `offset`, kernel to socket without a copy
     /// through our memory. Fails if the client accepts nothing for the write timeout.
     pub async fn send_file(&mut self, file: &File, mut offset: u64, len: u64) -> io::Result<()> {
-        let end = offset + len;
+        let end = offset.checked_add(len).ok_or(io::ErrorKind::InvalidInput)?;
         while offset < end {
             let count = (end - offset).min(SENDFILE_CHUNK as u64) as usize;
             match rustix::fs::sendfile(self.inner.get_ref(), file, Some(&mut offset), count) {
@@ -89,28 +84,13 @@ fn stalled() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "client accepted no data in time")
 }
 
-impl Clone for Conn {
-    fn clone(&self) -> Conn {
-        Conn {
-            inner: self.inner.clone(),
-            read: self.read.clone(),
-            write_timeout: self.write_timeout,
-            stalled: None,
-        }
-    }
-}
-
 impl AsyncRead for Conn {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut &*self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(n)) = poll {
-            self.read.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        poll
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
@@ -121,7 +101,7 @@ impl AsyncWrite for Conn {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut &*this.inner).poll_write(cx, buf) {
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
             Poll::Ready(r) => {
                 this.stalled = None;
                 Poll::Ready(r)
@@ -137,11 +117,11 @@ impl AsyncWrite for Conn {
         }
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &*self.inner).poll_flush(cx)
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &*self.inner).poll_close(cx)
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
     }
 }

@@ -8,70 +8,37 @@
 #   E2E_ONLY=coalesce,crash tests/e2e/run.sh               # some scenarios only
 #   E2E_LIST=1 tests/e2e/run.sh                            # list scenarios
 #
-# Prints `ok - …` / `not ok - …` per check, diagnostics as `# …`, and ends with
+# Prints `ok N - …` / `not ok N - …` per check, diagnostics as `# …`, and ends with
 # `N passed, M failed`. Exit status 1 if anything failed. Logs of the last run are
 # kept in tests/e2e/work/run/logs (E2E_KEEP=1 also keeps pulled images and caches).
 set -euo pipefail
 
-# shellcheck source=tests/e2e/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+# Environment (see tests/lib.sh for MIRROR):
+#   E2E_WORK      work root (default tests/e2e/work, gitignored)
+#   E2E_VERBOSE   1 = pass -v to the mirror (default 1)
+#   E2E_TIMEOUT   per client call timeout in seconds (default 300)
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+WORK=${E2E_WORK:-$E2E_DIR/work}
+UPSTREAM_DATA=$WORK/upstream-data    # seeded once, reused while seed.py is unchanged
+IMAGES_JSON=$WORK/images.json
+MIRROR_VERBOSE=${E2E_VERBOSE:-1}
+CLIENT_TIMEOUT=${E2E_TIMEOUT:-300}
+SOCK_DIR=/tmp/rm-e2e-$$
 
 SCENARIOS=(protocol skopeo podman containerd docker coalesce warm offline crash budget)
 E2E_KEEP=${E2E_KEEP:-0}
+KEEP_PULLS=$E2E_KEEP
 E2E_MAX_SIZE=${E2E_MAX_SIZE:-150MB}           # passed to --max-size
 E2E_MAX_BYTES=${E2E_MAX_BYTES:-150000000}     # what du -sb DIR/blobs must stay under
 E2E_STALE_TIMEOUT=${E2E_STALE_TIMEOUT:-60}    # per-client timeout when upstream is down/frozen
 
-# ------------------------------------------------------------------ reporting
-
-ok() { echo "ok - $*"; echo ok >> "$RESULTS"; }
-not_ok() { echo "not ok - $*"; echo fail >> "$RESULTS"; }
-diag() { sed 's/^/#   /'; }
-
-# check DESC CMD...: run CMD with output captured; ok/not ok; on failure show the
-# output's tail and the mirror log's tail.
-CHECK_N=0
-check() {
-  local desc=$1; shift
-  CHECK_N=$((CHECK_N + 1))
-  local out=$SCEN_DIR/check-$CHECK_N.out rc=0 t0=$SECONDS
-  # Run CMD as a background job and wait for it: `CMD || rc=$?` would switch off
-  # errexit inside every function CMD calls, and a failing step would go unseen.
-  (trap - ERR; "$@") > "$out" 2>&1 < /dev/null &
-  wait $! || rc=$?
-  if ((rc == 0)); then
-    ok "$desc"
-    ((SECONDS - t0 < 5)) || echo "#   took $((SECONDS - t0)) s"
-  else
-    ((SECONDS - t0 < 5)) || echo "#   took $((SECONDS - t0)) s"
-    not_ok "$desc"
-    echo "#   command: $* (exit $rc)"
-    tail -n 15 "$out" | diag
-    show_mirror_log
-  fi
-  return 0
-}
-
-show_mirror_log() {
-  if [[ -n ${MIRROR_LOG:-} && -f $MIRROR_LOG ]]; then
-    echo "#   mirror log ($MIRROR_LOG), last lines:"
-    grep -Ev "^time=.* level=(debug|info) " "$MIRROR_LOG" | tail -n 8 | cut -c1-300 | diag
-  fi
-}
+# A failing check also shows the mirror log's tail.
+check_fail_hook() { show_mirror_log; }
 
 # ------------------------------------------------------------------ helpers
-
-# pull_verify REPO TAG OUT [ARCH] [extra skopeo args]: skopeo copy + verify_dir.
-pull_verify() {
-  local repo=$1 tag=$2 out=$3 arch=${4:-}; shift 4 || shift $#
-  if [[ -n $arch ]]; then
-    skopeo_copy "$repo:$tag" "$out" --override-arch "$arch" "$@" || return 1
-  else
-    skopeo_copy "$repo:$tag" "$out" --all "$@" || return 1
-  fi
-  verify_dir "$out" "$repo" "$tag" "$arch" || return 1
-  [[ $E2E_KEEP == 1 ]] || rm -rf "$out"
-}
 
 # expect_eq WANT CMD...: CMD's stdout (trimmed) must equal WANT.
 expect_eq() {
@@ -139,7 +106,7 @@ ACCEPT_ALL='Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci
 
 # Plain HTTP against the mirror: headers, digests, ranges, errors.
 sc_protocol() {
-  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  upstream_start "$LOGS/upstream-$SCENARIO.log"
   mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
   local M=http://$MIRROR_ADDR top mt amd arm layer
   top=$(img_digest library/alpine latest)
@@ -181,7 +148,7 @@ sc_protocol() {
 
 # skopeo copy --all of every image, and --override-arch arm64 of the lists.
 sc_skopeo() {
-  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  upstream_start "$LOGS/upstream-$SCENARIO.log"
   mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
   local repo tag
   while read -r repo tag; do
@@ -198,7 +165,7 @@ sc_skopeo() {
 
 # podman pull (vfs storage, registries.conf mirror for docker.io).
 sc_podman() {
-  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  upstream_start "$LOGS/upstream-$SCENARIO.log"
   mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
   podman_setup "$SCEN_DIR/podman"
   local ref repo tag cfg
@@ -229,7 +196,7 @@ ctr_content_has() {
 
 # containerd 1.6 `ctr images pull --hosts-dir` (requests carry ?ns=docker.io).
 sc_containerd() {
-  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  upstream_start "$LOGS/upstream-$SCENARIO.log"
   mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
   containerd_start "$SCEN_DIR/containerd" || { not_ok "containerd: containerd did not start"; return 0; }
   local ref repo tag
@@ -257,7 +224,7 @@ ctr_image_digest() { ctr_ images ls | awk -v r="$1" '$1 == r { print $3 }'; }
 
 # Docker Engine 20.10 with --registry-mirror.
 sc_docker() {
-  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  upstream_start "$LOGS/upstream-$SCENARIO.log"
   mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
   dockerd_start "$SCEN_DIR/docker" || { not_ok "docker: dockerd did not start"; return 0; }
   local ref repo tag short cfg
@@ -307,7 +274,7 @@ every_blob_fetched_once() {
 
 # Eight simultaneous cold pulls of big: each blob fetched from upstream once.
 sc_coalesce() {
-  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  upstream_start "$LOGS/upstream-$SCENARIO.log"
   mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
   upstream_mark
   local t0=$SECONDS i vfail=0
@@ -335,7 +302,7 @@ no_upstream_blob_gets() {
 
 # A second pull of already-pulled images costs no upstream blob GET.
 sc_warm() {
-  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  upstream_start "$LOGS/upstream-$SCENARIO.log"
   mirror_start "$SCEN_DIR/cache" --tag-ttl 1h
   local ref
   for ref in library/alpine:latest library/debian:bookworm library/big:latest; do
@@ -362,7 +329,7 @@ fails_fast() {
 
 # Upstream stopped or frozen: already-pulled tags still pull (stale), --tag-ttl 0s.
 sc_offline() {
-  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  upstream_start "$LOGS/upstream-$SCENARIO.log"
   mirror_start "$SCEN_DIR/cache" --tag-ttl 0s
   local ref refs=(library/alpine:latest myorg/team/app:1.0)
   for ref in "${refs[@]}"; do
@@ -379,7 +346,7 @@ sc_offline() {
   # Restart the mirror on the same cache so that no state from the refused
   # connections above (a circuit breaker) spares it the wait on a frozen upstream.
   mirror_stop
-  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  upstream_start "$LOGS/upstream-$SCENARIO.log"
   mirror_start "$SCEN_DIR/cache" --tag-ttl 0s
   upstream_freeze
   echo "#   upstream frozen (SIGSTOP, pid $UP_PID), mirror restarted on the same cache"
@@ -398,7 +365,7 @@ sc_offline() {
 
 # kill -9 the mirror during 4 cold pulls of big; restart on the same cache.
 sc_crash() {
-  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  upstream_start "$LOGS/upstream-$SCENARIO.log"
   local cache=$SCEN_DIR/cache i n=0 t0
   mirror_start "$cache" --tag-ttl 1h
   local -a pids=()
@@ -447,12 +414,12 @@ with open(sys.argv[1], "r+b") as f:
     echo "verify exited 0"
     return 1
   fi
-  tail -3 "$RUN/logs/verify-$SCENARIO.log"
+  tail -3 "$LOGS/verify-$SCENARIO.log"
 }
 
 # --max-size below the sum of all images: pulls succeed, blobs/ stays in budget.
 sc_budget() {
-  upstream_start "$RUN/logs/upstream-$SCENARIO.log"
+  upstream_start "$LOGS/upstream-$SCENARIO.log"
   local cache=$SCEN_DIR/cache round repo tag
   echo "#   all images: $(all_image_bytes) bytes; --max-size $E2E_MAX_SIZE; limit checked: $E2E_MAX_BYTES bytes"
   mirror_start "$cache" --tag-ttl 1h --max-size "$E2E_MAX_SIZE"
@@ -473,7 +440,7 @@ scenario_cleanup() {
   [[ -z ${MIRROR_PID:-} ]] || stop_pid "$MIRROR_PID" 15
   [[ -z ${UP_PID:-} ]] || stop_pid "$UP_PID" 15
   umount_under "$SCEN_DIR"
-  umount_under "$E2E_RUN"; rm -rf "$E2E_RUN"
+  umount_under "$SOCK_DIR"; rm -rf "$SOCK_DIR"
   if [[ $E2E_KEEP != 1 ]]; then
     rm -rf "$SCEN_DIR/cache" "$SCEN_DIR"/out* "$SCEN_DIR/podman" "$SCEN_DIR/docker/data" \
       "$SCEN_DIR/containerd/root" 2>/dev/null || true
@@ -490,6 +457,7 @@ run_scenario() {
     set -Eeuo pipefail
     SCENARIO=$1
     SCEN_DIR=$RUN/$1
+    CHECK_DIR=$SCEN_DIR
     mkdir -p "$SCEN_DIR"
     trap scenario_cleanup EXIT
     trap 'exit 143' TERM
@@ -519,24 +487,20 @@ cleanup() {
     kill -KILL "$SCEN_PID" 2>/dev/null || true
   fi
   kill_tracked
-  umount_under "$E2E_RUN"; rm -rf "$E2E_RUN"   # daemons' sockets and runroots (see lib.sh)
+  umount_under "$SOCK_DIR"; rm -rf "$SOCK_DIR"   # daemons' sockets and runroots (see tests/lib.sh)
   ns_destroy
   umount_under "$RUN"
   if [[ -z ${SUMMARY_DONE:-} && -n ${RESULTS:-} && -f $RESULTS ]]; then
     not_ok "run interrupted or aborted (exit $rc)"
-    summary || true
+    finish_summary || true
   fi
   exit "$rc"
 }
 
-summary() {
-  local pass fail
-  pass=$(grep -cx ok "$RESULTS" || true)
-  fail=$(grep -cx fail "$RESULTS" || true)
+finish_summary() {
   SUMMARY_DONE=1
-  echo "# total time $((SECONDS - T0)) s; logs in $RUN/logs"
-  echo "$pass passed, $fail failed"
-  ((fail == 0))
+  echo "# total time $((SECONDS - ${T0:-0})) s; logs in $LOGS"
+  summary
 }
 
 main() {
@@ -564,11 +528,10 @@ main() {
   RUN=$WORK/run
   umount_under "$RUN"
   rm -rf "$RUN"
-  mkdir -p "$RUN/logs"
+  LOGS=$RUN/logs
+  mkdir -p "$LOGS"
   PIDFILE=$RUN/pids
-  RESULTS=$RUN/results
-  : > "$RESULTS"
-  export RUN PIDFILE RESULTS
+  report_init "$RUN/results"
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
@@ -578,13 +541,13 @@ main() {
   echo "# mirror: $MIRROR"
   echo "# work: $RUN"
   T0=$SECONDS
-  upstream_start "$RUN/logs/upstream-seed.log"
-  seed_upstream
+  upstream_start "$LOGS/upstream-seed.log"
+  seed_upstream full
   upstream_stop
   echo "# seeded upstream in $((SECONDS - T0)) s"
 
   for c in "${selected[@]}"; do run_scenario "$c"; done
-  summary
+  finish_summary
 }
 
 main "$@"

@@ -1,11 +1,11 @@
-//! The mirror under test, in-process: `server::spawn` on port 0 in front of a
+//! The mirror under test, in-process: `app::spawn` on port 0 in front of a
 //! [`FakeUpstream`], with its cache in a temporary directory, plus the client-side steps
 //! the integration tests share (pull an image and check every byte).
 
 use super::client::get;
 use super::{FakeUpstream, TestImage};
+use regmirror::app;
 use regmirror::config::{Config, UpstreamUrl};
-use regmirror::server;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -32,7 +32,7 @@ impl Mirror {
         );
         c.upstream_timeout = Duration::from_secs(2);
         tweak(&mut c);
-        let addr = server::spawn(c).expect("mirror starts");
+        let addr = app::spawn(c).expect("mirror starts");
         Mirror { addr, dir }
     }
 

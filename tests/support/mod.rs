@@ -33,6 +33,7 @@ mod http;
 mod image;
 pub mod mirror;
 pub mod process;
+pub mod raw;
 pub mod raw_upstream;
 mod registry;
 mod tls;

@@ -133,8 +133,28 @@ impl Server {
             NO_UPSTREAM,
         ];
         args.extend_from_slice(extra);
-        let child = Command::new(BIN)
-            .args(&args)
+        Server::start_args(cwd, &args)
+    }
+
+    /// Starts `regmirror ARGS` exactly as given (a `serve` whose `--listen` the test chooses),
+    /// and waits for its start-up line to say where it listens.
+    pub fn start_args(cwd: &Path, args: &[&str]) -> Server {
+        Server::start_wrapped(cwd, &[], args)
+    }
+
+    /// Starts `WRAPPER… regmirror ARGS` (e.g. `unshare -rn` for a network namespace of its
+    /// own), and waits for its start-up line to say where it listens.
+    pub fn start_wrapped(cwd: &Path, wrapper: &[&str], args: &[&str]) -> Server {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
+            .args(args)
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -201,6 +221,30 @@ impl Server {
     /// `GET path` against the server.
     pub fn get(&self, path: &str) -> Resp {
         get(self.addr, path)
+    }
+
+    /// Sends `signal` (`TERM`, `INT`, `HUP`) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} failed");
+    }
+
+    /// Waits for the process to exit by itself; `None` if still running after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        let child = &mut self.child.as_mut().expect("running").0;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for regmirror") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Kills the server and returns all it wrote to stderr.

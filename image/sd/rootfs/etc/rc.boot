@@ -63,26 +63,13 @@ else
         done
         say "cache partition /dev/$P2 grown from $((size / 2048)) MiB to $((want / 2048)) MiB"
     fi
-    mount -t vfat -o ro "/dev/$P1" /boot || say "cannot mount boot partition /dev/$P1"
+    # umask=077: regmirror.txt may hold the Wi-Fi passphrase; only root reads it.
+    mount -t vfat -o ro,umask=077 "/dev/$P1" /boot || say "cannot mount boot partition /dev/$P1"
 fi
 
-# --- settings: /boot/regmirror.txt (KEY=VALUE), only known keys, safely quoted.
-{
-    echo "NTP_SERVERS='pool.ntp.org'"; echo "SNTP_WAIT=20"; echo "HOSTNAME=regmirror"
-    echo "USB_WAIT=15"; echo "LOG_CONSOLE=no"; echo "SERVE_ARGS=''"
-    if [ -r /boot/regmirror.txt ]; then
-        tr -d '\r' < /boot/regmirror.txt | while IFS= read -r line; do
-            case "$line" in ''|'#'*) continue ;; esac
-            key=${line%%=*} val=${line#*=}
-            case "$key" in
-                SERVE_ARGS|NTP_SERVERS|HOSTNAME|LOG_CONSOLE) ;;
-                SNTP_WAIT|USB_WAIT) case "$val" in ''|*[!0-9]*) continue ;; esac ;;
-                *) echo "# ignored: $key" ; continue ;;
-            esac
-            printf "%s='%s'\n" "$key" "$(printf %s "$val" | sed "s/'/'\\\\''/g")"
-        done
-    fi
-} > /run/regmirror-os.conf
+# --- settings: /boot/regmirror.txt (KEY=VALUE), only known keys, checked, safely quoted
+# (/etc/settings-functions). Root only: it may hold the Wi-Fi passphrase.
+( umask 077; read_settings /boot/regmirror.txt > /run/regmirror-os.conf )
 . /run/regmirror-os.conf
 hostname "$HOSTNAME"
 
@@ -117,15 +104,27 @@ fi
 [ -n "$CACHE_DEV" ] && say "cache filesystem: $(df -h "$CACHE_MNT" | awk 'NR==2{print $2" total, "$4" free"}')"
 restore_clock
 
-# --- network: DHCP on every ethernet interface (Pi 3/4 onboard, USB adapters).
+# --- network (/etc/net-functions): the cable if one is plugged in (every ethernet port and
+# USB adapter), else Wi-Fi when WIFI_SSID is set; ADDRESS in regmirror.txt gives a fixed
+# address, otherwise DHCP. IPv6 SLAAC is the kernel's own.
 ip link set lo up
-for i in $(seq 1 40); do ls /sys/class/net | grep -qE '^(eth|usb|en)' && break; sleep 0.5; done
-for ifc in $(ls /sys/class/net | grep -E '^(eth|usb|en)'); do
-    ip link set "$ifc" up
-    udhcpc -i "$ifc" -s /etc/udhcpc.script -p "/run/udhcpc.$ifc.pid" -b -S \
-        -t 4 -T 2 -A 10 -x "hostname:$HOSTNAME" >/dev/null 2>&1
-done
-[ -e /run/dhcp.bound ] || say "no DHCP lease yet; udhcpc keeps trying in the background"
+for i in $(seq 1 40); do ls /sys/class/net | grep -qE '^(eth|usb|en|wlan)' && break; sleep 0.5; done
+for ifc in $(ethernets); do ip link set "$ifc" up; done
+LINK=$(cable_up 6)
+WIFI=
+if [ -n "$WIFI_SSID" ]; then
+    if [ -n "$LINK" ]; then
+        say "Wi-Fi not used: cable up on $LINK"
+    elif start_wifi; then
+        WIFI=wlan0 LINK=wlan0
+    fi
+fi
+if [ -n "$ADDRESS" ]; then
+    net_static "${LINK:-$(ethernets | head -n1)}"
+else
+    for ifc in $(ethernets) $WIFI; do net_dhcp "$ifc"; done
+    [ -e /run/dhcp.bound ] || say "no DHCP lease yet; udhcpc keeps trying in the background"
+fi
 
 # --- time over SNTP before regmirror's first upstream fetch (TLS needs a sane
 # clock), bounded by SNTP_WAIT so an offline mirror still comes up.
@@ -141,5 +140,5 @@ done
 
 mkdir -p "$CACHE_MNT/regmirror"
 chown 65532:65532 "$CACHE_MNT/regmirror"
-ip -4 -o addr show scope global | awk '{print $2": "$4}' | while read -r a; do say "address $a"; done
+net_report
 say "starting regmirror on port 5000, cache $CACHE_MNT/regmirror"

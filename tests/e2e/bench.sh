@@ -2,9 +2,9 @@
 # Benchmark regmirror against CNCF distribution's proxy on the same seeded
 # upstream, inside a loopback-only network namespace. Not part of pass/fail.
 #
-#   tests/bench.sh                         # regmirror = target/release/regmirror
-#   REGMIRROR=/path/to/regmirror tests/bench.sh
-#   BENCH_ONLY=regmirror tests/bench.sh    # one column only (regmirror|distribution)
+#   tests/e2e/bench.sh                         # regmirror = target/release/regmirror
+#   REGMIRROR=/path/to/regmirror tests/e2e/bench.sh
+#   BENCH_ONLY=regmirror tests/e2e/bench.sh    # one column only (regmirror|distribution)
 #
 # Mirrors run one after the other (2 cores: running them together would make
 # each one's numbers depend on the other). Per mirror:
@@ -19,14 +19,21 @@
 #   - VmHWM of a freshly started mirror under 32 parallel GETs of that blob
 set -euo pipefail
 
-# shellcheck source=tests/e2e/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/e2e/lib.sh"
+# shellcheck source=tests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+# The same work dir, seeded upstream and image JSON as tests/e2e/run.sh.
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+WORK=${E2E_WORK:-$E2E_DIR/work}
+UPSTREAM_DATA=$WORK/upstream-data
+IMAGES_JSON=$WORK/images.json
+SOCK_DIR=/tmp/rm-bench-$$
 
 REGMIRROR=${REGMIRROR:-$REPO_ROOT/target/release/regmirror}
 DISTRIBUTION=$E2E_DIR/mirror-distribution.sh
 BENCH_ONLY=${BENCH_ONLY:-}
 BENCH_REPS=${BENCH_REPS:-3}      # repetitions of the single-curl throughput run (median)
-E2E_VERBOSE=0                    # no per-request debug logging while measuring
+MIRROR_VERBOSE=0                 # no per-request debug logging while measuring
 SKOPEO_TIMEOUT=300
 
 declare -A R=()
@@ -144,14 +151,15 @@ main() {
   mkdir -p "$WORK"
   RUN=$WORK/bench
   rm -rf "$RUN"
-  mkdir -p "$RUN/logs"
+  LOGS=$RUN/logs
+  mkdir -p "$LOGS"
   PIDFILE=$RUN/pids
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
   ns_create "rmbench-$$"
-  upstream_start "$RUN/logs/upstream.log"
-  seed_upstream
+  upstream_start "$LOGS/upstream.log"
+  seed_upstream full
 
   local t0=$SECONDS
   if [[ -z $BENCH_ONLY || $BENCH_ONLY == regmirror ]]; then
@@ -191,7 +199,7 @@ main() {
     done
   done
   echo "(skopeo wall times include the TLS probe row: skopeo tries https on the port first)"
-  echo "logs: $RUN/logs"
+  echo "logs: $LOGS"
 }
 
 main "$@"

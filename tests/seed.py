@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
 """Build deterministic test images and push them to a registry over the plain
 registry HTTP API (POST upload, PUT ?digest=, PUT manifest). Python stdlib only.
+The one image seeder of every test script (tests/e2e, cross/test.sh, image/*).
 
-    seed.py --registry 127.0.0.1:5000 --out images.json [--cache DIR] [--big-mib 100]
+    seed.py --registry 127.0.0.1:5000 --out images.json [--set full|small] [--cache DIR]
+
+Sets: `full` (default; tests/e2e) is every image below, ~220 MB; `small` is
+library/alpine:latest (OCI index, amd64 + arm64) and library/busybox:v2 (Docker v2
+manifest), ~2 MB, for the scripts that pull through an emulated CPU or a VM.
 
 Re-running gives identical digests: fixed mtimes/owners in tars, gzip mtime=0,
 seeded PRNG for random layers, canonical JSON. Real file content comes from
@@ -275,20 +280,41 @@ def index_of(mans, docker):
     return canon(idx), idx["mediaType"]
 
 
+# Which images each --set holds, by "repo:tag".
+SETS = {
+    "full": ["library/alpine:latest", "library/debian:bookworm", "library/busybox:v2",
+             "library/oci:1", "myorg/team/app:1.0", "library/big:latest"],
+    "small": ["library/alpine:latest", "library/busybox:v2"],
+}
+
+
 def build(args):
     bb = {} if args.no_busybox else fetch_busybox(args.cache)
     real = bool(bb)
     if not real:
         bb = {a: fake_busybox(a) for a in ("amd64", "arm64")}
     base = {a: busybox_layer(bb[a], "alpine-" + a) for a in ("amd64", "arm64")}
-    images = []
+    want = SETS[args.set]
+    builders = {
+        "library/alpine:latest": lambda: alpine(base),
+        "library/debian:bookworm": lambda: debian(bb),
+        "library/busybox:v2": lambda: busybox(bb),
+        "library/oci:1": lambda: oci(bb),
+        "myorg/team/app:1.0": lambda: app(base),
+        "library/big:latest": lambda: big(bb, args.big_mib),
+    }
+    return [builders[ref]() for ref in want], real
 
-    # library/alpine:latest — OCI index, amd64 + arm64 OCI manifests.
+
+def alpine(base):
+    """library/alpine:latest — OCI index, amd64 + arm64 OCI manifests."""
     mans = [image_manifest(a, [base[a]], "alpine", docker=False) for a in ("amd64", "arm64")]
     body, mt = index_of(mans, docker=False)
-    images.append(("library/alpine", "latest", body, mt, mans))
+    return ("library/alpine", "latest", body, mt, mans)
 
-    # library/debian:bookworm — Docker manifest list, amd64 + arm64 Docker v2 manifests.
+
+def debian(bb):
+    """library/debian:bookworm — Docker manifest list, amd64 + arm64 Docker v2 manifests."""
     mans = []
     for a in ("amd64", "arm64"):
         ls = [busybox_layer(bb[a], "debian-" + a),
@@ -296,26 +322,34 @@ def build(args):
               file_layer("var/lib/e2e/%s.bin" % a, random.Random("debian-" + a).randbytes(1 << 20))]
         mans.append(image_manifest(a, ls, "debian", docker=True))
     body, mt = index_of(mans, docker=True)
-    images.append(("library/debian", "bookworm", body, mt, mans))
+    return ("library/debian", "bookworm", body, mt, mans)
 
-    # library/busybox:v2 — single Docker v2 manifest.
+
+def busybox(bb):
+    """library/busybox:v2 — single Docker v2 manifest."""
     m = image_manifest("amd64", [busybox_layer(bb["amd64"], "busybox")], "busybox", docker=True)
-    images.append(("library/busybox", "v2", m["body"], m["media_type"], [m]))
+    return ("library/busybox", "v2", m["body"], m["media_type"], [m])
 
-    # library/oci:1 — single OCI manifest (two layers).
+
+def oci(bb):
+    """library/oci:1 — single OCI manifest (two layers)."""
     m = image_manifest("amd64", [busybox_layer(bb["amd64"], "oci"),
                                  file_layer("srv/oci.txt", text_blob("oci", 200 << 10))],
                        "oci", docker=False)
-    images.append(("library/oci", "1", m["body"], m["media_type"], [m]))
+    return ("library/oci", "1", m["body"], m["media_type"], [m])
 
-    # myorg/team/app:1.0 — nested name, shares alpine's amd64 layer.
+
+def app(base):
+    """myorg/team/app:1.0 — nested name, shares alpine's amd64 layer."""
     m = image_manifest("amd64", [base["amd64"],
                                  file_layer("app/app.bin", random.Random("app").randbytes(512 << 10))],
                        "app", docker=True)
-    images.append(("myorg/team/app", "1.0", m["body"], m["media_type"], [m]))
+    return ("myorg/team/app", "1.0", m["body"], m["media_type"], [m])
 
-    # library/big:latest — ~200 MB: one incompressible big layer + smaller ones.
-    big = args.big_mib << 20
+
+def big(bb, big_mib):
+    """library/big:latest — ~200 MB: one incompressible big layer + smaller ones."""
+    big = big_mib << 20
     ls = [busybox_layer(bb["amd64"], "big"),
           file_layer("data/big.bin", random.Random("big-0").randbytes(big), level=1),
           file_layer("data/half.bin", random.Random("big-1").randbytes(big // 2), level=1),
@@ -323,8 +357,7 @@ def build(args):
           file_layer("data/small.bin", random.Random("big-3").randbytes(big // 8), level=1),
           file_layer("data/text.txt", text_blob("big-text", 4 << 20))]
     m = image_manifest("amd64", ls, "big", docker=False)
-    images.append(("library/big", "latest", m["body"], m["media_type"], [m]))
-    return images, real
+    return ("library/big", "latest", m["body"], m["media_type"], [m])
 
 
 # ---------------------------------------------------------------------- push
@@ -381,9 +414,11 @@ def main():
     ap.add_argument("--registry", default="127.0.0.1:5000")
     ap.add_argument("--out", help="where to write the image description JSON (required "
                                   "unless --fetch-only)")
+    ap.add_argument("--set", choices=sorted(SETS), default="full",
+                    help="which images to build and push (default: full)")
     ap.add_argument("--cache", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                    "work", "seed-cache"),
-                    help="where downloaded .debs are kept")
+                                                    "..", "target", "seed-cache"),
+                    help="where downloaded .debs are kept (default: target/seed-cache)")
     ap.add_argument("--big-mib", type=int, default=100, help="size of big's largest layer")
     ap.add_argument("--no-busybox", action="store_true", help="use generated files only")
     ap.add_argument("--dry-run", action="store_true", help="build and describe, push nothing")
@@ -398,7 +433,7 @@ def main():
 
     images, real = build(args)
     reg = Registry(args.registry)
-    out = {"busybox_from_debian": real, "images": []}
+    out = {"busybox_from_debian": real, "set": args.set, "images": []}
     for repo, tag, body, mt, mans in images:
         top = sha256(body)
         plats = []

@@ -1,0 +1,403 @@
+//! One client connection: read request heads into one buffer of [`MAX_HEAD_BYTES`]
+//! (bytes past a head stay for the next, pipelined request), answer each request in
+//! order, write the access-log line, and close when the client or the protocol says so.
+//!
+//! Time limits: a connection idle between requests is closed after the header timeout; a
+//! head must arrive within the header timeout of its first byte (else 408). A head that
+//! cannot be a request (garbage, a bare LF, a TLS ClientHello) gets its 400 as soon as
+//! the offending byte arrives. Request bodies (we are pull-only, so only uploads we refuse
+//! have them): up to [`MAX_DISCARDED_BODY`] with `Content-Length` is read and dropped so
+//! the connection stays usable; anything else is answered and the connection closed.
+//!
+//! Memory per connection: its task (≈2 KiB: the handler's and reply writer's futures are
+//! boxed only while they run); the head buffer ([`MAX_HEAD_BYTES`]), allocated only while a
+//! head is being read or pipelined bytes wait, freed while the connection is idle; a
+//! reply's head (a few hundred bytes); and, only while relaying an uncached stream,
+//! `reply::STREAM_BUF` (64 KiB). Measured (release, `tests/e2e/load.py`): 500 idle
+//! connections ≈3 KiB each, 500 slowloris ones ≈11 KiB each.
+
+use super::conn::Conn;
+use super::reply::{self, Framing};
+use super::slots::{Closing, Slot, State};
+use super::Limits;
+use crate::error::{Error, Subject};
+use crate::http::{parse_head, BodyLength, Head, HeadError, Method, Parsed, MAX_HEAD_BYTES};
+use crate::mirror::Mirror;
+use crate::routes;
+use futures_lite::{future, AsyncReadExt};
+use smol::Timer;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Largest request body read (and dropped) to keep a connection open after refusing an
+/// upload; larger or chunked bodies close the connection instead. Docker's push probes
+/// send none or tiny ones.
+pub const MAX_DISCARDED_BODY: u64 = 64 * 1024;
+
+/// After refusing a request whose bytes we did not all read, how long we go on reading
+/// (and dropping) them after our FIN, so that the close does not reset the connection
+/// before the client has read our answer.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// At most this many bytes are read (and dropped) while lingering.
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// First byte of a TLS record carrying a handshake (a ClientHello).
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// Longest request target written to the access log; the rest is cut and marked `…`.
+pub const MAX_LOGGED_TARGET: usize = 256;
+
+/// The bytes a client has sent that are not consumed yet: one buffer of
+/// [`MAX_HEAD_BYTES`], empty (and unallocated) between requests.
+struct Input {
+    buf: Vec<u8>,
+    filled: usize,
+}
+
+impl Input {
+    fn new() -> Input {
+        Input {
+            buf: Vec::new(),
+            filled: 0,
+        }
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.buf[..self.filled]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.filled == 0
+    }
+
+    /// Drops the first `n` bytes; frees the buffer when nothing is left.
+    fn consume(&mut self, n: usize) {
+        let n = n.min(self.filled);
+        self.buf.copy_within(n..self.filled, 0);
+        self.filled -= n;
+        if self.filled == 0 {
+            self.buf = Vec::new();
+        }
+    }
+
+    /// Reads what the socket has, into the free end of the buffer; 0 at the end of the
+    /// stream (or when full, which the head parser has refused before).
+    async fn fill(&mut self, conn: &mut Conn) -> io::Result<usize> {
+        if self.buf.is_empty() {
+            self.buf = vec![0; MAX_HEAD_BYTES];
+        }
+        let n = conn.read(&mut self.buf[self.filled..]).await?;
+        self.filled += n;
+        Ok(n)
+    }
+}
+
+/// Why a bounded wait ended early.
+enum Cut {
+    TimedOut,
+    Closing,
+    Io,
+}
+
+/// Runs `f` until it finishes, `deadline` passes, or the connection is told to close.
+async fn bounded<T>(
+    f: impl Future<Output = io::Result<T>>,
+    deadline: Instant,
+    closing: &Closing,
+) -> Result<T, Cut> {
+    let f = async { f.await.map_err(|_| Cut::Io) };
+    let timer = async {
+        Timer::at(deadline).await;
+        Err(Cut::TimedOut)
+    };
+    let closed = async {
+        closing.wait().await;
+        Err(Cut::Closing)
+    };
+    future::or(f, future::or(timer, closed)).await
+}
+
+/// Serves one connection until it closes; `slot` is released when this returns.
+pub async fn serve(
+    mut conn: Conn,
+    peer: SocketAddr,
+    mirror: Rc<Mirror>,
+    limits: Limits,
+    slot: Slot,
+) {
+    let mut input = Input::new();
+    loop {
+        if slot.draining() {
+            return;
+        }
+        if input.is_empty() {
+            // Idle: wait for a request to begin. Closed silently on timeout (keep-alive,
+            // or a spare connection Go clients open), for a newcomer, or at shutdown.
+            slot.set(State::Idle(Instant::now()));
+            let deadline = Instant::now() + limits.header_timeout;
+            if bounded(conn.readable(), deadline, slot.closing())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        slot.set(State::Head(Instant::now()));
+        let head = match read_head(&mut conn, &mut input, &limits, &slot).await {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(e) => return refuse(&mut conn, &mut input, peer, e).await,
+        };
+        slot.set(State::Busy);
+        match answer(&mut conn, &mut input, peer, &mirror, &limits, &slot, head).await {
+            Next::KeepGoing => {}
+            Next::Close => return,
+            Next::Linger => return linger(&mut conn, &mut input).await,
+        }
+    }
+}
+
+/// Reads one head: `Ok(None)` if the client went away (or was closed) before finishing one.
+async fn read_head(
+    conn: &mut Conn,
+    input: &mut Input,
+    limits: &Limits,
+    slot: &Slot,
+) -> Result<Option<Head>, Error> {
+    let deadline = Instant::now() + limits.header_timeout;
+    loop {
+        match parse_head(input.data()) {
+            Ok(Parsed::Complete { head, len }) => {
+                input.consume(len);
+                return Ok(Some(*head));
+            }
+            Ok(Parsed::Partial) => {}
+            Err(HeadError::TooLarge) => return Err(Error::HeadersTooLarge),
+            Err(HeadError::Malformed(why)) => {
+                let why = if input.data().first() == Some(&TLS_HANDSHAKE) {
+                    // skopeo, podman and cri-o try https first on an `insecure` mirror
+                    // and fall back to http when that fails.
+                    "TLS handshake on a plain-HTTP port"
+                } else {
+                    why
+                };
+                return Err(Error::Malformed(why.into()));
+            }
+        }
+        match bounded(input.fill(conn), deadline, slot.closing()).await {
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+            // Answer a client that sent part of a request; one that sent nothing yet
+            // (readable was an error or a spurious wake) just closes.
+            Err(Cut::TimedOut) if !input.is_empty() => return Err(Error::HeaderTimeout),
+            Err(_) => return Ok(None),
+        }
+    }
+}
+
+/// What the connection does after a reply.
+enum Next {
+    KeepGoing,
+    Close,
+    /// Close, reading (and dropping) what the client still sends for a moment first.
+    Linger,
+}
+
+/// Handles one request and writes its reply and access-log line.
+async fn answer(
+    conn: &mut Conn,
+    input: &mut Input,
+    peer: SocketAddr,
+    mirror: &Mirror,
+    limits: &Limits,
+    slot: &Slot,
+    head: Head,
+) -> Next {
+    let started = Instant::now();
+    let mut req = head.request;
+    req.peer = Some(peer);
+    let mut next = Next::KeepGoing;
+    match head.body {
+        BodyLength::None => {}
+        // A client waiting for `100 Continue` sends no body: answer at once, then close.
+        BodyLength::Length(n) if n <= MAX_DISCARDED_BODY && !head.expect_continue => {
+            let deadline = Instant::now() + limits.header_timeout;
+            if discard(conn, input, n, deadline, slot.closing())
+                .await
+                .is_err()
+            {
+                return Next::Close;
+            }
+        }
+        BodyLength::Length(_) | BodyLength::Chunked => next = Next::Linger,
+    }
+    // Boxed: the handler's future is most of a connection's size (≈9 KiB), and is needed
+    // only while a request is being handled, not while the connection idles.
+    let reply = if req.method.is_known() {
+        Box::pin(routes::handle(mirror, &req)).await
+    } else {
+        routes::error_reply(
+            Error::NotImplemented(req.method.to_string()),
+            Subject::Other,
+        )
+    };
+    let framing = Framing {
+        head_only: req.method == Method::Head,
+        close: !head.keep_alive || slot.draining() || !matches!(next, Next::KeepGoing),
+        http10: head.http10,
+    };
+    let closes = framing.closes_after(&reply);
+    let (status, outcome) = (reply.status, reply.outcome);
+    let (sent, result) = Box::pin(reply::send(conn, reply, framing)).await;
+    mirror.metrics.sent_bytes.add(sent);
+    let target = match &req.query {
+        Some(q) => format!("{}?{q}", req.path),
+        None => req.path.clone(),
+    };
+    let cut = match &result {
+        Ok(()) => String::new(),
+        Err(e) => format!(" INCOMPLETE ({e})"),
+    };
+    log::info!(
+        target: "regmirror::access",
+        "{} {} {} {status} {sent} {}ms {outcome}{cut}",
+        peer.ip(),
+        loggable(&req.method.to_string(), 16),
+        loggable(&target, MAX_LOGGED_TARGET),
+        started.elapsed().as_millis(),
+    );
+    match next {
+        _ if result.is_err() => Next::Close,
+        Next::KeepGoing if closes => Next::Close,
+        next => next,
+    }
+}
+
+/// Reads and drops `n` body bytes: first those already buffered, then from the socket.
+async fn discard(
+    conn: &mut Conn,
+    input: &mut Input,
+    mut n: u64,
+    deadline: Instant,
+    closing: &Closing,
+) -> Result<(), Cut> {
+    loop {
+        let have = (input.filled as u64).min(n);
+        input.consume(have as usize);
+        n -= have;
+        if n == 0 {
+            return Ok(());
+        }
+        if bounded(input.fill(conn), deadline, closing).await? == 0 {
+            return Err(Cut::Io);
+        }
+    }
+}
+
+/// Answers a request we could not read (or that never finished), then closes.
+async fn refuse(conn: &mut Conn, input: &mut Input, peer: SocketAddr, e: Error) {
+    log::info!(
+        target: "regmirror::access",
+        "{} - - {} 0 0ms - ({})",
+        peer.ip(),
+        e.status().code(),
+        loggable(&e.to_string(), MAX_LOGGED_TARGET)
+    );
+    let reply = routes::error_reply(e, Subject::Other);
+    let framing = Framing {
+        head_only: false,
+        close: true,
+        http10: false,
+    };
+    if reply::send(conn, reply, framing).await.1.is_ok() {
+        linger(conn, input).await;
+    }
+}
+
+/// Sends our FIN, then reads and drops what the client still sends, for at most
+/// [`LINGER`] and [`LINGER_BYTES`], so the close resets nothing the client has not read.
+async fn linger(conn: &mut Conn, input: &mut Input) {
+    if conn.shutdown_write().is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let never = Closing::default();
+    let mut dropped = 0;
+    while dropped < LINGER_BYTES {
+        input.consume(input.filled);
+        match bounded(input.fill(conn), deadline, &never).await {
+            Ok(n) if n > 0 => dropped += n,
+            _ => return,
+        }
+    }
+}
+
+/// `text` for a log line: at most `max` bytes (cut marked with `…`), control characters
+/// escaped so a request cannot forge log lines.
+pub fn loggable(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 4);
+    for c in text.chars() {
+        if out.len() >= max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.push_str(&c.escape_default().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an idle connection costs besides its socket: its task's future. The handler's
+    /// and the reply writer's futures are boxed while they run, so this stays small.
+    const MAX_CONNECTION_FUTURE: usize = 4096;
+
+    #[test]
+    fn an_idle_connection_is_a_small_future() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::Config::new(dir.path().to_path_buf());
+        let metrics = Rc::new(crate::metrics::Metrics::new());
+        let cache = crate::cache::Cache::open(dir.path(), None, metrics.clone()).unwrap();
+        let upstreams = crate::upstream::Upstreams::new(&config, metrics.clone()).unwrap();
+        let ex = Rc::new(smol::LocalExecutor::new());
+        let mirror = Rc::new(Mirror::new(cache, upstreams, config.tag_ttl, ex, metrics));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (sock, peer) = listener.accept().unwrap();
+        let conn = Conn::new(smol::Async::new(sock).unwrap(), Duration::from_secs(1));
+        let limits = Limits::from(&config);
+        let slots = super::super::slots::Slots::new(4);
+        let slot = slots.admit(peer.ip(), Instant::now()).1.unwrap();
+        let req = crate::http::Request::get("/v2/");
+        let handler = std::mem::size_of_val(&routes::handle(&mirror, &req));
+        let f = serve(conn, peer, mirror, limits, slot);
+        let size = std::mem::size_of_val(&f);
+        eprintln!("connection future {size} bytes, handler {handler}");
+        assert!(
+            size <= MAX_CONNECTION_FUTURE,
+            "{size} bytes (handler: {handler})"
+        );
+        assert!(handler > size, "the handler's future is boxed");
+        drop(client);
+    }
+
+    #[test]
+    fn log_text_is_cut_and_escaped() {
+        assert_eq!(loggable("/v2/", 10), "/v2/");
+        assert_eq!(
+            loggable(&"a".repeat(20), 10),
+            format!("{}…", "a".repeat(10))
+        );
+        assert_eq!(loggable("a\nb", 10), "a\\nb");
+    }
+}
