@@ -17,7 +17,7 @@
 //! digest at the end, retrying from zero once on a mismatch (a power cut may leave
 //! garbage in its tail). Paths are built only from [`Digest`]s, never from request
 //! strings. All calls here block; each is small (one `open`, one `rename`, one directory
-//! batch) and made on purpose on the executor thread — see `fill.rs` for why.
+//! batch) and made on purpose on the executor thread — see `permit.rs` for why.
 
 pub use super::partial::{Origin, Partial};
 use crate::reference::Digest;
