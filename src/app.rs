@@ -69,8 +69,15 @@ pub fn start(
         };
         log::info!("upstream {} = {}{auth}", u.name, u.url);
     }
-    let mirror = Mirror::new(cache, upstreams, config.tag_ttl, executor, metrics);
-    Ok((listener, Rc::new(mirror)))
+    let mirror = Rc::new(Mirror::new(
+        cache,
+        upstreams,
+        config.tag_ttl,
+        executor,
+        metrics,
+    ));
+    mirror.start_background(config.state_save_interval);
+    Ok((listener, mirror))
 }
 
 /// Runs a server on its own thread and executor; returns its address once it listens.

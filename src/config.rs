@@ -66,6 +66,9 @@ pub struct Config {
     pub verbose: bool,
     /// The configuration file the settings were read from (`serve --config`), if any.
     pub config_file: Option<PathBuf>,
+    /// How often the pull counters are saved when they changed (not a flag: the SD card's
+    /// sake decides it; tests shorten it). See `mirror::pulls::SAVE_INTERVAL`.
+    pub state_save_interval: Duration,
 }
 
 impl Config {
@@ -88,6 +91,7 @@ impl Config {
             client_write_timeout: DEFAULT_CLIENT_WRITE_TIMEOUT,
             verbose: false,
             config_file: None,
+            state_save_interval: crate::mirror::pulls::SAVE_INTERVAL,
         }
     }
 

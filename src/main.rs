@@ -54,11 +54,12 @@ fn main() -> ExitCode {
             // period is over): a requested stop is a success.
             smol::block_on(executor.run(server::serve(
                 listener,
-                mirror,
+                mirror.clone(),
                 server::Limits::from(&config),
                 executor.clone(),
                 stop,
             )));
+            mirror.save_state();
             ExitCode::SUCCESS
         }
         Command::Verify(v) => verify(&v.cache_dir()),

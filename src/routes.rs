@@ -33,6 +33,8 @@ pub enum Route {
     Status,
     /// `/_regmirror/log`
     Log,
+    /// The inventory, prefetch jobs and admin actions (`control/`).
+    Control(crate::control::Route),
 }
 
 impl Route {
@@ -66,6 +68,9 @@ pub fn parse(req: &Request) -> Result<Route, Error> {
         "/_regmirror/status" | "/_regmirror/status/" => return Ok(Route::Status),
         "/_regmirror/log" | "/_regmirror/log/" => return Ok(Route::Log),
         _ => {}
+    }
+    if let Some(c) = crate::control::parse(path) {
+        return Ok(Route::Control(c));
     }
     let rest = path.strip_prefix("/v2/").ok_or(Error::NotFound)?;
     let segs: Vec<&str> = rest.split('/').collect();
@@ -148,6 +153,7 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
             Body::Bytes(crate::logger::recent().into_bytes()),
         )
         .header("Content-Type", "text/plain; charset=utf-8")),
+        Route::Control(c) => crate::control::handle(mirror, req, &c),
         Route::Manifest(n, reference) => {
             let t = target(n)?;
             let m = mirror

@@ -13,18 +13,27 @@
 //!
 //! `manifests.rs` answers manifests (by digest, and the `Accept` rules), `tags.rs` tags
 //! (freshness, revalidation, stale), `tags_list.rs` `tags/list`, `blobs.rs` blobs and
-//! `fill.rs` how a cold blob is fetched (`source.rs` its upstream stream); `flight.rs` is the shared in-flight work; this
-//! file holds the mirror's state.
+//! `fill.rs` how a cold blob is fetched (`source.rs` its upstream stream); `flight.rs` is
+//! the shared in-flight work. What the mirror holds and how it is kept: `inventory.rs`
+//! (images by tag, derived from disk), `pulls.rs` (per-image pull counters, saved
+//! rarely), `pins.rs` (the keep list and operator pins → digests never evicted),
+//! `jobs.rs` (prefetch jobs and their progress). This file holds the mirror's state.
 
 mod blobs;
 mod fill;
 mod flight;
+pub mod inventory;
+pub mod jobs;
 mod manifests;
+pub mod pins;
+pub mod pulls;
 mod source;
 mod tags;
 mod tags_list;
 
 pub use blobs::{BlobOut, BlobSource};
+pub use inventory::ImageInfo;
+pub use jobs::{PrefetchJob, PrefetchState};
 pub use manifests::ManifestOut;
 pub use tags::REVALIDATE_PATIENCE;
 pub use tags_list::{NextPage, TagsOut};
@@ -64,6 +73,14 @@ pub struct Mirror {
     /// Manifest fetches and tag resolutions in flight, by (upstream, repository,
     /// reference): every request for the same reference while one runs shares its outcome.
     manifests: Rc<Flights<FlightKey, Fetch>>,
+    /// What is derived from disk for the inventory, kept between page views.
+    inventory: inventory::Inventory,
+    /// Per-image pull counters.
+    pulls: pulls::Pulls,
+    /// Pinned images.
+    pins: pins::Pins,
+    /// Prefetch jobs of this run.
+    jobs: jobs::Jobs,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -89,12 +106,53 @@ impl Mirror {
         let cache = Rc::new(cache);
         fill::spawn_startup(&cache, &upstreams, &executor);
         Mirror {
+            pulls: pulls::Pulls::load(cache.root()),
+            pins: pins::Pins::load(cache.root()),
             cache,
             upstreams,
             tag_ttl,
             metrics,
             executor,
             manifests: Rc::new(Flights::new()),
+            inventory: inventory::Inventory::default(),
+            jobs: jobs::Jobs::default(),
+        }
+    }
+
+    /// Starts what runs beside the requests, before the executor runs anything (so the
+    /// pins are in the index before the start-up scan may evict): the pins as the disk has
+    /// them, and the task saving the pull counters every `save_every`.
+    pub fn start_background(self: &Rc<Self>, save_every: Duration) {
+        self.apply_pins();
+        let this = Rc::downgrade(self);
+        self.executor
+            .spawn(async move {
+                loop {
+                    smol::Timer::after(save_every).await;
+                    match this.upgrade() {
+                        Some(m) => m.save_state(),
+                        None => return,
+                    }
+                }
+            })
+            .detach();
+    }
+
+    /// The pinned images.
+    pub fn pins(&self) -> &pins::Pins {
+        &self.pins
+    }
+
+    /// Every prefetch job of this run (the finished ones up to a bound), oldest first.
+    pub fn prefetches(&self) -> Vec<PrefetchJob> {
+        self.jobs.snapshot()
+    }
+
+    /// Writes what is kept in memory and saved rarely (the pull counters): at shutdown,
+    /// and every [`pulls::SAVE_INTERVAL`].
+    pub fn save_state(&self) {
+        if let Err(e) = self.pulls.save() {
+            log::warn!("could not save the pull counters: {e}");
         }
     }
 }

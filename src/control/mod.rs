@@ -1,0 +1,117 @@
+//! The mirror's control surface beside the registry API: what it holds and what it is
+//! doing, as JSON (`json.rs`), and the operator's actions (prefetch, pin, unpin, evict),
+//! which need the admin token (`admin.rs`).
+//!
+//! ```text
+//! GET  /_regmirror/images[?image=REF]          the inventory (json.rs has the shapes)
+//! GET  /_regmirror/prefetch[?id=1,2]           prefetch jobs and their progress
+//! ```
+
+pub mod json;
+
+use crate::error::Error;
+use crate::http::{Reply, Request, Status};
+use crate::image_ref::ImageRef;
+use crate::mirror::Mirror;
+
+/// A control path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/_regmirror/images`
+    Images,
+    /// `/_regmirror/prefetch`
+    Prefetches,
+}
+
+/// The control route `path` names, if any.
+pub fn parse(path: &str) -> Option<Route> {
+    match path.trim_end_matches('/') {
+        "/_regmirror/images" => Some(Route::Images),
+        "/_regmirror/prefetch" => Some(Route::Prefetches),
+        _ => None,
+    }
+}
+
+/// Answers a control request.
+pub fn handle(mirror: &Mirror, req: &Request, route: &Route) -> Result<Reply, Error> {
+    match route {
+        Route::Images => match req.query_param("image") {
+            None => Ok(Reply::json(Status::OK, json::images(mirror))),
+            Some(raw) => {
+                let r = image_param(raw)?;
+                let i = mirror
+                    .image(&r.upstream, &r.repo, &r.tag)
+                    .ok_or(Error::ManifestUnknown)?;
+                Ok(Reply::json(Status::OK, json::image(mirror, &i).to_string()))
+            }
+        },
+        Route::Prefetches => {
+            let ids = match req.query_param("id") {
+                None => None,
+                Some(list) => Some(
+                    list.split(',')
+                        .map(|n| n.parse::<u64>())
+                        .collect::<Result<Vec<u64>, _>>()
+                        .map_err(|_| Error::Malformed("id: expected numbers like 1,2".into()))?,
+                ),
+            };
+            Ok(Reply::json(Status::OK, json::jobs(mirror, ids.as_deref())))
+        }
+    }
+}
+
+/// Longest query parameter value decoded: an image reference with a platform list fits
+/// many times over.
+const MAX_PARAM_BYTES: usize = 1024;
+
+/// A query parameter's value, percent-decoded (`%2F` → `/`, `+` → space).
+pub fn decode(raw: &str) -> Result<String, Error> {
+    let bad = |why: &str| Error::Malformed(format!("query parameter: {why}"));
+    if raw.len() > MAX_PARAM_BYTES {
+        return Err(bad("too long"));
+    }
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = raw.get(i + 1..i + 3).ok_or_else(|| bad("bad %-escape"))?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad("bad %-escape"))?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad("not UTF-8"))
+}
+
+/// An `image=` parameter as an image reference.
+fn image_param(raw: &str) -> Result<ImageRef, Error> {
+    ImageRef::parse(&decode(raw)?).map_err(Error::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_percent_decoded_and_bounded() {
+        assert_eq!(
+            decode("ghcr.io%2Forg%2Fapp%3A1.4").unwrap(),
+            "ghcr.io/org/app:1.4"
+        );
+        assert_eq!(decode("a+b").unwrap(), "a b");
+        assert!(decode("%zz").is_err());
+        assert!(decode("%4").is_err());
+        assert!(decode("%ff").is_err(), "not UTF-8");
+        assert!(decode(&"a".repeat(MAX_PARAM_BYTES + 1)).is_err());
+    }
+}
