@@ -81,6 +81,15 @@ pub struct ServeArgs {
     /// debug logging
     #[argh(switch, short = 'v')]
     pub verbose: bool,
+    /// keep list: a file naming one image a line, optionally with platforms (ghcr.io/org/app:1.4 linux/arm64,linux/amd64); each is fetched at start, revalidated, never evicted; re-read on SIGHUP
+    #[argh(option)]
+    pub keep: Option<String>,
+    /// how often the keep list is revalidated upstream by HEAD, e.g. 30m, 6h (default 6h)
+    #[argh(option)]
+    pub keep_refresh: Option<String>,
+    /// file holding a secret token (at least 16 characters) that switches on the admin actions (prefetch, pin, unpin, evict) for requests sending it as Authorization: Bearer TOKEN; re-read on SIGHUP
+    #[argh(option)]
+    pub admin_token_file: Option<String>,
 }
 
 /// Re-hash every cached blob, delete the bad ones, report; exit 1 if any were bad.
@@ -117,6 +126,9 @@ impl ServeArgs {
             (Key::TagTtl, self.tag_ttl),
             (Key::UpstreamTimeout, self.upstream_timeout),
             (Key::MaxConnections, self.max_connections),
+            (Key::Keep, self.keep),
+            (Key::KeepRefresh, self.keep_refresh),
+            (Key::AdminTokenFile, self.admin_token_file),
         ];
         for (key, value) in once {
             if let Some(v) = value {

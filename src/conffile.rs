@@ -56,11 +56,17 @@ pub enum Key {
     MaxConnections,
     /// `verbose`
     Verbose,
+    /// `keep`
+    Keep,
+    /// `keep-refresh`
+    KeepRefresh,
+    /// `admin-token-file`
+    AdminTokenFile,
 }
 
 impl Key {
     /// Every key, in the order `serve --help` lists the flags.
-    pub const ALL: [Key; 10] = [
+    pub const ALL: [Key; 13] = [
         Key::Listen,
         Key::CacheDir,
         Key::MaxSize,
@@ -71,6 +77,9 @@ impl Key {
         Key::UpstreamTimeout,
         Key::MaxConnections,
         Key::Verbose,
+        Key::Keep,
+        Key::KeepRefresh,
+        Key::AdminTokenFile,
     ];
 
     /// The key as written in the file, which is also the flag without its `--`.
@@ -86,6 +95,9 @@ impl Key {
             Key::UpstreamTimeout => "upstream-timeout",
             Key::MaxConnections => "max-connections",
             Key::Verbose => "verbose",
+            Key::Keep => "keep",
+            Key::KeepRefresh => "keep-refresh",
+            Key::AdminTokenFile => "admin-token-file",
         }
     }
 

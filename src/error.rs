@@ -114,6 +114,15 @@ pub enum Error {
     Upstream(UpstreamError),
     /// Local I/O failed.
     Internal(std::io::Error),
+    /// An admin action, but the mirror was started without `--admin-token-file`.
+    AdminOff,
+    /// An admin action without the admin token (`false`) or with a wrong one (`true`).
+    AdminToken(bool),
+    /// An admin action with a method other than POST.
+    AdminMethod,
+    /// An admin action the mirror's state refuses (evicting a pinned image, unpinning one
+    /// the keep list holds, a full queue); the message says what to do instead.
+    AdminRefused(String),
 }
 
 /// What a request was about: names the OCI code of a failure that is not the client's
@@ -158,6 +167,10 @@ impl Error {
                 UpstreamError::Unavailable(_) => Status::SERVICE_UNAVAILABLE,
             },
             Error::Internal(_) => Status::INTERNAL_SERVER_ERROR,
+            Error::AdminOff => Status::FORBIDDEN,
+            Error::AdminToken(_) => Status::UNAUTHORIZED,
+            Error::AdminMethod => Status::METHOD_NOT_ALLOWED,
+            Error::AdminRefused(_) => Status::CONFLICT,
         }
     }
 
@@ -198,6 +211,9 @@ impl Error {
                 | UpstreamError::BadContent(_) => unavailable,
             },
             Error::Internal(_) => unavailable,
+            Error::AdminOff | Error::AdminRefused(_) => "DENIED",
+            Error::AdminToken(_) => "UNAUTHORIZED",
+            Error::AdminMethod => "UNSUPPORTED",
         }
     }
 
@@ -215,7 +231,11 @@ impl Error {
             | Error::HeadersTooLarge
             | Error::HeaderTimeout
             | Error::NotImplemented(_)
-            | Error::RangeNotSatisfiable { .. } => Side::Client,
+            | Error::RangeNotSatisfiable { .. }
+            | Error::AdminOff
+            | Error::AdminToken(_)
+            | Error::AdminMethod
+            | Error::AdminRefused(_) => Side::Client,
             Error::Upstream(_) => Side::Upstream,
             Error::Busy => Side::Internal,
             Error::Internal(_) => Side::Internal,
@@ -276,6 +296,22 @@ impl fmt::Display for Error {
             }
             Error::Upstream(u) => u.fmt(f),
             Error::Internal(e) => write!(f, "internal error: {e}"),
+            Error::AdminOff => f.write_str(
+                "admin actions are switched off on this mirror: start it with \
+                 --admin-token-file FILE (FILE holding a secret of at least 16 characters, \
+                 readable only by regmirror) and send that secret as \
+                 Authorization: Bearer <secret>",
+            ),
+            Error::AdminToken(false) => f.write_str(
+                "admin actions need the secret in the mirror's --admin-token-file, sent as \
+                 Authorization: Bearer <secret>",
+            ),
+            Error::AdminToken(true) => f.write_str(
+                "wrong admin token: send the secret in the mirror's --admin-token-file as \
+                 Authorization: Bearer <secret>",
+            ),
+            Error::AdminMethod => f.write_str("admin actions are POST requests"),
+            Error::AdminRefused(why) => f.write_str(why),
         }
     }
 }
@@ -353,6 +389,11 @@ mod tests {
             Error::Busy,
             Error::RangeNotSatisfiable { size: 1 },
             Error::Internal(std::io::Error::other("x")),
+            Error::AdminOff,
+            Error::AdminToken(false),
+            Error::AdminToken(true),
+            Error::AdminMethod,
+            Error::AdminRefused("x".into()),
         ];
         all.extend(upstream.into_iter().map(Error::Upstream));
         all

@@ -35,7 +35,8 @@ fn main() -> ExitCode {
             };
             logger::init(config.verbose);
             // Signal handlers first: a SIGTERM during start-up is then a clean stop too.
-            let stop = match server::signals::termination() {
+            let (hup, hups) = smol::channel::bounded(1);
+            let stop = match server::signals::termination(hup) {
                 Ok(f) => f,
                 Err(e) => {
                     log::error!("cannot install signal handlers: {e}");
@@ -50,6 +51,21 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            let reloading = mirror.clone();
+            executor
+                .spawn(async move {
+                    while hups.recv().await.is_ok() {
+                        reloading.reload();
+                    }
+                })
+                .detach();
+            // A start-up check that can only be made once the cache is indexed (the keep
+            // list fits the budget) stops the mirror as a start-up error.
+            let failing = mirror.clone();
+            let stop = futures_lite::future::or(stop, async move {
+                failing.failed().await;
+                "a failed start-up check"
+            });
             // Returns after SIGTERM/SIGINT, once replies in flight are done (or the grace
             // period is over): a requested stop is a success.
             smol::block_on(executor.run(server::serve(
@@ -60,7 +76,13 @@ fn main() -> ExitCode {
                 stop,
             )));
             mirror.save_state();
-            ExitCode::SUCCESS
+            match mirror.failure() {
+                Some(e) => {
+                    log::error!("{e}");
+                    ExitCode::FAILURE
+                }
+                None => ExitCode::SUCCESS,
+            }
         }
         Command::Verify(v) => verify(&v.cache_dir()),
     }

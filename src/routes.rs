@@ -113,6 +113,10 @@ pub async fn handle(mirror: &Mirror, req: &Request) -> Reply {
     let head = req.method == Method::Head;
     let (reply, subject) = match (&req.method, parse(req)) {
         (_, Err(e)) => (Err(e), Subject::Other),
+        // Admin actions are POSTs (the control module checks the token first).
+        (_, Ok(Route::Control(c))) if c.is_admin() => {
+            (crate::control::handle(mirror, req, &c), Subject::Other)
+        }
         (_, Ok(Route::Write)) | (Method::Other(_), Ok(_)) => {
             (Err(Error::Unsupported), Subject::Other)
         }

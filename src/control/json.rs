@@ -14,8 +14,16 @@
 //!        "state":"queued"|"waiting"|"fetching"|"done"|"failed",
 //!        "reason":"…"(waiting),"error":"…"(failed),"done_bytes":N,"total_bytes":N,
 //!        "blobs_done":N,"blobs_total":N,"queued_unix":N,"finished_unix":N|null}
+//! GET /_regmirror/allowance         {"upstreams":[ALLOWANCE…]} (those that sent one)
+//! ALLOWANCE = {"upstream":"docker.io","who":"Docker Hub","limit":100,"window_secs":21600|null,
+//!        "remaining":18,"seen_unix":N,"acted_on":true,"prefetch_holding":true,
+//!        "prefetch_reserve_percent":20,"ttl_stretched":true,"stretch_below_percent":20,
+//!        "tag_ttl_seconds":3600,"configured_tag_ttl_seconds":300}
+//! GET /_regmirror/pins              {"pins":[{"image":"…","platforms":[…],"source":"keep"|"admin"}],
+//!        "keep_file":"/etc/regmirror/keep.list"|null,"pinned_bytes":N,"budget_bytes":N}
 //! ```
 
+use crate::mirror::allowance::{PREFETCH_RESERVE_PERCENT, TTL_STRETCH_BELOW_PERCENT};
 use crate::mirror::pins::PinSource;
 use crate::mirror::pulls::unix;
 use crate::mirror::{ImageInfo, Mirror, PrefetchJob, PrefetchState};
@@ -104,4 +112,59 @@ pub fn jobs(mirror: &Mirror, ids: Option<&[u64]>) -> String {
         .map(job)
         .collect();
     json!({ "jobs": jobs }).to_string()
+}
+
+/// `GET /_regmirror/allowance`
+pub fn allowances(mirror: &Mirror) -> String {
+    let list: Vec<Value> = mirror
+        .upstreams
+        .all()
+        .filter_map(|r| {
+            let s = mirror.allowance(r.name())?;
+            let a = &s.allowance;
+            Some(json!({
+                "upstream": r.name().as_str(),
+                "who": a.who,
+                "limit": a.limit,
+                "window_secs": a.window_secs,
+                "remaining": a.remaining,
+                "seen_unix": unix(a.seen_at),
+                "acted_on": s.acted_on,
+                "prefetch_holding": s.prefetch_holding,
+                "prefetch_reserve_percent": PREFETCH_RESERVE_PERCENT,
+                "ttl_stretched": s.ttl_stretched,
+                "stretch_below_percent": TTL_STRETCH_BELOW_PERCENT,
+                "tag_ttl_seconds": s.tag_ttl.as_secs(),
+                "configured_tag_ttl_seconds": mirror.tag_ttl.as_secs(),
+            }))
+        })
+        .collect();
+    json!({ "upstreams": list }).to_string()
+}
+
+/// `GET /_regmirror/pins`
+pub fn pins(mirror: &Mirror) -> String {
+    let list: Vec<Value> = mirror
+        .pins()
+        .entries()
+        .iter()
+        .map(|(e, source)| {
+            json!({
+                "image": e.image.to_string(),
+                "platforms": e.platforms.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "source": match source {
+                    PinSource::Keep => "keep",
+                    PinSource::Admin => "admin",
+                },
+            })
+        })
+        .collect();
+    let c = mirror.cache.stats();
+    json!({
+        "pins": list,
+        "keep_file": mirror.keep_file().map(|p| p.display().to_string()),
+        "pinned_bytes": c.pinned,
+        "budget_bytes": c.max,
+    })
+    .to_string()
 }

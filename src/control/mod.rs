@@ -5,14 +5,20 @@
 //! ```text
 //! GET  /_regmirror/images[?image=REF]          the inventory (json.rs has the shapes)
 //! GET  /_regmirror/prefetch[?id=1,2]           prefetch jobs and their progress
+//! GET  /_regmirror/allowance                   upstreams' pull allowance and what it changes
+//! GET  /_regmirror/pins                        pinned images (keep list and operator pins)
+//! POST /_regmirror/admin/{prefetch,pin,unpin,evict}?image=REF…   (admin.rs)
 //! ```
 
+pub mod actions;
+pub mod admin;
 pub mod json;
 
 use crate::error::Error;
-use crate::http::{Reply, Request, Status};
+use crate::http::{Method, Reply, Request, Status};
 use crate::image_ref::ImageRef;
 use crate::mirror::Mirror;
+use actions::Action;
 
 /// A control path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +27,21 @@ pub enum Route {
     Images,
     /// `/_regmirror/prefetch`
     Prefetches,
+    /// `/_regmirror/allowance`
+    Allowance,
+    /// `/_regmirror/pins`
+    Pins,
+    /// `/_regmirror/admin/<action>`
+    Admin(Action),
+    /// `/_regmirror/admin/<something else>`
+    UnknownAdmin,
+}
+
+impl Route {
+    /// An admin action: needs the token, and POST.
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Route::Admin(_) | Route::UnknownAdmin)
+    }
 }
 
 /// The control route `path` names, if any.
@@ -28,13 +49,28 @@ pub fn parse(path: &str) -> Option<Route> {
     match path.trim_end_matches('/') {
         "/_regmirror/images" => Some(Route::Images),
         "/_regmirror/prefetch" => Some(Route::Prefetches),
-        _ => None,
+        "/_regmirror/allowance" => Some(Route::Allowance),
+        "/_regmirror/pins" => Some(Route::Pins),
+        p => {
+            let action = p.strip_prefix("/_regmirror/admin/")?;
+            Some(Action::parse(action).map_or(Route::UnknownAdmin, Route::Admin))
+        }
     }
 }
 
 /// Answers a control request.
 pub fn handle(mirror: &Mirror, req: &Request, route: &Route) -> Result<Reply, Error> {
+    if route.is_admin() {
+        mirror.admin.check(req)?;
+        if req.method != Method::Other("POST".into()) {
+            return Err(Error::AdminMethod);
+        }
+    }
     match route {
+        Route::Admin(action) => actions::run(mirror, req, *action),
+        Route::UnknownAdmin => Err(Error::NotFound),
+        Route::Allowance => Ok(Reply::json(Status::OK, json::allowances(mirror))),
+        Route::Pins => Ok(Reply::json(Status::OK, json::pins(mirror))),
         Route::Images => match req.query_param("image") {
             None => Ok(Reply::json(Status::OK, json::images(mirror))),
             Some(raw) => {

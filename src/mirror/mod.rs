@@ -17,15 +17,22 @@
 //! the shared in-flight work. What the mirror holds and how it is kept: `inventory.rs`
 //! (images by tag, derived from disk), `pulls.rs` (per-image pull counters, saved
 //! rarely), `pins.rs` (the keep list and operator pins → digests never evicted),
-//! `jobs.rs` (prefetch jobs and their progress). This file holds the mirror's state.
+//! `jobs.rs` (prefetch jobs and their progress), `prefetch.rs` (fetching an image before
+//! anyone pulls it), `keeper.rs` (the keep list's rounds, SIGHUP), `allowance.rs` (Docker
+//! Hub's allowance: prefetch holds back, freshness stretches), `evict.rs` (an operator
+//! evicting one image). This file holds the mirror's state.
 
+pub mod allowance;
 mod blobs;
+pub mod evict;
 mod fill;
 mod flight;
 pub mod inventory;
 pub mod jobs;
+pub mod keeper;
 mod manifests;
 pub mod pins;
+pub mod prefetch;
 pub mod pulls;
 mod source;
 mod tags;
@@ -39,13 +46,19 @@ pub use tags::REVALIDATE_PATIENCE;
 pub use tags_list::{NextPage, TagsOut};
 
 use crate::cache::Cache;
+use crate::control::admin::Admin;
 use crate::error::Error;
+use crate::keep::Entry;
 use crate::metrics::Metrics;
 use crate::reference::{Repository, UpstreamName};
 use crate::upstream::{Registry, Upstreams};
+use event_listener::Event;
 use flight::Flights;
 use manifests::{Fetch, FlightKey};
 use smol::LocalExecutor;
+use std::cell::{OnceCell, RefCell};
+use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -81,6 +94,45 @@ pub struct Mirror {
     pins: pins::Pins,
     /// Prefetch jobs of this run.
     jobs: jobs::Jobs,
+    /// Operator prefetches waiting for the worker: (job id, image, who asked).
+    queue: RefCell<VecDeque<(u64, Entry, jobs::Origin)>>,
+    /// Notified when one is queued.
+    queued: Event,
+    /// Upstreams whose tag freshness is stretched now (their allowance is low).
+    stretched: RefCell<HashSet<UpstreamName>>,
+    /// A start-up check made after start failed (the keep list cannot fit): why.
+    fatal: RefCell<Option<String>>,
+    /// Notified when `fatal` is set.
+    fatal_event: Event,
+    /// What the background work was started with.
+    settings: OnceCell<Background>,
+    /// The admin token (`--admin-token-file`); off unless set at start.
+    pub admin: Admin,
+}
+
+/// What runs beside the requests, as configured (see [`Mirror::start_background`]).
+#[derive(Debug, Clone)]
+pub struct Background {
+    /// How often changed pull counters are saved.
+    pub save_every: Duration,
+    /// The keep list's file (`--keep`), re-read on SIGHUP.
+    pub keep_file: Option<PathBuf>,
+    /// How often the keep list is revalidated (`--keep-refresh`).
+    pub keep_refresh: Duration,
+    /// How often a prefetch held back by the allowance looks again.
+    pub allowance_recheck: Duration,
+}
+
+impl Background {
+    /// The background settings `config` asks for.
+    pub fn from(config: &crate::config::Config) -> Background {
+        Background {
+            save_every: config.state_save_interval,
+            keep_file: config.keep.clone(),
+            keep_refresh: config.keep_refresh,
+            allowance_recheck: config.allowance_recheck,
+        }
+    }
 }
 
 impl std::fmt::Debug for Mirror {
@@ -116,14 +168,29 @@ impl Mirror {
             manifests: Rc::new(Flights::new()),
             inventory: inventory::Inventory::default(),
             jobs: jobs::Jobs::default(),
+            queue: RefCell::new(VecDeque::new()),
+            queued: Event::new(),
+            stretched: RefCell::new(HashSet::new()),
+            fatal: RefCell::new(None),
+            fatal_event: Event::new(),
+            settings: OnceCell::new(),
+            admin: Admin::off(),
         }
     }
 
     /// Starts what runs beside the requests, before the executor runs anything (so the
     /// pins are in the index before the start-up scan may evict): the pins as the disk has
-    /// them, and the task saving the pull counters every `save_every`.
-    pub fn start_background(self: &Rc<Self>, save_every: Duration) {
+    /// them (`keep`: the keep list, read and checked at start), the task saving the pull
+    /// counters, the prefetch worker and the keep list's rounds.
+    pub fn start_background(self: &Rc<Self>, settings: Background, keep: Vec<Entry>) {
+        self.pins.set_keep(keep);
         self.apply_pins();
+        let save_every = settings.save_every;
+        let keeping = settings
+            .keep_file
+            .is_some()
+            .then_some(settings.keep_refresh);
+        let _ = self.settings.set(settings);
         let this = Rc::downgrade(self);
         self.executor
             .spawn(async move {
@@ -136,6 +203,15 @@ impl Mirror {
                 }
             })
             .detach();
+        self.executor.spawn(self.clone().prefetch_worker()).detach();
+        if let Some(refresh) = keeping {
+            self.executor.spawn(self.clone().keeper(refresh)).detach();
+        }
+    }
+
+    /// The keep list's file, if there is one (`--keep`).
+    pub fn keep_file(&self) -> Option<&std::path::Path> {
+        self.settings.get()?.keep_file.as_deref()
     }
 
     /// The pinned images.
