@@ -3,6 +3,7 @@
 //! says where the mirror listens, where its cache is and how big its budget is.
 //! [`spawn`] runs a whole server on a thread of its own, for tests and embedding.
 
+use crate::access::Access;
 use crate::budget;
 use crate::cache::Cache;
 use crate::config::{human_size, Config};
@@ -67,7 +68,9 @@ pub fn start(
         };
         log::info!("upstream {} = {}{auth}", u.name, u.url);
     }
-    let mirror = Mirror::new(cache, upstreams, config.tag_ttl, executor, metrics);
+    let mut mirror = Mirror::new(cache, upstreams, config.tag_ttl, executor, metrics);
+    mirror.access = Access::from_config(config)?;
+    log::info!("{}", mirror.access.describe());
     Ok((listener, Rc::new(mirror)))
 }
 

@@ -78,6 +78,18 @@ pub struct ServeArgs {
     /// most client connections served at once (default 128)
     #[argh(option)]
     pub max_connections: Option<String>,
+    /// client addresses that may pull, repeatable: ranges such as 192.168.0.0/16 or fd00::/8, single addresses, `private` (the default: loopback, RFC 1918, ULA, link-local, CGNAT 100.64/10) or `any`; others get 403
+    #[argh(option)]
+    pub allow: Vec<String>,
+    /// bcrypt htpasswd FILE (from htpasswd in bcrypt mode): the registry API then needs one of its users (Basic auth; containerd, podman, k3s and skopeo can send it, Docker cannot)
+    #[argh(option)]
+    pub htpasswd: Option<String>,
+    /// PEM certificate chain to serve TLS with, on the same port as plain HTTP (see `regmirror tls init`); needs --tls-key
+    #[argh(option)]
+    pub tls_cert: Option<String>,
+    /// PEM private key of --tls-cert
+    #[argh(option)]
+    pub tls_key: Option<String>,
     /// debug logging
     #[argh(switch, short = 'v')]
     pub verbose: bool,
@@ -117,6 +129,9 @@ impl ServeArgs {
             (Key::TagTtl, self.tag_ttl),
             (Key::UpstreamTimeout, self.upstream_timeout),
             (Key::MaxConnections, self.max_connections),
+            (Key::Htpasswd, self.htpasswd),
+            (Key::TlsCert, self.tls_cert),
+            (Key::TlsKey, self.tls_key),
         ];
         for (key, value) in once {
             if let Some(v) = value {
@@ -128,6 +143,9 @@ impl ServeArgs {
         }
         for a in self.upstream_auth {
             s.flag(Key::UpstreamAuth, a);
+        }
+        for a in self.allow {
+            s.flag(Key::Allow, a);
         }
         if self.verbose {
             s.flag(Key::Verbose, "yes");

@@ -2,6 +2,7 @@
 //! (sizes, durations, listen addresses, upstream URLs). Built once by `cli` and `settings`;
 //! nothing else reads flags, the configuration file or env.
 
+use crate::access::cidr::Cidr;
 use crate::reference::UpstreamName;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -66,6 +67,16 @@ pub struct Config {
     pub verbose: bool,
     /// The configuration file the settings were read from (`serve --config`), if any.
     pub config_file: Option<PathBuf>,
+    /// Client addresses that may use the mirror (`--allow`; default loopback and the
+    /// private ranges).
+    pub allow: Vec<Cidr>,
+    /// bcrypt htpasswd file whose users the registry API requires (`--htpasswd`).
+    pub htpasswd: Option<PathBuf>,
+    /// PEM certificate chain (the server's own first) to serve TLS with (`--tls-cert`).
+    /// Start-up refuses one of `tls_cert` and `tls_key` without the other.
+    pub tls_cert: Option<PathBuf>,
+    /// Its PEM private key (PKCS#8, SEC1 or PKCS#1; `--tls-key`).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -88,6 +99,10 @@ impl Config {
             client_write_timeout: DEFAULT_CLIENT_WRITE_TIMEOUT,
             verbose: false,
             config_file: None,
+            allow: crate::access::cidr::private(),
+            htpasswd: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 

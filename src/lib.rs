@@ -26,6 +26,8 @@
 //! # Layout
 //! ```text
 //! main.rs          argv → Config → logger → app::start → LocalExecutor running server::serve
+//! access/          who may pull: mod.rs (the one check every request passes), cidr.rs
+//!                  (--allow ranges), htpasswd.rs (--htpasswd, bcrypt, remembered checks)
 //! cli.rs           flags (argh): --help, --version, the subcommands (the only reader of argv)
 //! conffile.rs      the configuration file's syntax (`key = value`), a pure parser
 //! settings.rs      file + flags → validated Config, errors naming the flag or file line
@@ -63,6 +65,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod access;
 pub mod app;
 pub mod budget;
 pub mod cache;

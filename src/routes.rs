@@ -5,6 +5,7 @@
 //! component that is a registry name (`/v2/ghcr.io/owner/app/…`), else Docker Hub, where
 //! single-segment names get `library/`. Only configured upstreams are ever contacted.
 
+use crate::access;
 use crate::error::{Error, Subject};
 use crate::http::{Body, Method, Reply, Request, Status};
 use crate::manifest::Accept;
@@ -106,7 +107,9 @@ fn name(segs: &[&str], ns: Option<&str>) -> Result<Name, Error> {
 /// Answers a request. Never fails: errors become OCI error replies.
 pub async fn handle(mirror: &Mirror, req: &Request) -> Reply {
     let head = req.method == Method::Head;
-    let (reply, subject) = match (&req.method, parse(req)) {
+    let route = parse(req);
+    let allowed = access::check(&mirror.access, req, route.as_ref().ok());
+    let (reply, subject) = match (&req.method, allowed.and(route)) {
         (_, Err(e)) => (Err(e), Subject::Other),
         (_, Ok(Route::Write)) | (Method::Other(_), Ok(_)) => {
             (Err(Error::Unsupported), Subject::Other)
@@ -221,6 +224,12 @@ pub fn error_reply(e: Error, subject: Subject) -> Reply {
     }
     if let Error::RangeNotSatisfiable { size } = e {
         reply = reply.header("Content-Range", format!("bytes */{size}"));
+    }
+    if let Error::Unauthenticated(_) = e {
+        reply = reply.header(
+            "WWW-Authenticate",
+            "Basic realm=\"regmirror\", charset=\"UTF-8\"",
+        );
     }
     if let Error::Unsupported = e {
         reply = reply.header("Allow", "GET, HEAD");

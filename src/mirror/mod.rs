@@ -26,6 +26,7 @@ pub use manifests::ManifestOut;
 pub use tags::REVALIDATE_PATIENCE;
 pub use tags_list::{NextPage, TagsOut};
 
+use crate::access::Access;
 use crate::cache::Cache;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -56,6 +57,9 @@ pub struct Mirror {
     pub tag_ttl: Duration,
     /// This mirror's counters.
     pub metrics: Rc<Metrics>,
+    /// Who may use it (`routes` asks [`crate::access::check`] for every request); the
+    /// default until start-up sets the configured one.
+    pub access: Access,
     /// Runs fills and flights, detached from the request that started them.
     executor: Rc<LocalExecutor<'static>>,
     /// Manifest fetches and tag resolutions in flight, by (upstream, repository,
@@ -88,6 +92,7 @@ impl Mirror {
             upstreams,
             tag_ttl,
             metrics,
+            access: Access::default(),
             executor,
             manifests: Rc::new(Flights::new()),
         }
