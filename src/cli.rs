@@ -30,6 +30,65 @@ pub enum Command {
     Serve(ServeArgs),
     /// Re-hash every cached blob.
     Verify(VerifyArgs),
+    /// TLS set-up: `tls init`.
+    Tls(TlsArgs),
+}
+
+/// TLS set-up.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "tls", help_triggers("-h", "--help", "help"))]
+pub struct TlsArgs {
+    /// what to do
+    #[argh(subcommand)]
+    pub command: TlsCommand,
+}
+
+/// `tls` subcommands.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum TlsCommand {
+    /// Make a local CA and a server certificate.
+    Init(TlsInitArgs),
+}
+
+/// Make a small local CA (kept if it exists) and a server certificate for this box's names and addresses, and print where each client must put the CA.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "init", help_triggers("-h", "--help", "help"))]
+pub struct TlsInitArgs {
+    /// directory for ca.crt, ca.key, server.crt, server.key (default ./regmirror-tls)
+    #[argh(option, default = "PathBuf::from(\"regmirror-tls\")")]
+    pub dir: PathBuf,
+    /// a DNS name clients use for this box, e.g. pi.local; repeatable
+    #[argh(option)]
+    pub name: Vec<String>,
+    /// an address clients use for this box, e.g. 192.168.1.50; repeatable
+    #[argh(option)]
+    pub ip: Vec<String>,
+    /// the port regmirror serves on, for the client paths printed (default 5000)
+    #[argh(option, default = "5000")]
+    pub port: u16,
+}
+
+impl TlsInitArgs {
+    /// The validated request; a bad address is one line naming it.
+    pub fn into_request(self) -> Result<crate::tls_init::Request, String> {
+        let ips = self
+            .ip
+            .iter()
+            .map(|s| {
+                s.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse()
+                    .map_err(|_| format!("--ip {s:?}: not an IPv4 or IPv6 address"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(crate::tls_init::Request {
+            dir: self.dir,
+            names: self.name,
+            ips,
+            port: self.port,
+        })
+    }
 }
 
 /// What `regmirror ARGS` asks for.
@@ -190,7 +249,7 @@ pub fn parse(program: &str, args: &[&str]) -> Result<Parsed, String> {
     match args.command {
         Some(c) => Ok(Parsed::Run(c)),
         None => Err(format!(
-            "{program}: no command given: serve (run the mirror) or verify (check the cache); see {program} --help"
+            "{program}: no command given: serve (run the mirror), verify (check the cache) or tls init (make certificates); see {program} --help"
         )),
     }
 }

@@ -230,8 +230,9 @@ impl Error {
             | Error::NotImplemented(_)
             | Error::RangeNotSatisfiable { .. }
             | Error::AddressDenied(_)
-            | Error::Unauthenticated(_)
-            | Error::AuthThrottled => Side::Client,
+            | Error::Unauthenticated(_) => Side::Client,
+            // Our own throttle, like Busy: worth a warning.
+            Error::AuthThrottled => Side::Internal,
             Error::Upstream(_) => Side::Upstream,
             Error::Busy => Side::Internal,
             Error::Internal(_) => Side::Internal,

@@ -60,6 +60,8 @@
 //!                  registry.rs (one upstream's manifest/blob/tag calls)
 //! cache/           store.rs (files, commit, scan), index.rs (byte LRU, budget),
 //!                  fill.rs (one upstream fetch, many readers), tags.rs (tag → digest)
+//! tls_init.rs      `regmirror tls init`: a local CA and a server certificate (rcgen), and
+//!                  where each client must put the CA
 //! metrics.rs       one Metrics per mirror: counters; Prometheus text at /metrics
 //! ```
 #![forbid(unsafe_code)]
@@ -85,4 +87,5 @@ pub mod routes;
 pub mod server;
 pub mod settings;
 pub mod status;
+pub mod tls_init;
 pub mod upstream;
