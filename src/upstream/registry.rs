@@ -96,6 +96,7 @@ impl Registry {
         reference: &Reference,
         head: bool,
     ) -> Result<Manifest, UpstreamError> {
+        let repo = &self.remote(repo)?;
         let url = self.api_url(repo, &format!("manifests/{reference}"))?;
         let accept = MANIFEST_TYPES.map(|t| t.to_string()).join(", ");
         let method = if head { Method::Head } else { Method::Get };
@@ -159,6 +160,7 @@ impl Registry {
         digest: &Digest,
         offset: u64,
     ) -> Result<BlobStream, UpstreamError> {
+        let repo = &self.remote(repo)?;
         let url = self.api_url(repo, &format!("blobs/{digest}"))?;
         let range = format!("bytes={offset}-");
         let headers: &[(&str, &str)] = if offset > 0 {
@@ -203,6 +205,7 @@ impl Registry {
         repo: &Repository,
         digest: &Digest,
     ) -> Result<u64, UpstreamError> {
+        let repo = &self.remote(repo)?;
         let url = self.api_url(repo, &format!("blobs/{digest}"))?;
         let head = self
             .call(Method::Head, url.clone(), &[], repo, Outcome::AtHead)
@@ -234,6 +237,7 @@ impl Registry {
         repo: &Repository,
         query: Option<&str>,
     ) -> Result<TagsPage, UpstreamError> {
+        let repo = &self.remote(repo)?;
         let mut url = self.api_url(repo, "tags/list")?;
         if let Some(q) = query.filter(|q| !q.is_empty()) {
             let parsed = Url::parse(&format!("http://x/?{q}")).map_err(|_| {
@@ -274,9 +278,25 @@ impl Registry {
         self.health.status(self.url.to_string())
     }
 
-    /// `<upstream>/v2/<repo>/<rest>`; `repo` and `rest` are validated identifiers.
+    /// The repository as the upstream names it: behind its prefix, if it has one (a
+    /// central mirror's namespace for this registry, see `UpstreamUrl`).
+    /// Fails only when the prefixed name is longer than a repository name may be.
+    fn remote(&self, repo: &Repository) -> Result<Repository, UpstreamError> {
+        match &self.url.prefix {
+            Some(p) => Repository::parse(&format!("{p}/{repo}")).map_err(|_| {
+                UpstreamError::Protocol(format!(
+                    "{}: {p}/{repo} is too long for a repository name",
+                    self.url.host
+                ))
+            }),
+            None => Ok(repo.clone()),
+        }
+    }
+
+    /// `<upstream>/v2/<repo>/<rest>`; `repo` (already [`Registry::remote`]) and `rest` are
+    /// validated identifiers.
     fn api_url(&self, repo: &Repository, rest: &str) -> Result<Url, UpstreamError> {
-        Url::parse(&format!("{}/v2/{repo}/{rest}", self.url))
+        Url::parse(&format!("{}/v2/{repo}/{rest}", self.url.origin()))
             .map_err(|e| UpstreamError::Protocol(format!("{}: building URL: {e}", self.url.host)))
     }
 
@@ -399,6 +419,17 @@ mod tests {
             format!("https://r.example:8443/v2/org/app/blobs/{digest}")
         );
         assert!(ups.get(&"evil.example".parse().unwrap()).is_none());
+        config.set_upstream(
+            "ghcr.io".parse().unwrap(),
+            UpstreamUrl::parse("http://central:5000/ghcr.io").unwrap(),
+        );
+        let chained = Upstreams::new(&config, Default::default()).unwrap();
+        let g = chained.get(&"ghcr.io".parse().unwrap()).unwrap();
+        let url = g.api_url(&g.remote(&repo).unwrap(), "tags/list").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://central:5000/v2/ghcr.io/org/app/tags/list"
+        );
         assert_eq!(ups.all().count(), 2, "docker.io plus ours");
         let s = r.status();
         assert!(s.available && s.consecutive_failures == 0 && s.ratelimit_remaining.is_none());
