@@ -12,17 +12,20 @@
 //! once and followers are answered together.
 //!
 //! `manifests.rs` answers manifests (by digest, and the `Accept` rules), `tags.rs` tags
-//! (freshness, revalidation, stale), `tags_list.rs` `tags/list`, `blobs.rs` blobs;
+//! (freshness, revalidation, stale), `tags_list.rs` `tags/list`, `referrers.rs` the
+//! referrers API (relayed, or built from the tag schema and the cache), `blobs.rs` blobs;
 //! `flight.rs` is the shared in-flight work; this file holds the mirror's state.
 
 mod blobs;
 mod flight;
 mod manifests;
+mod referrers;
 mod tags;
 mod tags_list;
 
 pub use blobs::{BlobOut, BlobSource};
 pub use manifests::ManifestOut;
+pub use referrers::ReferrersOut;
 pub use tags::REVALIDATE_PATIENCE;
 pub use tags_list::{NextPage, TagsOut};
 

@@ -37,6 +37,17 @@ pub struct TagsPage {
     pub body: Vec<u8>,
 }
 
+/// A `referrers` answer as upstream sent it.
+#[derive(Debug)]
+pub struct ReferrersPage {
+    /// `Content-Type` as sent (the OCI index type if none).
+    pub content_type: String,
+    /// `OCI-Filters-Applied` as sent.
+    pub filters_applied: Option<String>,
+    /// The image index (≤ 4 MiB), byte for byte.
+    pub body: Vec<u8>,
+}
+
 /// Whether a call's success is known when its head arrives.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -269,6 +280,42 @@ impl Registry {
         Ok(TagsPage {
             content_type,
             link,
+            body,
+        })
+    }
+
+    /// GET `referrers/<digest>` (distribution-spec 1.1), with `artifactType` passed on if
+    /// given (already checked to be a media type). A registry without the API answers 404
+    /// (`NotFound`): the caller then falls back to the tag schema.
+    pub async fn referrers(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<ReferrersPage, UpstreamError> {
+        let repo = &self.remote(repo)?;
+        let mut url = self.api_url(repo, &format!("referrers/{digest}"))?;
+        if let Some(t) = artifact_type {
+            url.query_pairs_mut().append_pair("artifactType", t);
+        }
+        let accept = MediaType::OCI_INDEX.to_string();
+        let res = self
+            .call(
+                Method::Get,
+                url,
+                &[("accept", &accept)],
+                repo,
+                Outcome::AtHead,
+            )
+            .await?;
+        let content_type = header(&res, "content-type")
+            .unwrap_or(MediaType::OCI_INDEX.as_str())
+            .to_owned();
+        let filters_applied = header(&res, "oci-filters-applied").map(str::to_owned);
+        let body = self.read_body(res, MAX_MANIFEST_BYTES).await?;
+        Ok(ReferrersPage {
+            content_type,
+            filters_applied,
             body,
         })
     }
