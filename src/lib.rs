@@ -43,15 +43,16 @@
 //! server/          mod.rs: start-up, limits; accept.rs: accept loop, shutdown; slots.rs:
 //!                  connection slots and whom to close for a newcomer; connection.rs: one
 //!                  connection's requests (head buffer, pipelining, bodies, access log);
-//!                  conn.rs: the client socket (write timeout, sendfile); reply.rs: writing
-//!                  replies; signals.rs: SIGTERM/SIGINT/SIGHUP
+//!                  conn.rs: the client socket, plain or TLS (write timeout, sendfile);
+//!                  tls.rs: TLS on the same port (the first byte decides); reply.rs:
+//!                  writing replies; signals.rs: SIGTERM/SIGINT/SIGHUP
 //! http/            our own Request/Reply/Body types; head.rs: the request-head parser
 //!                  (pure, on httparse); status.rs: Status; range.rs: the Range header
 //! routes.rs        path → Route; dispatch; Error → OCI JSON
 //! mirror/          the pull logic across cache and upstream: mod.rs (state), flight.rs
 //!                  (work in flight, shared by every request for it), manifests.rs (by
 //!                  digest, Accept), tags.rs (freshness, revalidation, stale), tags_list.rs
-//!                  (tags/list pages), blobs.rs
+//!                  (tags/list pages), referrers.rs (the referrers API), blobs.rs
 //! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
 //! status.rs        /_regmirror/status, /metrics, /v2/_catalog
 //! upstream/        the only HTTP client code, our own HTTP/1.1: client.rs (connect, TLS,

@@ -219,6 +219,10 @@ fn basic_credentials(req: &Request) -> Option<(String, String)> {
         .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let (user, password) = text.split_once(':')?;
+    // podman sends an empty `Basic Og==` when it has no credentials for a registry.
+    if user.is_empty() && password.is_empty() {
+        return None;
+    }
     Some((user.to_owned(), password.to_owned()))
 }
 
@@ -281,6 +285,7 @@ mod tests {
         assert_eq!(h.check(&Request::get("/v2/"), now), Verdict::Missing);
         assert_eq!(h.check(&with_auth("Bearer abc.def"), now), Verdict::Missing);
         assert_eq!(h.check(&with_auth("Basic !!!"), now), Verdict::Missing);
+        assert_eq!(h.check(&basic("", ""), now), Verdict::Missing);
     }
 
     #[test]
