@@ -126,3 +126,31 @@ fn htpasswd_challenges_then_serves_a_user_of_the_file() {
     assert_eq!(get(m.addr, "/metrics").status, 200);
     assert_eq!(get(m.addr, "/_regmirror/status").status, 200);
 }
+
+#[test]
+fn a_docker_clients_hub_credentials_are_never_passed_upstream() {
+    // After `docker login`, Docker sends its Docker Hub credentials to a mirror (moby#42022).
+    let fake = FakeUpstream::start();
+    let img = TestImage::new(4, &[500]);
+    fake.push_image("library/alpine", "latest", &img);
+    let m = Mirror::start(&fake);
+    let hub = basic("someone", "their-hub-password");
+    let auth = [("Authorization", hub.as_str())];
+    let r = request(m.addr, "GET", "/v2/library/alpine/manifests/latest", &auth);
+    assert_eq!(r.status, 200);
+    let layer = img.layer_digest(0);
+    let r = request(
+        m.addr,
+        "GET",
+        &format!("/v2/library/alpine/blobs/{layer}"),
+        &auth,
+    );
+    assert_eq!(r.status, 200);
+    assert!(!fake.requests().is_empty());
+    let sent: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.authorization)
+        .collect();
+    assert!(sent.is_empty(), "forwarded upstream: {sent:?}");
+}
