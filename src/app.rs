@@ -19,8 +19,8 @@ use std::rc::Rc;
 /// Binds the socket, opens the cache and builds the upstream clients.
 ///
 /// The socket comes first: a second regmirror started by mistake on the same cache must fail
-/// on the taken port before it opens the cache, because opening empties `tmp/` — the
-/// downloads the running one is writing.
+/// on the taken port before it opens the cache, because opening cleans `tmp/` — where the
+/// running one writes its downloads.
 pub fn start(
     config: &Config,
     executor: Rc<LocalExecutor<'static>>,
@@ -32,31 +32,33 @@ pub fn start(
     let cache =
         Cache::open(dir, config.max_size, metrics.clone()).map_err(|e| cache_error(config, &e))?;
     let upstreams = Upstreams::new(config, metrics.clone())?;
-    let stats = cache.stats();
     let shown = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
     let space = budget::space(dir);
-    let why = match (config.max_size, &space) {
-        (Some(_), _) => "--max-size".to_owned(),
-        (None, Ok(s)) => budget::why_derived(s),
-        (None, Err(_)) => "default".to_owned(),
+    let (why, size) = match (config.max_size, &space) {
+        (Some(max), _) => (
+            "--max-size".to_owned(),
+            format!("a {} budget", human_size(max)),
+        ),
+        (None, Ok(s)) => (
+            budget::why_derived(s),
+            format!(
+                "a budget of what it holds plus {}",
+                human_size(budget::derived(s, 0))
+            ),
+        ),
+        (None, Err(_)) => ("default".to_owned(), "the default budget".to_owned()),
     };
+    // The blobs are counted by the index rebuilt in the background (it logs when done, and
+    // warns then if an explicit budget is more than the disk can hold).
     log::info!(
-        "regmirror {} listening on {}; cache {}: {} blobs, {} of a {} budget ({why})",
+        "regmirror {} listening on {}; cache {}: {size} ({why}); indexing its blobs",
         env!("CARGO_PKG_VERSION"),
         listener
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default(),
         shown.display(),
-        stats.blobs,
-        human_size(stats.cached),
-        human_size(stats.max),
     );
-    if let (Some(max), Ok(s)) = (config.max_size, &space) {
-        if let Some(warning) = budget::check_explicit(s, max, stats.cached) {
-            log::warn!("{warning}");
-        }
-    }
     if let Some(cert) = config.tls_cert.as_ref().filter(|_| listener.tls()) {
         log::info!(
             "TLS and plain HTTP on the same port, certificate {}",

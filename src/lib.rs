@@ -53,14 +53,21 @@
 //!                  (work in flight, shared by every request for it), manifests.rs (by
 //!                  digest, Accept), tags.rs (freshness, revalidation, stale), tags_list.rs
 //!                  (tags/list pages), referrers.rs (the referrers API), blobs.rs
+//!                  (lookups, following, pass-through), fill.rs (how a cold blob is
+//!                  fetched: resume, verify, a full disk), source.rs (its upstream stream,
+//!                  resuming itself within a patience)
 //! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
 //! status.rs        /_regmirror/status, /metrics, /v2/_catalog
 //! upstream/        the only HTTP client code, our own HTTP/1.1: client.rs (connect, TLS,
 //!                  redirects), wire.rs + head.rs + chunked.rs (bytes ↔ answers, limits),
 //!                  dns.rs (the regmirror-dns thread), auth.rs, breaker.rs, health.rs,
 //!                  registry.rs (one upstream's manifest/blob/tag calls)
-//! cache/           store.rs (files, commit, scan), index.rs (byte LRU, budget),
-//!                  fill.rs (one upstream fetch, many readers), tags.rs (tag → digest)
+//! cache/           store.rs (files, commit, scan), partial.rs (partial blobs kept for a
+//!                  resume), index.rs (budget, recency), permit.rs (the permit a fill
+//!                  writes through), fill.rs (the fill its readers follow), checked.rs
+//!                  (the hash that decides how far they may read), relay.rs (an uncached
+//!                  blob shared through a bounded window), tags.rs (tag → digest); never
+//!                  talks to an upstream
 //! tls_init.rs      `regmirror tls init`: a local CA and a server certificate (rcgen), and
 //!                  where each client must put the CA
 //! metrics.rs       one Metrics per mirror: counters; Prometheus text at /metrics

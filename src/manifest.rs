@@ -37,6 +37,26 @@ pub fn sniff(bytes: &[u8]) -> MediaType {
     }
 }
 
+/// The media type of stored bytes if they are a manifest at all: a JSON object whose
+/// `mediaType` is a manifest type, or without one, shaped like a manifest (`manifests`, or
+/// `schemaVersion` with `layers`/`config`/`fsLayers`). A layer or a config asked for through
+/// the manifests endpoint is not.
+pub fn stored_type(bytes: &[u8]) -> Option<MediaType> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let obj = v.as_object()?;
+    match obj.get("mediaType").and_then(|m| m.as_str()) {
+        Some(m) => MediaType::parse(m).filter(MediaType::is_manifest),
+        None => {
+            let shaped = obj.contains_key("manifests")
+                || (obj.contains_key("schemaVersion")
+                    && ["layers", "config", "fsLayers"]
+                        .iter()
+                        .any(|k| obj.contains_key(*k)));
+            shaped.then(|| sniff(bytes))
+        }
+    }
+}
+
 /// A client's `Accept` list.
 #[derive(Debug, Clone, Default)]
 pub struct Accept(Vec<String>);

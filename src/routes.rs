@@ -201,14 +201,18 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
             let head = req.method == Method::Head;
             let b = mirror.blob(&t, &digest, req.range.as_deref(), head).await?;
             let (status, len) = match b.range {
-                Some(r) => (Status::PARTIAL_CONTENT, r.end - r.start),
-                None => (Status::OK, b.total),
+                Some(r) => (Status::PARTIAL_CONTENT, Some(r.end - r.start)),
+                None => (Status::OK, b.total), // `None`: a fill of unknown length, chunked
             };
             let start = b.range.map_or(0, |r| r.start);
             let body = match b.body {
-                Some(BlobSource::File(file)) => Body::File { file, start, len },
+                Some(BlobSource::File(file)) => Body::File {
+                    file,
+                    start,
+                    len: len.unwrap_or(0),
+                },
                 Some(BlobSource::Growing(g)) => Body::Growing(g),
-                Some(BlobSource::Stream(r)) => Body::Stream(r, Some(len)),
+                Some(BlobSource::Stream(r)) => Body::Stream(r, len),
                 None => Body::Empty,
             };
             let mut reply = Reply::new(status, body)
@@ -218,11 +222,11 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
                 .header("Etag", format!("\"{digest}\""))
                 .header("Cache-Control", "max-age=31536000")
                 .outcome(b.outcome);
-            reply.head_len = Some(len);
-            if let Some(r) = b.range {
+            reply.head_len = len;
+            if let (Some(r), Some(total)) = (b.range, b.total) {
                 reply = reply.header(
                     "Content-Range",
-                    format!("bytes {}-{}/{}", r.start, r.end - 1, b.total),
+                    format!("bytes {}-{}/{total}", r.start, r.end - 1),
                 );
             }
             Ok(reply)

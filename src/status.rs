@@ -27,8 +27,10 @@ pub fn status(mirror: &Mirror) -> String {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": m.uptime_seconds(),
         "cache": {
-            "dir": mirror.cache.store.root().display().to_string(),
+            "dir": mirror.cache.root().display().to_string(),
             "bytes": c.cached,
+            "partial_bytes": c.partial,
+            "index_complete": c.indexed,
             "reserved_bytes": c.reserved,
             "budget_bytes": c.max,
             "blobs": c.blobs,
@@ -86,7 +88,6 @@ pub fn metrics(mirror: &Mirror) -> String {
 pub fn catalog(mirror: &Mirror) -> String {
     let repos: Vec<String> = mirror
         .cache
-        .tags
         .repositories()
         .into_iter()
         .map(|(up, repo)| {

@@ -67,7 +67,7 @@ fn wrong_manifest_bytes_are_bad_content_by_tag_and_by_digest() {
         );
         // Blob bodies are not checked here: the caller hashes while streaming.
         let layer = digest(&img.layer_digest(0));
-        let bytes = read_all(r.blob(&alpine, &layer, 0).await.unwrap())
+        let bytes = read_all(r.blob(&alpine, &layer, 0, None).await.unwrap())
             .await
             .unwrap();
         assert_ne!(bytes, img.layers[0]);
@@ -85,7 +85,9 @@ fn unknown_manifests_and_blobs_are_not_found() {
             .manifest(&repo("library/alpine"), &tag("nope"), false)
             .await;
         assert!(matches!(m, Err(UpstreamError::NotFound)), "{m:?}");
-        let b = r.blob(&repo("library/alpine"), &Digest::of(b"x"), 0).await;
+        let b = r
+            .blob(&repo("library/alpine"), &Digest::of(b"x"), 0, None)
+            .await;
         assert!(matches!(b, Err(UpstreamError::NotFound)), "{b:?}");
         let h = r.blob_head(&repo("other/repo"), &Digest::of(b"x")).await;
         assert!(matches!(h, Err(UpstreamError::NotFound)), "{h:?}");
@@ -179,12 +181,12 @@ fn range_requests_report_offset_and_total() {
     let layer = digest(&img.layer_digest(1));
     let len = img.layers[1].len() as u64;
     run(async {
-        let b = r.blob(&alpine, &layer, 1000).await.unwrap();
+        let b = r.blob(&alpine, &layer, 1000, None).await.unwrap();
         assert_eq!((b.offset, b.total), (1000, Some(len)));
         assert_eq!(read_all(b).await.unwrap(), img.layers[1][1000..]);
 
         fake.ignore_range(true);
-        let b = r.blob(&alpine, &layer, 1000).await.unwrap();
+        let b = r.blob(&alpine, &layer, 1000, None).await.unwrap();
         assert_eq!(
             (b.offset, b.total),
             (0, Some(len)),
@@ -210,12 +212,15 @@ fn a_connection_cut_mid_body_is_a_read_error_and_resumes_with_range() {
     let alpine = repo("library/alpine");
     let layer = digest(&img.layer_digest(1));
     run(async {
-        let mut b = r.blob(&alpine, &layer, 0).await.unwrap();
+        let mut b = r.blob(&alpine, &layer, 0, None).await.unwrap();
         let mut got = Vec::new();
         let err = b.body.read_to_end(&mut got).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
         assert_eq!(got.len(), 20_000);
-        let rest = r.blob(&alpine, &layer, got.len() as u64).await.unwrap();
+        let rest = r
+            .blob(&alpine, &layer, got.len() as u64, None)
+            .await
+            .unwrap();
         assert_eq!(rest.offset, 20_000);
         got.extend(read_all(rest).await.unwrap());
         assert_eq!(got, img.layers[1]);
@@ -258,7 +263,7 @@ fn bodies_that_stall_after_their_heads_open_the_breaker() {
     let alpine = repo("library/alpine");
     for n in 1..=3 {
         let err = run(async {
-            let b = r.blob(&alpine, &layer, 0).await.unwrap();
+            let b = r.blob(&alpine, &layer, 0, None).await.unwrap();
             read_all(b).await.unwrap_err()
         });
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
@@ -273,7 +278,7 @@ fn bodies_that_stall_after_their_heads_open_the_breaker() {
     let cause = s.last_failure.unwrap().cause;
     assert!(cause.contains("sent nothing"), "{cause}");
     let started = Instant::now();
-    let e = run(r.blob(&alpine, &layer, 0));
+    let e = run(r.blob(&alpine, &layer, 0, None));
     assert!(
         matches!(&e, Err(UpstreamError::Unavailable(m)) if m.contains("circuit open")),
         "{e:?}"
@@ -308,7 +313,10 @@ fn a_body_that_stalls_fails_after_the_idle_timeout() {
     let r = registry(&fake);
     let layer = digest(&img.layer_digest(1));
     run(async {
-        let mut b = r.blob(&repo("library/alpine"), &layer, 0).await.unwrap();
+        let mut b = r
+            .blob(&repo("library/alpine"), &layer, 0, None)
+            .await
+            .unwrap();
         let mut got = Vec::new();
         let started = Instant::now();
         let err = b.body.read_to_end(&mut got).await.unwrap_err();

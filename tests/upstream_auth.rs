@@ -51,7 +51,7 @@ fn bearer_token_is_fetched_once_per_repository_and_reused() {
         r.manifest(&alpine, &tag("latest"), true).await.unwrap();
         let layer = digest(&img.layer_digest(1));
         assert_eq!(
-            read_all(r.blob(&alpine, &layer, 0).await.unwrap())
+            read_all(r.blob(&alpine, &layer, 0, None).await.unwrap())
                 .await
                 .unwrap(),
             img.layers[1]
@@ -158,7 +158,7 @@ fn blob_redirect_to_another_host_carries_no_authorization() {
     let alpine = repo("library/alpine");
     let layer = digest(&img.layer_digest(1));
     run(async {
-        let b = r.blob(&alpine, &layer, 0).await.unwrap();
+        let b = r.blob(&alpine, &layer, 0, None).await.unwrap();
         assert_eq!((b.offset, b.total), (0, Some(img.layers[1].len() as u64)));
         assert_eq!(read_all(b).await.unwrap(), img.layers[1]);
         assert_eq!(
@@ -213,7 +213,7 @@ fn tls_upstream_is_trusted_through_the_extra_ca_and_redirects_keep_tls() {
             .unwrap();
         assert_eq!(m.digest.to_string(), img.manifest_digest());
         let layer = digest(&img.layer_digest(0));
-        let b = r.blob(&repo("org/app"), &layer, 0).await.unwrap();
+        let b = r.blob(&repo("org/app"), &layer, 0, None).await.unwrap();
         assert_eq!(read_all(b).await.unwrap(), img.layers[0]);
     });
     assert_eq!(
@@ -279,7 +279,7 @@ fn credentials_never_go_to_a_realm_named_by_a_redirect_target() {
     // The first fetch learns that the registry wants Basic; the second sends it up front,
     // so the CDN's 401 is the first one that fetch meets.
     for _ in 0..2 {
-        let e = run(r.blob(&repo("org/app"), &layer, 0));
+        let e = run(r.blob(&repo("org/app"), &layer, 0, None));
         assert!(
             matches!(&e, Err(UpstreamError::Unauthorized(m)) if m.contains(&cdn_host)),
             "a 401 from a redirect target fails the fetch, naming it: {e:?}"

@@ -184,6 +184,7 @@ fn a_redirect_targets_endless_head_is_cut_too() {
         &repo("library/alpine"),
         &digest(&support::digest_of(b"x")),
         0,
+        None,
     ));
     assert_protocol_error(b, &raw, "limit");
     assert!(raw.bytes_written() < 16 << 20, "{}", raw.bytes_written());
@@ -207,6 +208,7 @@ fn a_chunked_blob_streams_with_an_unknown_total() {
                 &repo("library/alpine"),
                 &digest(&support::digest_of(&blob)),
                 0,
+                None,
             )
             .await
             .unwrap();
@@ -226,6 +228,7 @@ fn a_chunked_body_cut_before_its_last_chunk_is_unexpected_eof() {
                 &repo("library/alpine"),
                 &digest(&support::digest_of(b"x")),
                 0,
+                None,
             )
             .await
             .unwrap();

@@ -14,8 +14,8 @@ use crate::http::Request;
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::Read;
-use std::num::NonZeroUsize;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -64,7 +64,9 @@ pub enum Verdict {
 pub struct Htpasswd {
     users: Vec<(String, String)>,
     key: [u8; 32],
-    remembered: RefCell<lru::LruCache<[u8; 32], (bool, Instant)>>,
+    /// Remembered checks: key → (valid, until). At most [`MAX_REMEMBERED`]; when full, the
+    /// one that expires first goes (a scan of a few hundred entries, only for a new key).
+    remembered: RefCell<HashMap<[u8; 32], (bool, Instant)>>,
     window: RefCell<(Instant, u32)>,
 }
 
@@ -128,9 +130,7 @@ impl Htpasswd {
         Ok(Htpasswd {
             users,
             key: random_key(),
-            remembered: RefCell::new(lru::LruCache::new(
-                NonZeroUsize::new(MAX_REMEMBERED).expect("non-zero"),
-            )),
+            remembered: RefCell::new(HashMap::with_capacity(MAX_REMEMBERED)),
             window: RefCell::new((Instant::now(), 0)),
         })
     }
@@ -146,7 +146,7 @@ impl Htpasswd {
             return Verdict::Missing;
         };
         let key = self.key_of(&user, &password);
-        if let Some(&(ok, until)) = self.remembered.borrow_mut().get(&key) {
+        if let Some(&(ok, until)) = self.remembered.borrow().get(&key) {
             if now < until {
                 return if ok { Verdict::Valid } else { Verdict::Wrong };
             }
@@ -178,7 +178,17 @@ impl Htpasswd {
         } else {
             REMEMBER_FAILURE
         };
-        self.remembered.borrow_mut().put(key, (ok, now + ttl));
+        let mut m = self.remembered.borrow_mut();
+        if m.len() >= MAX_REMEMBERED && !m.contains_key(&key) {
+            let first = m
+                .iter()
+                .min_by_key(|(_, (_, until))| *until)
+                .map(|(k, _)| *k);
+            if let Some(first) = first {
+                m.remove(&first);
+            }
+        }
+        m.insert(key, (ok, now + ttl));
     }
 
     /// Counts one bcrypt check against the window; false if the window is full.

@@ -1,62 +1,72 @@
-//! One upstream fetch per cold blob, however many clients ask: the in-flight [`Fill`], the
-//! fill task that writes it, and the [`FillProgress`] its readers follow the file by.
+//! A fill in progress as its readers see it: the [`Fill`] every request for a cold digest
+//! shares, its [`Phase`], and the [`FillProgress`] a reader follows the temp file with.
+//! The writing side is the [`Permit`](super::permit::Permit) (`permit.rs`).
 //!
-//! The first request for an uncached digest creates a `Fill` and spawns [`run`] as a task of
-//! its own — not tied to that client's connection, so the client leaving does not cancel
-//! it. The task GETs upstream, reserves the size in the index (evicting first), and writes
-//! `tmp/<name>` while hashing. Every request for the digest, the first included, is sent
-//! the temp file by `sendfile` as far as [`FillProgress`] allows, sleeping on the fill's
-//! [`Event`] when it has caught up (no polling). At the end the task checks length and
-//! digest, `fsync`s, renames into `blobs/`, and wakes everyone. A dropped upstream
-//! connection is resumed with `Range`.
+//! The server's reply writer asks a `FillProgress` how far it may `sendfile` and sleeps on
+//! the fill's event when it has caught up (no polling). How far is
+//! [`Checked::readable`]: every written byte but the last until the digest is verified. A
+//! fill that starts over (a digest mismatch after a resume) writes a new inode and bumps
+//! its generation: readers of the old bytes get an error, not a mix.
 //!
-//! Shared state is behind a `Mutex` although everything runs on one thread: it is never
-//! contended and never held across an `.await`.
-//!
-//! File I/O here is plain blocking `pread`/`pwrite` of at most [`FILL_BUF`] bytes on the
-//! executor thread: on a page-cached local file that is microseconds, cheaper than handing
-//! each chunk to a thread pool (which the design card rules out anyway).
+//! Shared state is `Rc` + `RefCell` on the executor thread; no borrow is held across an
+//! `.await`.
 
-use super::Cache;
+use super::checked::Checked;
+use super::relay::Relay;
 use crate::error::{Error, UpstreamError};
 use crate::http::Progress;
-use crate::reference::{Digest, Repository};
-use crate::upstream::Registry;
+use crate::reference::{Digest, Repository, UpstreamName};
 use event_listener::{Event, EventListener};
-use futures_lite::AsyncReadExt;
-use sha2::{Digest as _, Sha256};
+use std::cell::{Ref, RefCell};
+use std::fmt;
 use std::fs::File;
 use std::future::Future;
 use std::io;
-use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-
-/// Bytes moved per upstream read / disk write, and per reader `pread`. A few tens of KiB
-/// per connection keeps 32 parallel clients far under the Pi Zero's memory.
-pub const FILL_BUF: usize = 64 * 1024;
-
-/// Times a fill resumes with `Range` after the upstream connection drops, before giving up.
-pub const MAX_RESUMES: u32 = 3;
 
 /// Why a fill ended without a blob. Cloned to every waiting reader.
 #[derive(Debug, Clone)]
 pub enum FillFailure {
+    /// Upstream has no such blob in the repository the fill asked through. A reader who
+    /// asked through another repository retries with its own.
+    NotFound {
+        /// The upstream asked.
+        upstream: UpstreamName,
+        /// The repository asked through.
+        repo: Repository,
+    },
     /// The upstream refused, failed, or sent wrong bytes.
     Upstream(UpstreamError),
-    /// Our disk failed (ENOSPC, I/O error).
+    /// Our disk failed (I/O error).
     Local(String),
+    /// The permit was dropped before the fill finished (its task ended): readers who have
+    /// not been sent a byte yet look up again.
+    Abandoned,
+}
+
+impl FillFailure {
+    /// Whether the bytes fetched so far are worth keeping for a resume.
+    pub(super) fn keeps_partial(&self) -> bool {
+        match self {
+            FillFailure::NotFound { .. } | FillFailure::Local(_) => false,
+            FillFailure::Upstream(UpstreamError::BadContent(_) | UpstreamError::NotFound) => false,
+            FillFailure::Upstream(_) | FillFailure::Abandoned => true,
+        }
+    }
 }
 
 impl From<FillFailure> for Error {
     fn from(f: FillFailure) -> Error {
         match f {
-            FillFailure::Upstream(UpstreamError::NotFound) => Error::BlobUnknown,
+            FillFailure::NotFound { .. } | FillFailure::Upstream(UpstreamError::NotFound) => {
+                Error::BlobUnknown
+            }
             FillFailure::Upstream(u) => Error::Upstream(u),
             FillFailure::Local(m) => Error::Internal(io::Error::other(m)),
+            FillFailure::Abandoned => Error::Internal(io::Error::other("fill abandoned")),
         }
     }
 }
@@ -64,100 +74,195 @@ impl From<FillFailure> for Error {
 /// Where a fill stands.
 #[derive(Debug, Clone)]
 pub enum Phase {
-    /// Waiting for upstream's response headers.
+    /// Waiting for upstream's answer, the budget, or a resumed partial to be re-hashed.
     Connecting,
-    /// Bytes are arriving in the temp file (or, once `committed`, all are in the blob).
+    /// Bytes are arriving in the temp file: follow it with [`Fill::follow`].
     Writing {
-        /// The blob's full length.
-        total: u64,
-        /// The temp file, later the committed blob (same inode after the rename).
+        /// The blob's full length; `None` for an upstream answer without one (chunked).
+        total: Option<u64>,
+        /// The temp file.
         file: Arc<File>,
     },
-    /// Finished and verified.
+    /// Finished, verified and committed.
     Committed {
         /// The blob's full length.
         total: u64,
-        /// The committed blob.
+        /// The committed blob (the temp file's inode, renamed).
         file: Arc<File>,
     },
+    /// Every byte went through the temp file and was verified, but the disk had no room to
+    /// keep it: readers following it finish; nobody new can start on it.
+    Streamed {
+        /// The blob's full length.
+        total: u64,
+    },
+    /// Will not be cached (no room): readers share one upstream stream through a relay.
+    Pass(Rc<Relay>),
     /// Ended without a blob.
     Failed(FillFailure),
-    /// Will not be cached (no room, no length): each client streams from upstream itself.
-    Pass,
+}
+
+impl Phase {
+    /// Whether the fill is over for its readers (nothing more will be written).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Phase::Connecting | Phase::Writing { .. })
+    }
 }
 
 #[derive(Debug)]
-struct State {
-    phase: Phase,
-    /// Bytes written and hashed so far: readers may read `[0, written)`.
-    written: u64,
+pub(super) struct State {
+    pub(super) phase: Phase,
+    /// The bytes written so far, hashed: how far readers may go.
+    pub(super) checked: Checked,
+    /// Bumped when the fill starts over in a new file: readers of an older generation
+    /// are cut (they were sent bytes that are no longer the file's).
+    pub(super) generation: u32,
+    /// Where each reader stands (by id), so a fill short of disk knows which bytes nobody
+    /// needs any more.
+    readers: Vec<(u64, u64)>,
+    next_reader: u64,
+    /// Requests waiting in [`Fill::wait`]: they may still start reading from byte 0.
+    waiting: u32,
+    /// Bytes before this were punched out of the file (a draining fill): nobody may
+    /// start reading any more.
+    pub(super) floor: u64,
 }
 
-/// A fill in progress, shared by the fill task and every reader of the digest.
-#[derive(Debug)]
+/// A fill in progress, shared by its permit and every reader of the digest.
 pub struct Fill {
-    state: Mutex<State>,
-    /// Notified whenever `state` changes.
+    digest: Digest,
+    pub(super) state: RefCell<State>,
+    /// Notified whenever the phase or the readable limit changes.
     changed: Event,
+    /// Notified when a reader advances or leaves (a fill short of disk waits on it).
+    pub(super) moved: Event,
+}
+
+impl fmt::Debug for Fill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fill({}, {:?})", self.digest, self.state.borrow())
+    }
 }
 
 impl Fill {
-    pub(super) fn new() -> Fill {
+    pub(super) fn new(digest: Digest) -> Fill {
         Fill {
-            state: Mutex::new(State {
+            digest,
+            state: RefCell::new(State {
                 phase: Phase::Connecting,
-                written: 0,
+                checked: Checked::new(digest),
+                generation: 0,
+                readers: Vec::new(),
+                next_reader: 0,
+                waiting: 0,
+                floor: 0,
             }),
             changed: Event::new(),
+            moved: Event::new(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Poisoning needs a panic while locked; with panic=abort there is none to recover.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    pub(super) fn state(&self) -> Ref<'_, State> {
+        self.state.borrow()
     }
 
-    fn set(&self, f: impl FnOnce(&mut State)) {
-        f(&mut self.lock());
+    /// Changes the state and wakes everyone waiting on it.
+    pub(super) fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let out = f(&mut self.state.borrow_mut());
         self.changed.notify(usize::MAX);
+        out
     }
 
-    fn is_finished(&self) -> bool {
-        matches!(
-            self.lock().phase,
-            Phase::Committed { .. } | Phase::Failed(_) | Phase::Pass
-        )
+    /// The blob being filled.
+    pub fn digest(&self) -> Digest {
+        self.digest
     }
 
-    /// Waits until the fill is past `Connecting`, and returns its phase.
-    pub async fn ready(&self) -> Phase {
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.state().phase.clone()
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.state().checked.len()
+    }
+
+    /// Waits until `ready` accepts the phase (checked at once, then after every change),
+    /// and returns it.
+    pub async fn wait(&self, ready: impl Fn(&Phase) -> bool) -> Phase {
+        /// Counts a request as waiting while it waits, however the wait ends.
+        struct Waiting<'a>(&'a Fill);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.state.borrow_mut().waiting -= 1;
+                self.0.moved.notify(usize::MAX);
+            }
+        }
+        self.state.borrow_mut().waiting += 1;
+        let _waiting = Waiting(self);
         loop {
             let listener = self.changed.listen();
-            let phase = self.lock().phase.clone();
-            if !matches!(phase, Phase::Connecting) {
+            let phase = self.phase();
+            if ready(&phase) {
                 return phase;
             }
             listener.await;
         }
     }
+
+    /// A reader of the temp file from byte 0 in its current generation — `None` once
+    /// bytes were punched out of it (a draining fill: look up again).
+    pub fn follow(self: &Rc<Self>) -> Option<FillProgress> {
+        let (id, generation) = {
+            let mut s = self.state.borrow_mut();
+            if s.floor > 0 {
+                return None;
+            }
+            let id = s.next_reader;
+            s.next_reader += 1;
+            s.readers.push((id, 0));
+            (id, s.generation)
+        };
+        self.moved.notify(usize::MAX);
+        Some(FillProgress {
+            fill: self.clone(),
+            id,
+            generation,
+            listener: None,
+        })
+    }
+
+    /// The lowest position of any reader; `None` without readers, or while a request
+    /// waiting on the fill may still start from byte 0.
+    pub(super) fn slowest_reader(&self) -> Option<u64> {
+        let s = self.state();
+        if s.waiting > 0 {
+            return Some(0);
+        }
+        s.readers.iter().map(|r| r.1).min()
+    }
+
+    /// Whether anyone reads or may still read the fill.
+    pub(super) fn has_audience(&self) -> bool {
+        let s = self.state();
+        s.waiting > 0 || !s.readers.is_empty()
+    }
 }
 
 /// How far a reader may go in the file a fill is writing: the server's reply writer asks
-/// it before each `sendfile` (see [`Progress`]), and sleeps on the fill's [`Event`] when it
+/// it before each `sendfile` (see [`Progress`]), and sleeps on the fill's event when it
 /// has caught up (no polling).
-#[derive(Debug)]
 pub struct FillProgress {
-    fill: Arc<Fill>,
+    fill: Rc<Fill>,
+    id: u64,
+    generation: u32,
     listener: Option<EventListener>,
 }
 
-impl FillProgress {
-    /// Follows `fill`.
-    pub fn new(fill: Arc<Fill>) -> FillProgress {
-        FillProgress {
-            fill,
-            listener: None,
-        }
+impl fmt::Debug for FillProgress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FillProgress({}, reader {})", self.fill.digest, self.id)
     }
 }
 
@@ -165,14 +270,27 @@ impl Progress for FillProgress {
     fn poll_readable(&mut self, pos: u64, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
         loop {
             {
-                let state = self.fill.lock();
-                if let Phase::Failed(f) = &state.phase {
-                    return Poll::Ready(Err(io::Error::other(format!(
-                        "upstream fill failed: {f:?}"
-                    ))));
+                let mut state = self.fill.state.borrow_mut();
+                if state.generation != self.generation {
+                    return Poll::Ready(Err(io::Error::other(
+                        "the fill started over after bytes were sent",
+                    )));
                 }
-                if state.written > pos {
-                    return Poll::Ready(Ok(state.written));
+                if let Phase::Failed(f) = &state.phase {
+                    return Poll::Ready(Err(io::Error::other(format!("fill failed: {f:?}"))));
+                }
+                if let Some(r) = state.readers.iter_mut().find(|r| r.0 == self.id) {
+                    if r.1 != pos {
+                        r.1 = pos;
+                        self.fill.moved.notify(usize::MAX);
+                    }
+                }
+                let readable = state.checked.readable();
+                if readable > pos {
+                    return Poll::Ready(Ok(readable));
+                }
+                if state.checked.is_verified() {
+                    return Poll::Ready(Ok(pos)); // the end: nothing follows a verdict
                 }
             }
             match &mut self.listener {
@@ -188,161 +306,13 @@ impl Progress for FillProgress {
     }
 }
 
-/// Marks the fill failed if the task ends without finishing it (dropped executor, early
-/// return), so readers never wait on a fill nobody writes.
-struct Finisher {
-    cache: Rc<Cache>,
-    digest: Digest,
-    fill: Arc<Fill>,
-    reserved: u64,
-    temp: Option<PathBuf>,
-}
-
-impl Finisher {
-    fn fail(&mut self, f: FillFailure) {
-        match &f {
-            // The client asked for something upstream doesn't have: its 404 says enough.
-            FillFailure::Upstream(UpstreamError::NotFound) => {
-                log::debug!("fill {}: not found upstream", self.digest)
-            }
-            _ => log::warn!("fill {} failed: {f:?}", self.digest),
-        }
-        self.fill.set(|s| s.phase = Phase::Failed(f));
-    }
-}
-
-impl Drop for Finisher {
+impl Drop for FillProgress {
     fn drop(&mut self) {
-        if !self.fill.is_finished() {
-            self.fail(FillFailure::Local("fill abandoned".into()));
-        }
-        if let Some(temp) = self.temp.take() {
-            let _ = std::fs::remove_file(temp);
-        }
-        self.cache.index.borrow_mut().release(self.reserved);
-        self.cache.end_fill(&self.digest);
+        self.fill
+            .state
+            .borrow_mut()
+            .readers
+            .retain(|r| r.0 != self.id);
+        self.fill.moved.notify(usize::MAX);
     }
-}
-
-/// The fill task: fetch `digest` from `registry` into the cache, feeding `fill`'s readers.
-pub async fn run(
-    cache: Rc<Cache>,
-    registry: Rc<Registry>,
-    repo: Repository,
-    digest: Digest,
-    fill: Arc<Fill>,
-) {
-    let mut fin = Finisher {
-        cache,
-        digest,
-        fill,
-        reserved: 0,
-        temp: None,
-    };
-    if let Err(f) = fetch(&mut fin, &registry, &repo).await {
-        fin.fail(f);
-    }
-}
-
-async fn fetch(
-    fin: &mut Finisher,
-    registry: &Registry,
-    repo: &Repository,
-) -> Result<(), FillFailure> {
-    let digest = fin.digest;
-    let mut stream = registry
-        .blob(repo, &digest, 0)
-        .await
-        .map_err(FillFailure::Upstream)?;
-    let Some(total) = stream.total.filter(|_| stream.offset == 0) else {
-        fin.fill.set(|s| s.phase = Phase::Pass);
-        return Ok(());
-    };
-    let Some(evict) = fin.cache.admit(total) else {
-        log::info!("{digest} ({total} bytes) does not fit the budget: streaming it uncached");
-        fin.fill.set(|s| s.phase = Phase::Pass);
-        return Ok(());
-    };
-    fin.reserved = total;
-    fin.cache.evict(&evict);
-    let local = |e: io::Error| FillFailure::Local(e.to_string());
-    let (path, file) = fin.cache.store.new_temp().map_err(local)?;
-    fin.temp = Some(path.clone());
-    let file = Arc::new(file);
-    fin.fill.set(|s| {
-        s.phase = Phase::Writing {
-            total,
-            file: file.clone(),
-        }
-    });
-
-    let mut buf = vec![0u8; FILL_BUF];
-    let mut hasher = Sha256::new();
-    let mut written = 0u64;
-    let mut skip = 0u64;
-    let mut resumes = 0;
-    while written < total {
-        let read = match stream.body.read(&mut buf).await {
-            Ok(0) => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "upstream closed early",
-            )),
-            other => other,
-        };
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                resumes += 1;
-                if resumes > MAX_RESUMES {
-                    let msg = format!("connection lost {resumes} times, last: {e}");
-                    return Err(FillFailure::Upstream(UpstreamError::Unavailable(msg)));
-                }
-                log::warn!(
-                    "fill {digest}: upstream read failed at {written}/{total} ({e}); resuming"
-                );
-                stream = registry
-                    .blob(repo, &digest, written)
-                    .await
-                    .map_err(FillFailure::Upstream)?;
-                skip = match stream.offset {
-                    o if o == written => 0,
-                    0 => written, // upstream ignored Range: discard what we have
-                    o => return Err(bad(format!("resume asked for {written}, got {o}"))),
-                };
-                if stream.total.is_some_and(|t| t != total) {
-                    return Err(bad("blob length changed during resume".into()));
-                }
-                continue;
-            }
-        };
-        let mut chunk = &buf[..n];
-        let skipped = skip.min(n as u64) as usize;
-        skip -= skipped as u64;
-        chunk = &chunk[skipped..];
-        if written + chunk.len() as u64 > total {
-            return Err(bad(format!("more bytes than the announced {total}")));
-        }
-        if let Err(e) = file.write_all_at(chunk, written) {
-            if e.kind() == io::ErrorKind::StorageFull {
-                fin.cache.index.borrow_mut().shrink_to_fit();
-            }
-            return Err(local(e));
-        }
-        hasher.update(chunk);
-        written += chunk.len() as u64;
-        fin.fill.set(|s| s.written = written);
-    }
-    if Digest::from_sha256(hasher.finalize().into()) != digest {
-        return Err(bad("content does not match its digest".into()));
-    }
-    file.sync_all().map_err(local)?;
-    fin.cache.store.commit(&path, &digest).map_err(local)?;
-    fin.temp = None;
-    fin.cache.committed(digest, total);
-    fin.fill.set(|s| s.phase = Phase::Committed { total, file });
-    Ok(())
-}
-
-fn bad(msg: String) -> FillFailure {
-    FillFailure::Upstream(UpstreamError::BadContent(msg))
 }

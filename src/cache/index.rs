@@ -1,13 +1,22 @@
-//! The byte budget: an LRU of cached blobs weighted by size, plus bytes reserved by fills in
-//! progress. The index *decides* what to evict; the store deletes it.
+//! The byte budget: every blob and partial blob on disk with its size and last use, plus
+//! bytes reserved by fills in progress. The index *decides* what to evict; the store
+//! deletes it.
 //!
 //! Budget rule: a fill reserves its full size before it writes a byte. If the reservation
-//! would cross the budget, least-recently-used blobs are evicted until cached + reserved +
-//! new fits under the low watermark, so the next few fills need no eviction. A blob that
+//! would cross the budget, least-recently-used entries are evicted until the cached,
+//! reserved and new bytes fit under the low watermark, so the next few fills need no eviction. A blob that
 //! cannot fit even in an empty cache is refused (the caller streams it through).
+//!
+//! Memory: one hash-map entry per blob (32-byte digest + 16 bytes), nothing else — no list
+//! links, no second copy of the start-up scan. Recency is a last-use time in seconds, so
+//! the scan can insert blobs in directory order and the order is still right. Choosing
+//! victims walks the map (a few ms at 100 000 blobs), which happens once per low-watermark
+//! pass, not per fill. Eviction is refused until the start-up scan has seen every blob
+//! ([`Index::set_complete`]): before that the index does not know what is oldest, nor how
+//! much is cached.
 
 use crate::reference::Digest;
-use lru::LruCache;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, SystemTime};
 
 /// Evict down to this fraction of the budget (percent) once eviction is needed: one
@@ -21,112 +30,269 @@ pub const TOUCH_INTERVAL: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     size: u64,
-    /// When the mtime on disk was last set.
-    touched: SystemTime,
+    /// Last use, seconds since the Unix epoch.
+    used: u32,
+    /// When the mtime on disk was last set, seconds since the Unix epoch.
+    touched: u32,
 }
 
-/// LRU order and byte accounting of the cache.
+/// What an eviction deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Victim {
+    /// A verified blob in `blobs/`.
+    Blob(Digest),
+    /// The partial file of a fill that did not finish (`tmp/`).
+    Partial(Digest),
+}
+
+/// Byte accounting and recency of the cache.
 #[derive(Debug)]
 pub struct Index {
-    lru: LruCache<Digest, Entry>,
-    /// Bytes of committed blobs in `lru`.
+    blobs: HashMap<Digest, Entry>,
+    /// Partial blobs kept for a resume: few, evictable like blobs.
+    partials: HashMap<Digest, Entry>,
+    /// Bytes of `blobs` and `partials`.
     cached: u64,
     /// Bytes promised to fills in progress.
     reserved: u64,
     /// The budget.
     max: u64,
+    /// The start-up scan has inserted every blob on disk.
+    complete: bool,
 }
 
 /// A granted reservation: what must be deleted first to honour it.
 #[derive(Debug)]
+#[must_use = "the victims must be deleted from disk"]
 pub struct Admission {
-    /// Blobs to delete from disk (already removed from the index).
-    pub evict: Vec<Digest>,
+    /// Entries to delete from disk (already removed from the index).
+    pub evict: Vec<Victim>,
+}
+
+/// Seconds since the epoch, saturating into `u32` (good until 2106).
+pub fn secs(t: SystemTime) -> u32 {
+    let s = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    u32::try_from(s).unwrap_or(u32::MAX)
 }
 
 impl Index {
-    /// An empty index with budget `max` bytes.
+    /// An empty index with budget `max` bytes, waiting for the start-up scan.
     pub fn new(max: u64) -> Index {
         Index {
-            lru: LruCache::unbounded(),
+            blobs: HashMap::new(),
+            partials: HashMap::new(),
             cached: 0,
             reserved: 0,
             max,
+            complete: false,
         }
     }
 
-    /// Records a blob on disk as most recently used (scan in oldest-first order, or a
-    /// finished fill). Re-inserting a known blob only refreshes it.
-    pub fn insert(&mut self, d: Digest, size: u64, touched: SystemTime) {
-        if let Some(old) = self.lru.put(d, Entry { size, touched }) {
+    /// Records a blob committed now, or found by a hit before the scan reached it.
+    /// Re-inserting a known blob only refreshes it.
+    pub fn insert(&mut self, d: Digest, size: u64, used: SystemTime) {
+        let t = secs(used);
+        let entry = Entry {
+            size,
+            used: t,
+            touched: t,
+        };
+        if let Some(old) = self.blobs.insert(d, entry) {
             self.cached -= old.size;
         }
         self.cached += size;
     }
 
-    /// Marks a hit. Returns `true` when the on-disk mtime is due a refresh (and assumes the
-    /// caller does it).
-    pub fn hit(&mut self, d: &Digest, now: SystemTime) -> bool {
-        match self.lru.get_mut(d) {
-            Some(e) if now.duration_since(e.touched).unwrap_or_default() >= TOUCH_INTERVAL => {
-                e.touched = now;
-                true
-            }
-            _ => false,
+    /// Records a blob the start-up scan found. A blob already known (hit or committed
+    /// meanwhile) keeps its more recent use.
+    pub fn insert_found(&mut self, d: Digest, size: u64, used: SystemTime) {
+        if !self.blobs.contains_key(&d) {
+            self.insert(d, size, used);
         }
     }
 
-    /// Whether the index knows `d`.
+    /// Records a partial blob kept for a later resume.
+    pub fn insert_partial(&mut self, d: Digest, size: u64, used: SystemTime) {
+        let t = secs(used);
+        let entry = Entry {
+            size,
+            used: t,
+            touched: t,
+        };
+        if let Some(old) = self.partials.insert(d, entry) {
+            self.cached -= old.size;
+        }
+        self.cached += size;
+    }
+
+    /// Takes a partial blob out of the index (a fill resumes it, or it is deleted): its
+    /// size, if it was known.
+    pub fn take_partial(&mut self, d: &Digest) -> Option<u64> {
+        let e = self.partials.remove(d)?;
+        self.cached -= e.size;
+        Some(e.size)
+    }
+
+    /// Marks a hit. Returns `true` when the on-disk mtime is due a refresh, which the
+    /// caller then does.
+    #[must_use]
+    pub fn hit(&mut self, d: &Digest, now: SystemTime) -> bool {
+        let now = secs(now);
+        match self.blobs.get_mut(d) {
+            Some(e) => {
+                e.used = e.used.max(now);
+                if now.saturating_sub(e.touched) as u64 >= TOUCH_INTERVAL.as_secs() {
+                    e.touched = now;
+                    return true;
+                }
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the index knows blob `d`.
     pub fn contains(&self, d: &Digest) -> bool {
-        self.lru.contains(d)
+        self.blobs.contains_key(d)
     }
 
     /// Forgets a blob that vanished from disk.
     pub fn remove(&mut self, d: &Digest) {
-        if let Some(e) = self.lru.pop(d) {
+        if let Some(e) = self.blobs.remove(d) {
             self.cached -= e.size;
         }
     }
 
-    /// Reserves `size` bytes for a fill, choosing blobs to evict first. `None` if the blob
-    /// can never fit: it is bigger than the budget, or everything evictable is gone and the
-    /// other fills' reservations still leave no room.
+    /// The start-up scan has seen every blob: eviction may choose among them now.
+    pub fn set_complete(&mut self) {
+        self.complete = true;
+    }
+
+    /// Whether the start-up scan has finished.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Sets the budget (derived from free space once the scan knows what is cached).
+    pub fn set_max(&mut self, max: u64) {
+        self.max = max;
+    }
+
+    /// Reserves `size` bytes for a fill, choosing entries to evict first. `None` if it can
+    /// never fit: bigger than the budget, or the other fills' reservations leave no room.
+    /// Must not be called before the scan is complete (it could not choose victims).
     pub fn reserve(&mut self, size: u64) -> Option<Admission> {
-        // Every cached blob is evictable, so the request fits iff it fits beside the
+        debug_assert!(self.complete, "reserve before the index is complete");
+        // Every cached entry is evictable, so the request fits iff it fits beside the
         // other reservations. Decide that first: never evict for a request then refused.
-        if self.reserved + size > self.max {
+        if self.reserved.saturating_add(size) > self.max {
             return None;
         }
         let mut evict = Vec::new();
         if self.cached + self.reserved + size > self.max {
-            let low = self.max / 100 * LOW_WATERMARK_PERCENT;
-            let target = low.saturating_sub(size);
-            while self.cached + self.reserved > target {
-                let Some((d, e)) = self.lru.pop_lru() else {
-                    break;
-                };
-                self.cached -= e.size;
-                evict.push(d);
-            }
+            let target = self.low_watermark().saturating_sub(size);
+            evict = self.evict_until(target);
         }
         self.reserved += size;
         Some(Admission { evict })
     }
 
-    /// Ends a reservation (the fill committed, failed, or was abandoned).
+    /// Adds bytes already on disk to the reserved ones (a partial blob a fill takes over).
+    pub fn add_reserved(&mut self, size: u64) {
+        self.reserved += size;
+    }
+
+    /// Ends a reservation (the fill committed, failed, or was abandoned), or part of one.
     pub fn release(&mut self, size: u64) {
         self.reserved = self.reserved.saturating_sub(size);
     }
 
-    /// Lowers the budget to what the disk could actually hold (after `ENOSPC`): later fills
-    /// evict instead of failing again.
-    pub fn shrink_to_fit(&mut self) {
-        self.max = self.max.min(self.cached + self.reserved);
+    /// The disk filled up (`ENOSPC`) with `unwritten` reserved bytes not yet on disk: the
+    /// budget becomes what the disk really held — cached plus written, *not* the unwritten
+    /// reservations, which would make every retry "fit" and evict nothing — and entries are
+    /// evicted down to the low watermark of that. Empty when nothing is left to evict.
+    pub fn disk_full(&mut self, unwritten: u64) -> Vec<Victim> {
+        let on_disk = (self.cached + self.reserved).saturating_sub(unwritten);
+        self.max = self.max.min(on_disk);
+        if !self.complete {
+            return Vec::new();
+        }
+        let mut evict = self.evict_until(self.low_watermark());
+        if evict.is_empty() {
+            // Already under the watermark by the books, yet the disk is full (others
+            // share it): give up the oldest entry anyway, if there is one.
+            evict = self.evict_until((self.cached + self.reserved).saturating_sub(1));
+        }
+        evict
     }
 
-    /// Bytes of committed blobs.
+    fn low_watermark(&self) -> u64 {
+        self.max / 100 * LOW_WATERMARK_PERCENT
+    }
+
+    /// Removes least-recently-used entries until `cached + reserved <= target` (or
+    /// nothing is left), and returns them. One pass over the map keeps a heap of just
+    /// enough of the oldest entries.
+    fn evict_until(&mut self, target: u64) -> Vec<Victim> {
+        let need = (self.cached + self.reserved).saturating_sub(target);
+        if need == 0 {
+            return Vec::new();
+        }
+        // Max-heap on (used, …): the newest of the chosen is on top and leaves first once
+        // the others already cover `need`.
+        let mut chosen: BinaryHeap<(u32, Victim, u64)> = BinaryHeap::new();
+        let mut covered = 0u64;
+        let all = self
+            .blobs
+            .iter()
+            .map(|(d, e)| (e.used, Victim::Blob(*d), e.size))
+            .chain(
+                self.partials
+                    .iter()
+                    .map(|(d, e)| (e.used, Victim::Partial(*d), e.size)),
+            );
+        for (used, victim, size) in all {
+            if covered >= need && chosen.peek().is_some_and(|top| top.0 <= used) {
+                continue;
+            }
+            chosen.push((used, victim, size));
+            covered += size;
+            while let Some(top) = chosen.peek() {
+                if covered - top.2 >= need {
+                    covered -= top.2;
+                    chosen.pop();
+                } else {
+                    break;
+                }
+            }
+        }
+        let mut victims: Vec<(u32, Victim, u64)> = chosen.into_vec();
+        victims.sort_by_key(|v| v.0);
+        victims
+            .into_iter()
+            .map(|(_, v, _)| {
+                match v {
+                    Victim::Blob(d) => self.remove(&d),
+                    Victim::Partial(d) => {
+                        self.take_partial(&d);
+                    }
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// Bytes of blobs and partial blobs on disk.
     pub fn cached_bytes(&self) -> u64 {
         self.cached
+    }
+
+    /// Bytes of partial blobs kept for a resume.
+    pub fn partial_bytes(&self) -> u64 {
+        self.partials.values().map(|e| e.size).sum()
     }
 
     /// Bytes reserved by fills in progress.
@@ -141,12 +307,28 @@ impl Index {
 
     /// Number of cached blobs.
     pub fn len(&self) -> usize {
-        self.lru.len()
+        self.blobs.len()
     }
 
     /// Whether no blob is cached.
     pub fn is_empty(&self) -> bool {
-        self.lru.is_empty()
+        self.blobs.is_empty()
+    }
+}
+
+impl PartialOrd for Victim {
+    fn partial_cmp(&self, other: &Victim) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Victim {
+    fn cmp(&self, other: &Victim) -> std::cmp::Ordering {
+        let key = |v: &Victim| match v {
+            Victim::Blob(d) => (0, *d),
+            Victim::Partial(d) => (1, *d),
+        };
+        key(self).cmp(&key(other))
     }
 }
 
@@ -157,12 +339,19 @@ mod tests {
     fn d(n: u8) -> Digest {
         Digest::of(&[n])
     }
-    const T0: SystemTime = SystemTime::UNIX_EPOCH;
+    fn t(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + s)
+    }
+    fn complete(max: u64) -> Index {
+        let mut ix = Index::new(max);
+        ix.set_complete();
+        ix
+    }
 
     #[test]
     fn reserve_within_budget_evicts_nothing() {
-        let mut ix = Index::new(1000);
-        ix.insert(d(1), 300, T0);
+        let mut ix = complete(1000);
+        ix.insert(d(1), 300, t(0));
         let a = ix.reserve(600).unwrap();
         assert!(a.evict.is_empty());
         assert_eq!(ix.reserved_bytes(), 600);
@@ -170,25 +359,53 @@ mod tests {
 
     #[test]
     fn eviction_goes_to_the_low_watermark_in_lru_order() {
-        let mut ix = Index::new(1000);
+        let mut ix = complete(1000);
         for n in 1..=5 {
-            ix.insert(d(n), 200, T0); // 1000 bytes, blob 1 oldest
+            ix.insert(d(n), 200, t(n.into())); // 1000 bytes, blob 1 oldest
         }
-        ix.hit(&d(1), T0); // 1 is now the most recent
+        let _ = ix.hit(&d(1), t(10)); // 1 is now the most recent
         let a = ix.reserve(100).unwrap();
         // Low watermark 900: need cached ≤ 800 → evict 2 (LRU), leaving 800.
-        assert_eq!(a.evict, vec![d(2)]);
+        assert_eq!(a.evict, vec![Victim::Blob(d(2))]);
         assert_eq!(ix.cached_bytes(), 800);
         ix.release(100);
-        ix.insert(d(9), 100, T0);
+        ix.insert(d(9), 100, t(11));
         assert!(ix.cached_bytes() <= ix.max_bytes());
     }
 
     #[test]
-    fn too_big_for_the_budget_is_refused() {
+    fn the_scan_may_insert_in_any_order() {
+        let mut ix = complete(1000);
+        for (n, age) in [(3u8, 30u64), (1, 10), (4, 40), (2, 20), (5, 50)] {
+            ix.insert_found(d(n), 200, t(age));
+        }
+        let a = ix.reserve(300).unwrap();
+        // 1000 + 300 over budget; watermark 900 - 300 = 600: evict the two oldest.
+        assert_eq!(a.evict, vec![Victim::Blob(d(1)), Victim::Blob(d(2))]);
+    }
+
+    #[test]
+    fn a_hit_before_the_scan_is_not_counted_twice_nor_aged() {
         let mut ix = Index::new(1000);
+        ix.insert(d(1), 100, t(100)); // served while the scan ran
+        ix.insert_found(d(1), 100, t(0)); // the scan gets there later
+        assert_eq!((ix.len(), ix.cached_bytes()), (1, 100));
+        ix.insert_found(d(2), 100, t(50));
+        ix.set_complete();
+        ix.set_max(200);
+        let a = ix.reserve(100).unwrap();
+        assert_eq!(
+            a.evict[0],
+            Victim::Blob(d(2)),
+            "the scan's older use goes first"
+        );
+    }
+
+    #[test]
+    fn too_big_for_the_budget_is_refused() {
+        let mut ix = complete(1000);
         assert!(ix.reserve(1001).is_none());
-        ix.reserve(700).unwrap();
+        let _ = ix.reserve(700).unwrap();
         // 700 reserved by another fill: 400 more can never fit now.
         assert!(ix.reserve(400).is_none());
         assert_eq!(ix.reserved_bytes(), 700);
@@ -196,20 +413,42 @@ mod tests {
 
     #[test]
     fn hit_asks_for_a_touch_at_most_hourly() {
-        let mut ix = Index::new(1000);
-        ix.insert(d(1), 1, T0);
-        assert!(!ix.hit(&d(1), T0 + Duration::from_secs(60)));
-        assert!(ix.hit(&d(1), T0 + TOUCH_INTERVAL));
-        assert!(!ix.hit(&d(1), T0 + TOUCH_INTERVAL + Duration::from_secs(1)));
+        let mut ix = complete(1000);
+        ix.insert(d(1), 1, t(0));
+        assert!(!ix.hit(&d(1), t(60)));
+        assert!(ix.hit(&d(1), t(TOUCH_INTERVAL.as_secs())));
+        assert!(!ix.hit(&d(1), t(TOUCH_INTERVAL.as_secs() + 1)));
     }
 
     #[test]
-    fn shrink_after_enospc() {
-        let mut ix = Index::new(1000);
-        ix.insert(d(1), 300, T0);
-        ix.shrink_to_fit();
-        assert_eq!(ix.max_bytes(), 300);
-        let a = ix.reserve(200).unwrap();
-        assert_eq!(a.evict, vec![d(1)]);
+    fn partials_count_and_are_evicted_like_blobs() {
+        let mut ix = complete(1000);
+        ix.insert_partial(d(1), 500, t(0));
+        ix.insert(d(2), 400, t(5));
+        assert_eq!((ix.cached_bytes(), ix.partial_bytes()), (900, 500));
+        let a = ix.reserve(300).unwrap();
+        assert_eq!(a.evict, vec![Victim::Partial(d(1))]);
+        assert_eq!(ix.take_partial(&d(1)), None);
+    }
+
+    #[test]
+    fn disk_full_excludes_the_unwritten_reservation_and_evicts() {
+        // Issue 6, defect 12: a 1000-byte budget on a disk that holds 600. Blob 1 (300)
+        // is cached; a fill reserved 400 and wrote 300 when the disk said ENOSPC.
+        let mut ix = complete(1000);
+        ix.insert(d(1), 300, t(0));
+        let _ = ix.reserve(400).unwrap();
+        let evict = ix.disk_full(100);
+        assert_eq!(
+            ix.max_bytes(),
+            600,
+            "what the disk held: 300 cached + 300 written"
+        );
+        assert_eq!(evict, vec![Victim::Blob(d(1))], "room made for the rest");
+        // A retry of the same blob after the failure no longer "fits" without eviction.
+        ix.release(400);
+        ix.insert(d(3), 300, t(1));
+        let a = ix.reserve(400).unwrap();
+        assert_eq!(a.evict, vec![Victim::Blob(d(3))]);
     }
 }

@@ -1,152 +1,374 @@
-//! The disk cache: [`Cache`] ties the store (files), the index (byte budget, LRU), the
-//! in-flight fills and the tag records together.
+//! The disk cache: [`Cache`] ties the store (files), the index (byte budget, recency), the
+//! in-flight fills and the tag records together, behind methods.
 //!
-//! `store.rs` owns paths and crash-safe commits, `index.rs` decides evictions, `fill.rs`
-//! fetches a cold blob once for all readers, `tags.rs` remembers tag → digest. The `Cache`
-//! is shared as `Rc<Cache>` on the executor thread; its `RefCell`s are never borrowed across
-//! an `.await` (every method here is synchronous).
+//! `store.rs` owns paths and crash-safe commits, `partial.rs` the partial blobs kept for a
+//! resume, `index.rs` decides evictions, `permit.rs` is the permit a fill writes through,
+//! `fill.rs` the fill its readers follow, `checked.rs` the hash that decides how far they
+//! may read, `relay.rs` the bounded window through which readers share a stream that
+//! cannot be kept, `tags.rs` remembers tag → digest. How a blob is fetched is not the
+//! cache's business (`mirror/fill.rs`); the cache never talks to an upstream.
+//!
+//! Start-up does not grow with the cache: [`Cache::open`] makes the directories and lists
+//! `tmp/`; the index is rebuilt by [`Cache::rebuild_index`], a task that scans `blobs/` in
+//! batches and yields between them. Hits need no index (a blob is found by its path), so
+//! they are answered at once; fills wait for the index only when they reserve budget.
+//!
+//! The `Cache` is shared as `Rc<Cache>` on the executor thread; its `RefCell`s are never
+//! borrowed across an `.await`.
 
+pub mod checked;
 pub mod fill;
 pub mod index;
+pub mod partial;
+pub mod permit;
+pub mod relay;
 pub mod store;
 pub mod tags;
 
+use crate::config::human_size;
+use crate::media_type::MediaType;
 use crate::metrics::Metrics;
-use crate::reference::Digest;
+use crate::reference::{Digest, Repository, Tag, UpstreamName};
+use event_listener::Event;
 use fill::Fill;
-use index::Index;
+use index::{Index, Victim};
+use permit::{Books, Permit};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
+use std::future::Future;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::SystemTime;
-use store::Store;
-use tags::Tags;
+use std::time::{Duration, Instant, SystemTime};
+use store::{Partial, Small, Store};
+use tags::{TagRecord, Tags};
+
+/// A partial blob older than this is deleted at start instead of resumed: a layer nobody
+/// asked for in a week is unlikely to be wanted, and its upstream may have moved on.
+pub const PARTIAL_MAX_AGE: Duration = Duration::from_secs(7 * 86400);
+
+/// Most blobs the start-up scan indexes between yields to the executor.
+pub const SCAN_BATCH: usize = 64;
+
+/// Longest the start-up scan runs between yields: with a cold page cache each `stat` may
+/// wait for the disk (an SD card's random reads take about a millisecond), so a batch is
+/// cut short by time too. A request waits at most about this long for the thread.
+pub const SCAN_SLICE: Duration = Duration::from_millis(2);
+
+/// How long [`let_io_in`] parks: long enough that the timer is still pending when it is
+/// first polled (so the task really waits for the reactor), short enough to cost nothing.
+const IO_YIELD: Duration = Duration::from_micros(10);
+
+/// Lets the other tasks run *and* the reactor look at the sockets before going on.
+/// `yield_now` alone is not enough for work that is always ready (a scan, a fill from a
+/// fast upstream): the executor runs up to 200 ready tasks before it polls for I/O, so new
+/// connections and requests would wait for the whole scan. Waiting on a timer makes the
+/// executor idle, and an idle executor polls the reactor.
+pub async fn let_io_in() {
+    futures_lite::future::yield_now().await;
+    smol::Timer::after(IO_YIELD).await;
+}
 
 /// The cache: blobs on disk under a byte budget, fills in progress, tag records.
 #[derive(Debug)]
 pub struct Cache {
-    /// Files on disk.
-    pub store: Store,
-    /// LRU order and byte accounting.
-    pub index: RefCell<Index>,
-    /// Tag → digest records.
-    pub tags: Tags,
+    store: Store,
+    /// Byte accounting and recency; complete once the start-up scan has run.
+    index: RefCell<Index>,
+    /// Notified when the index becomes complete.
+    indexed: Event,
+    /// `--max-size`, or `None` to derive the budget from free space once indexed.
+    max_size: Option<u64>,
+    tags: Tags,
     /// Fills in progress, by digest: the coalescing point for cold blobs.
-    fills: RefCell<HashMap<Digest, Arc<Fill>>>,
+    fills: RefCell<HashMap<Digest, Rc<Fill>>>,
+    /// Partial blobs found at start, for the mirror to check upstream.
+    found_partials: RefCell<Vec<Partial>>,
     /// The mirror's counters (evictions).
     metrics: Rc<Metrics>,
+}
+
+/// What [`Cache::lookup`] found for a digest.
+#[derive(Debug)]
+pub enum Lookup {
+    /// Cached: the complete file and its size.
+    Hit(Arc<File>, u64),
+    /// Being filled: read behind it.
+    Follow(Rc<Fill>),
+    /// Neither: the caller holds the permit to fill it (and must run or drop it).
+    Lead(Permit),
 }
 
 /// Numbers for `/_regmirror/status` and `/metrics`.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheStats {
-    /// Bytes of cached blobs.
+    /// Bytes of cached blobs and partial blobs.
     pub cached: u64,
+    /// Bytes of partial blobs kept for a resume (part of `cached`).
+    pub partial: u64,
     /// Bytes reserved by fills in progress.
     pub reserved: u64,
-    /// The budget.
+    /// The budget (provisional until the index is complete, when derived).
     pub max: u64,
-    /// Cached blobs.
+    /// Cached blobs (so far, while the index is rebuilt).
     pub blobs: usize,
     /// Fills in progress.
     pub fills: usize,
+    /// The start-up scan has finished.
+    pub indexed: bool,
 }
 
 impl Cache {
-    /// Opens the cache at `root`: empties `tmp/`, rebuilds the index from the blobs on disk
-    /// (oldest use first), and sets the budget — `max_size`, or derived from free space.
-    /// If the disk already holds more than the budget, the oldest blobs are evicted now.
+    /// Opens the cache at `root`: makes its directories, keeps the partial blobs in `tmp/`
+    /// that may be resumed (and deletes the rest). The index starts empty: spawn
+    /// [`Cache::rebuild_index`] to fill it. The budget is `max_size`, or derived from free
+    /// space when the index is complete.
     pub fn open(root: &Path, max_size: Option<u64>, metrics: Rc<Metrics>) -> io::Result<Cache> {
-        let store = Store::open(root)?;
-        let found = store.scan()?;
-        let cached: u64 = found.iter().map(|f| f.size).sum();
-        let max = match max_size {
+        let (store, partials) = Store::open(root, PARTIAL_MAX_AGE)?;
+        let provisional = match max_size {
             Some(m) => m,
-            None => default_budget(root, cached)?,
+            None => default_budget(root, 0)?,
         };
-        let mut index = Index::new(max);
-        for f in &found {
-            index.insert(f.digest, f.size, f.used);
+        let mut index = Index::new(provisional);
+        for p in &partials {
+            index.insert_partial(p.digest, p.len, p.modified);
         }
-        let cache = Cache {
+        Ok(Cache {
             tags: Tags::new(root.join("tags")),
             store,
             index: RefCell::new(index),
+            indexed: Event::new(),
+            max_size,
             fills: RefCell::new(HashMap::new()),
+            found_partials: RefCell::new(partials),
             metrics,
-        };
-        if cached > max {
-            let evict = cache
-                .index
-                .borrow_mut()
-                .reserve(0)
-                .map(|a| a.evict)
-                .unwrap_or_default();
-            cache.evict(&evict);
-        }
-        Ok(cache)
+        })
     }
 
-    /// A cached blob, opened, with its size; records the hit for LRU.
-    pub fn lookup(&self, d: &Digest) -> io::Result<Option<(Arc<File>, u64)>> {
-        let Some((file, size)) = self.store.open_blob(d)? else {
-            self.index.borrow_mut().remove(d);
-            return Ok(None);
+    /// Rebuilds the index from the blobs on disk, at most [`SCAN_BATCH`] blobs or
+    /// [`SCAN_SLICE`] at a time, letting requests in between ([`let_io_in`]); then sets a
+    /// derived budget and evicts down to it if the disk holds more. Run it as a task of
+    /// its own.
+    pub async fn rebuild_index(self: Rc<Self>) {
+        let started = Instant::now();
+        match self.store.scan() {
+            Ok(mut scan) => loop {
+                let slice = Instant::now();
+                let mut done = true;
+                {
+                    let mut index = self.index.borrow_mut();
+                    for (n, found) in scan.by_ref().enumerate() {
+                        index.insert_found(found.digest, found.size, found.used);
+                        if n + 1 >= SCAN_BATCH || slice.elapsed() >= SCAN_SLICE {
+                            done = false;
+                            break;
+                        }
+                    }
+                }
+                if done {
+                    break;
+                }
+                let_io_in().await;
+            },
+            Err(e) => log::error!("cannot scan {}: {e}", self.store.root().display()),
+        }
+        let evict = {
+            let mut index = self.index.borrow_mut();
+            match (self.max_size, crate::budget::space(self.store.root())) {
+                (None, Ok(space)) => {
+                    let max = crate::budget::derived(&space, index.cached_bytes());
+                    index.set_max(max);
+                }
+                (Some(max), Ok(space)) => {
+                    let warning = crate::budget::check_explicit(&space, max, index.cached_bytes());
+                    if let Some(warning) = warning {
+                        log::warn!("{warning}");
+                    }
+                }
+                (_, Err(e)) => log::warn!("cannot read free space: {e}"),
+            }
+            index.set_complete();
+            if index.cached_bytes() + index.reserved_bytes() > index.max_bytes() {
+                index.reserve(0).map(|a| a.evict).unwrap_or_default()
+            } else {
+                Vec::new()
+            }
         };
+        self.evict(&evict);
+        self.indexed.notify(usize::MAX);
+        let s = self.stats();
+        log::info!(
+            "cache index rebuilt in {} ms: {} blobs, {} ({} in partial blobs) of a {} budget",
+            started.elapsed().as_millis(),
+            s.blobs,
+            human_size(s.cached),
+            human_size(s.partial),
+            human_size(s.max)
+        );
+    }
+
+    /// Waits until the start-up scan is done (eviction needs the whole index).
+    pub async fn index_ready(&self) {
+        loop {
+            let listener = self.indexed.listen();
+            if self.index.borrow().is_complete() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// The one lookup of a blob request: the cached file (recording the hit), the fill in
+    /// progress, or a permit to fill it.
+    pub fn lookup(self: &Rc<Self>, d: &Digest) -> io::Result<Lookup> {
+        if let Some(found) = self.peek(d)? {
+            return Ok(found);
+        }
+        let (fill, permit) = permit::lead(self.clone(), *d);
+        self.fills.borrow_mut().insert(*d, fill);
+        Ok(Lookup::Lead(permit))
+    }
+
+    /// Like [`Cache::lookup`] but never leads: `None` when the blob is neither cached nor
+    /// being filled (a `HEAD` asks upstream instead of downloading).
+    pub fn peek(&self, d: &Digest) -> io::Result<Option<Lookup>> {
+        if let Some((file, size)) = self.store.open_blob(d)? {
+            self.record_hit(d, size);
+            return Ok(Some(Lookup::Hit(Arc::new(file), size)));
+        }
+        self.index.borrow_mut().remove(d);
+        Ok(self.fills.borrow().get(d).cloned().map(Lookup::Follow))
+    }
+
+    fn record_hit(&self, d: &Digest, size: u64) {
         let now = SystemTime::now();
         let mut index = self.index.borrow_mut();
-        if index.hit(d, now) {
+        if !index.contains(d) {
+            index.insert(*d, size, now); // before the scan got to it, or after a crash
+        } else if index.hit(d, now) {
             if let Err(e) = self.store.touch(d, now) {
                 log::debug!("could not record use of {d}: {e}");
             }
-        } else if !index.contains(d) {
-            index.insert(*d, size, now);
         }
-        Ok(Some((Arc::new(file), size)))
-    }
-
-    /// The fill in progress for `d`, if any.
-    pub fn fill(&self, d: &Digest) -> Option<Arc<Fill>> {
-        self.fills.borrow().get(d).cloned()
-    }
-
-    /// Registers a new fill for `d`; the caller spawns [`fill::run`] for it.
-    pub fn start_fill(&self, d: Digest) -> Arc<Fill> {
-        let fill = Arc::new(Fill::new());
-        self.fills.borrow_mut().insert(d, fill.clone());
-        fill
     }
 
     /// Stores a verified manifest if the budget allows (evicting first). A manifest that
-    /// cannot fit is still served, just not kept.
+    /// cannot fit is still served, just not kept. Before the index is complete it is kept
+    /// without eviction (a few KiB over the budget until the scan ends and evicts).
     pub fn put_manifest(&self, d: &Digest, bytes: &[u8]) -> io::Result<()> {
         if self.store.has_blob(d) {
             return Ok(());
         }
         let size = bytes.len() as u64;
-        let Some(evict) = self.admit(size) else {
-            return Ok(());
-        };
-        self.evict(&evict);
+        let complete = self.index.borrow().is_complete();
+        if complete {
+            let Some(admission) = self.index.borrow_mut().reserve(size) else {
+                return Ok(());
+            };
+            self.evict(&admission.evict);
+        }
         let result = self.store.put_small(d, bytes);
-        self.index.borrow_mut().release(size);
+        if complete {
+            self.index.borrow_mut().release(size);
+        }
         if result.is_ok() {
             self.committed(*d, size);
         }
         result
     }
 
-    /// A manifest's bytes from disk.
-    pub fn read_manifest(&self, d: &Digest) -> io::Result<Option<Vec<u8>>> {
-        let bytes = self.store.read_blob(d)?;
-        if bytes.is_some() {
-            self.index.borrow_mut().hit(d, SystemTime::now());
+    /// A stored manifest's bytes, read only if it is at most `limit` bytes: a layer asked
+    /// for through the manifests endpoint is never read into memory. `Ok(None)` when not
+    /// cached; `Err(NotAManifest)` when cached but too big.
+    pub fn read_manifest(
+        &self,
+        d: &Digest,
+        limit: usize,
+    ) -> io::Result<Option<Result<Vec<u8>, NotAManifest>>> {
+        let small = self.store.read_small(d, limit)?;
+        if !matches!(small, Small::Missing) {
+            let _ = self.index.borrow_mut().hit(d, SystemTime::now());
         }
-        Ok(bytes)
+        Ok(match small {
+            Small::Missing => None,
+            Small::TooBig(len) => Some(Err(NotAManifest { len })),
+            Small::Bytes(b) => Some(Ok(b)),
+        })
+    }
+
+    /// The cache's root directory.
+    pub fn root(&self) -> &Path {
+        self.store.root()
+    }
+
+    /// Where blob `d` is (or would be) stored.
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.store.blob_path(d)
+    }
+
+    /// The record for a tag, if one was saved and is readable.
+    pub fn tag(&self, upstream: &UpstreamName, repo: &Repository, tag: &Tag) -> Option<TagRecord> {
+        self.tags.get(upstream, repo, tag)
+    }
+
+    /// Saves a tag record, replacing any older one atomically.
+    pub fn put_tag(
+        &self,
+        upstream: &UpstreamName,
+        repo: &Repository,
+        tag: &Tag,
+        digest: &Digest,
+        media_type: &MediaType,
+    ) -> io::Result<()> {
+        let rec = TagRecord {
+            digest: *digest,
+            media_type: media_type.clone(),
+            checked: SystemTime::now(),
+        };
+        self.tags.put(upstream, repo, tag, &rec)
+    }
+
+    /// Saves a tag record as it is (tests, imports).
+    pub fn put_tag_record(
+        &self,
+        upstream: &UpstreamName,
+        repo: &Repository,
+        tag: &Tag,
+        rec: &TagRecord,
+    ) -> io::Result<()> {
+        self.tags.put(upstream, repo, tag, rec)
+    }
+
+    /// Forgets a tag upstream says no longer exists.
+    pub fn remove_tag(&self, upstream: &UpstreamName, repo: &Repository, tag: &Tag) {
+        self.tags.remove(upstream, repo, tag)
+    }
+
+    /// Tags known for a repository, sorted (the offline fallback for `tags/list`).
+    pub fn tag_names(&self, upstream: &UpstreamName, repo: &Repository) -> Vec<String> {
+        self.tags.list(upstream, repo)
+    }
+
+    /// Every `(upstream, repository)` with at least one tag record, sorted (`_catalog`).
+    pub fn repositories(&self) -> Vec<(UpstreamName, String)> {
+        self.tags.repositories()
+    }
+
+    /// The partial blobs found at start (handed out once, for the mirror to check that
+    /// upstream still has them).
+    pub fn take_found_partials(&self) -> Vec<Partial> {
+        std::mem::take(&mut *self.found_partials.borrow_mut())
+    }
+
+    /// Deletes a kept partial blob (upstream no longer has it), unless a fill took it.
+    pub fn forget_partial(&self, d: &Digest) {
+        if self.index.borrow_mut().take_partial(d).is_some() {
+            self.store.remove_partial(d);
+            log::info!("deleted the partial blob {d}: upstream no longer has it");
+        }
     }
 
     /// Current numbers.
@@ -154,22 +376,26 @@ impl Cache {
         let ix = self.index.borrow();
         CacheStats {
             cached: ix.cached_bytes(),
+            partial: ix.partial_bytes(),
             reserved: ix.reserved_bytes(),
             max: ix.max_bytes(),
             blobs: ix.len(),
             fills: self.fills.borrow().len(),
+            indexed: ix.is_complete(),
         }
     }
 
-    /// Reserves room for `size` bytes; the blobs to delete first, or `None` if it can't fit.
-    fn admit(&self, size: u64) -> Option<Vec<Digest>> {
-        self.index.borrow_mut().reserve(size).map(|a| a.evict)
-    }
-
-    /// Deletes blobs the index chose to evict.
-    fn evict(&self, digests: &[Digest]) {
-        for d in digests {
-            match self.store.remove_blob(d) {
+    /// Deletes what the index chose to evict.
+    fn evict(&self, victims: &[Victim]) {
+        for v in victims {
+            let (d, result) = match v {
+                Victim::Blob(d) => (d, self.store.remove_blob(d)),
+                Victim::Partial(d) => {
+                    self.store.remove_partial(d);
+                    (d, Ok(()))
+                }
+            };
+            match result {
                 Ok(()) => {
                     self.metrics.evictions.inc();
                     log::info!("evicted {d}");
@@ -182,10 +408,54 @@ impl Cache {
     fn committed(&self, d: Digest, size: u64) {
         self.index.borrow_mut().insert(d, size, SystemTime::now());
     }
+}
 
-    fn end_fill(&self, d: &Digest) {
-        self.fills.borrow_mut().remove(d);
+impl Books for Cache {
+    fn store(&self) -> &Store {
+        &self.store
     }
+
+    fn index(&self) -> std::cell::RefMut<'_, Index> {
+        self.index.borrow_mut()
+    }
+
+    fn index_ready(&self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        Box::pin(Cache::index_ready(self))
+    }
+
+    /// The disk is full: the index learns what it really held (cached plus what the fills
+    /// wrote), and picks victims.
+    fn disk_full(&self) -> Vec<Victim> {
+        let written: u64 = self.fills.borrow().values().map(|f| f.written()).sum();
+        let mut index = self.index.borrow_mut();
+        let unwritten = index.reserved_bytes().saturating_sub(written);
+        index.disk_full(unwritten)
+    }
+
+    fn evict(&self, victims: &[Victim]) {
+        Cache::evict(self, victims)
+    }
+
+    fn committed(&self, d: Digest, size: u64) {
+        Cache::committed(self, d, size)
+    }
+
+    fn end_fill(&self, fill: &Rc<Fill>) {
+        let mut fills = self.fills.borrow_mut();
+        if fills
+            .get(&fill.digest())
+            .is_some_and(|f| Rc::ptr_eq(f, fill))
+        {
+            fills.remove(&fill.digest());
+        }
+    }
+}
+
+/// A stored blob asked for as a manifest is larger than any manifest may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAManifest {
+    /// Its length.
+    pub len: u64,
 }
 
 /// The default budget for the filesystem `root` is on (the rule is `crate::budget`'s).
@@ -194,37 +464,4 @@ fn default_budget(root: &Path, cached: u64) -> io::Result<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reopen_rebuilds_the_index_and_enforces_a_smaller_budget() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(dir.path(), Some(1000), Default::default()).unwrap();
-        let blobs: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 300]).collect();
-        for b in &blobs {
-            cache.put_manifest(&Digest::of(b), b).unwrap();
-        }
-        // Four 300-byte blobs in a 1000-byte budget: at most three fit.
-        let s = cache.stats();
-        assert!(s.cached <= 1000 && s.blobs == 3, "{s:?}");
-        assert!(
-            !cache.store.has_blob(&Digest::of(&blobs[0])),
-            "oldest evicted"
-        );
-        drop(cache);
-        let cache = Cache::open(dir.path(), Some(400), Default::default()).unwrap();
-        let s = cache.stats();
-        assert!(s.cached <= 400, "{s:?}");
-        assert!(cache.store.has_blob(&Digest::of(&blobs[3])), "newest kept");
-    }
-
-    #[test]
-    fn derived_budget_is_positive_and_below_free_space() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(dir.path(), None, Default::default()).unwrap();
-        let st = rustix::fs::statvfs(dir.path()).unwrap();
-        let s = cache.stats();
-        assert!(s.max > 0 && s.max <= st.f_bavail * st.f_frsize, "{s:?}");
-    }
-}
+mod tests;

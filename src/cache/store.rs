@@ -1,23 +1,32 @@
-//! The cache's files: layout, crash-safe commit, the start-up scan, re-hashing for `verify`.
+//! The cache's files: layout, crash-safe commit, the start-up scan, re-hashing for
+//! `verify`. Partial blobs kept for a resume are `partial.rs`.
 //!
 //! ```text
 //! <root>/blobs/sha256/<2 hex>/<64 hex>   verified content (layers, configs, manifests)
-//! <root>/tmp/                            fills in progress; emptied at start
+//! <root>/tmp/<64 hex>.part               bytes [0, n) of a blob being fetched, kept across
+//!                                        a restart so the fetch resumes with `Range`
+//! <root>/tmp/<64 hex>.from               where that blob comes from: upstream, repository,
+//!                                        length (a `.part` without it is deleted at start)
+//! <root>/tmp/<anything else>             scratch files of manifest writes; deleted at start
 //! <root>/tags/…                          see `tags.rs`
 //! ```
-//! A blob file appears only by `rename` from `tmp/` after its bytes were hashed and
-//! `fsync`ed, and the directory is `fsync`ed after the rename: after a power cut a blob is
-//! complete and verified, or absent. Paths are built only from [`Digest`]s, never from
-//! request strings. All calls here block; each is small (one `open`, one `rename`, one
-//! 64 KiB read) and made on purpose on the executor thread — see `fill.rs` for why.
+//! A blob file appears only by `rename` after its bytes were hashed and `fsync`ed, and
+//! the directory is `fsync`ed after the rename (and its parent after a new `<2 hex>`
+//! directory is made): after a power cut a blob is complete and verified, or absent.
+//! A `.part` is *not* trusted: a resumed fill re-hashes it and checks the whole blob's
+//! digest at the end, retrying from zero once on a mismatch (a power cut may leave
+//! garbage in its tail). Paths are built only from [`Digest`]s, never from request
+//! strings. All calls here block; each is small (one `open`, one `rename`, one directory
+//! batch) and made on purpose on the executor thread — see `permit.rs` for why.
 
+pub use super::partial::{Origin, Partial};
 use crate::reference::Digest;
 use sha2::{Digest as _, Sha256};
-use std::fs::{self, File};
+use std::fs::{self, File, ReadDir};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Buffer for hashing a blob in `verify`: large enough for sequential reads on an SD card,
 /// small enough to be nothing on a Pi Zero.
@@ -28,7 +37,11 @@ const VERIFY_BUF: usize = 64 * 1024;
 pub struct Store {
     root: PathBuf,
     blobs: PathBuf,
-    tmp: PathBuf,
+    /// `tmp/`: partial blobs (`partial.rs`) and scratch files.
+    pub(super) tmp: PathBuf,
+    /// Directories `fsync`ed, in order (tests check that a new directory is made durable).
+    #[cfg(test)]
+    synced: std::cell::RefCell<Vec<PathBuf>>,
 }
 
 /// A blob found by the start-up scan.
@@ -40,6 +53,17 @@ pub struct Found {
     pub size: u64,
     /// Last recorded use (mtime, refreshed rarely).
     pub used: SystemTime,
+}
+
+/// A small blob read whole (a manifest), or why not.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Small {
+    /// Not cached.
+    Missing,
+    /// Cached, but longer than the limit: not read.
+    TooBig(u64),
+    /// Its bytes.
+    Bytes(Vec<u8>),
 }
 
 /// Outcome of [`Store::verify_all`].
@@ -55,30 +79,39 @@ pub struct VerifyReport {
     pub strays: Vec<PathBuf>,
 }
 
+/// Whether an error says the filesystem is full.
+pub fn is_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::QuotaExceeded
+}
+
 impl Store {
-    /// Opens (creating if needed) the cache at `root`, empties `tmp/` (fills interrupted by a
-    /// crash), and checks the directory is writable, so a bad `--cache-dir` fails at start.
-    pub fn open(root: &Path) -> io::Result<Store> {
-        let store = Store {
-            root: root.to_path_buf(),
-            blobs: root.join("blobs").join("sha256"),
-            tmp: root.join("tmp"),
-        };
+    /// Opens (creating if needed) the cache at `root`, cleans `tmp/` — scratch files and
+    /// partial blobs older than `partial_max_age` or without an origin are deleted — and
+    /// checks the directory is writable, so a bad `--cache-dir` fails at start. A *full*
+    /// filesystem is usable: what is cached can be served and eviction makes room.
+    /// Returns the partial blobs kept.
+    pub fn open(root: &Path, partial_max_age: Duration) -> io::Result<(Store, Vec<Partial>)> {
+        let store = Store::at(root);
         fs::create_dir_all(&store.blobs)?;
-        if store.tmp.exists() {
-            fs::remove_dir_all(&store.tmp)?;
-        }
         fs::create_dir_all(&store.tmp)?;
         let probe = store.tmp.join("write-probe");
-        File::create(&probe)?.write_all(b"ok")?;
-        fs::remove_file(&probe)?;
-        Ok(store)
+        let probed = File::create(&probe).and_then(|mut f| f.write_all(b"ok"));
+        let _ = fs::remove_file(&probe);
+        match probed {
+            Err(e) if is_full(&e) => log::warn!(
+                "cache filesystem {} is full: serving what is cached, evicting to make room",
+                root.display()
+            ),
+            other => other?,
+        }
+        let partials = store.clean_tmp(SystemTime::now(), partial_max_age)?;
+        Ok((store, partials))
     }
 
     /// Opens an existing cache for `verify` without touching `tmp/`.
     pub fn open_existing(root: &Path) -> io::Result<Store> {
-        let blobs = root.join("blobs").join("sha256");
-        if !blobs.is_dir() {
+        let store = Store::at(root);
+        if !store.blobs.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!(
@@ -87,11 +120,17 @@ impl Store {
                 ),
             ));
         }
-        Ok(Store {
+        Ok(store)
+    }
+
+    fn at(root: &Path) -> Store {
+        Store {
             root: root.to_path_buf(),
-            blobs,
+            blobs: root.join("blobs").join("sha256"),
             tmp: root.join("tmp"),
-        })
+            #[cfg(test)]
+            synced: Default::default(),
+        }
     }
 
     /// The cache's root directory.
@@ -122,16 +161,25 @@ impl Store {
         self.blob_path(d).is_file()
     }
 
-    /// Reads a small cached blob (a manifest) whole.
-    pub fn read_blob(&self, d: &Digest) -> io::Result<Option<Vec<u8>>> {
-        match fs::read(self.blob_path(d)) {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+    /// Reads a cached blob whole if it is at most `limit` bytes; never reads more than
+    /// that into memory, whatever the file holds.
+    pub fn read_small(&self, d: &Digest, limit: usize) -> io::Result<Small> {
+        let Some((file, len)) = self.open_blob(d)? else {
+            return Ok(Small::Missing);
+        };
+        if len > limit as u64 {
+            return Ok(Small::TooBig(len));
         }
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+        if bytes.len() > limit {
+            return Ok(Small::TooBig(bytes.len() as u64)); // grew after the stat
+        }
+        Ok(Small::Bytes(bytes))
     }
 
-    /// Creates a new, uniquely named temp file for a fill.
+    /// Creates a new, uniquely named scratch file in `tmp/` (deleted at the next start
+    /// if left behind).
     pub fn new_temp(&self) -> io::Result<(PathBuf, File)> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -144,13 +192,27 @@ impl Store {
         Ok((path, file))
     }
 
-    /// Makes a fully written, hashed and `fsync`ed temp file the blob `d`: rename into
-    /// place, then `fsync` the directory so the rename survives a power cut.
+    /// Makes a fully written, hashed and `fsync`ed file the blob `d`: rename into place,
+    /// then `fsync` the directory so the rename survives a power cut. A `<2 hex>` directory
+    /// made for it is made durable first (its parent is `fsync`ed), or the blob could vanish
+    /// with it.
     pub fn commit(&self, tmp: &Path, d: &Digest) -> io::Result<()> {
         let dest = self.blob_path(d);
         let dir = dest.parent().expect("blob path has a parent");
-        fs::create_dir_all(dir)?;
+        if !dir.is_dir() {
+            match fs::create_dir(dir) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+            self.sync_dir(&self.blobs)?;
+        }
         fs::rename(tmp, &dest)?;
+        self.sync_dir(dir)
+    }
+
+    pub(super) fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        #[cfg(test)]
+        self.synced.borrow_mut().push(dir.to_path_buf());
         File::open(dir)?.sync_all()
     }
 
@@ -184,24 +246,13 @@ impl Store {
             .set_modified(when)
     }
 
-    /// Every blob on disk, oldest use first. Files that are not `<2 hex>/<64 hex>` with a
-    /// matching prefix are ignored (and reported by `verify`).
-    pub fn scan(&self) -> io::Result<Vec<Found>> {
-        let mut found = Vec::new();
-        self.walk(|path, digest| {
-            if let Some(digest) = digest {
-                let meta = fs::metadata(path)?;
-                let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                found.push(Found {
-                    digest,
-                    size: meta.len(),
-                    used,
-                });
-            }
-            Ok(())
-        })?;
-        found.sort_by_key(|f| f.used);
-        Ok(found)
+    /// The blobs on disk, one at a time, in directory order (the index does not need them
+    /// sorted): for a start-up scan that yields to the executor between batches.
+    pub fn scan(&self) -> io::Result<Scan> {
+        Ok(Scan {
+            top: fs::read_dir(&self.blobs)?,
+            prefix: None,
+        })
     }
 
     /// Re-hashes every blob; deletes those whose content does not match their name.
@@ -246,12 +297,7 @@ impl Store {
             let pname = prefix.file_name();
             for entry in fs::read_dir(prefix.path())? {
                 let entry = entry?;
-                let name = entry.file_name();
-                let digest = name
-                    .to_str()
-                    .and_then(Digest::from_hex)
-                    .filter(|d| Some(&d.hex()[..2]) == pname.to_str());
-                let digest = digest.filter(|_| entry.file_type().is_ok_and(|t| t.is_file()));
+                let digest = blob_digest(&entry, pname.to_str());
                 f(&entry.path(), digest)?;
             }
         }
@@ -259,19 +305,85 @@ impl Store {
     }
 }
 
+/// The digest a directory entry under `<2 hex>/` names, if it is a well-formed blob.
+fn blob_digest(entry: &fs::DirEntry, prefix: Option<&str>) -> Option<Digest> {
+    let name = entry.file_name();
+    name.to_str()
+        .and_then(Digest::from_hex)
+        .filter(|d| Some(&d.hex()[..2]) == prefix)
+        .filter(|_| entry.file_type().is_ok_and(|t| t.is_file()))
+}
+
+/// The start-up scan in progress: an iterator over the blobs on disk. Files that are not
+/// `<2 hex>/<64 hex>` with a matching prefix are skipped (and reported by `verify`);
+/// entries that vanish or cannot be read while the scan runs are skipped too.
+#[derive(Debug)]
+pub struct Scan {
+    top: ReadDir,
+    prefix: Option<(ReadDir, String)>,
+}
+
+impl Iterator for Scan {
+    type Item = Found;
+
+    fn next(&mut self) -> Option<Found> {
+        loop {
+            if let Some((dir, name)) = &mut self.prefix {
+                match dir.next() {
+                    Some(Ok(entry)) => {
+                        let Some(digest) = blob_digest(&entry, Some(name)) else {
+                            continue;
+                        };
+                        let Ok(meta) = entry.metadata() else { continue };
+                        return Some(Found {
+                            digest,
+                            size: meta.len(),
+                            used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                        });
+                    }
+                    Some(Err(_)) => continue,
+                    None => self.prefix = None,
+                }
+            }
+            let entry = match self.top.next()? {
+                Ok(e) => e,
+                Err(_) => continue,
+            };
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if let Ok(dir) = fs::read_dir(entry.path()) {
+                self.prefix = Some((dir, name));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const DAY: Duration = Duration::from_secs(86400);
+
+    fn open(dir: &Path) -> (Store, Vec<Partial>) {
+        Store::open(dir, DAY).unwrap()
+    }
+
     #[test]
     fn commit_then_scan_and_verify() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (store, _) = open(dir.path());
         let d = Digest::of(b"hello");
         store.put_small(&d, b"hello").unwrap();
         assert!(store.has_blob(&d));
-        assert_eq!(store.read_blob(&d).unwrap().unwrap(), b"hello");
-        let found = store.scan().unwrap();
+        assert_eq!(
+            store.read_small(&d, 5).unwrap(),
+            Small::Bytes(b"hello".to_vec())
+        );
+        let found: Vec<Found> = store.scan().unwrap().collect();
         assert_eq!(found.len(), 1);
         assert_eq!((found[0].digest, found[0].size), (d, 5));
         // Nothing left behind in tmp/.
@@ -281,9 +393,44 @@ mod tests {
     }
 
     #[test]
+    fn a_new_blob_directory_is_made_durable() {
+        // Issue 6, defect 23: the rename was fsynced, the mkdir before it was not.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = open(dir.path());
+        let d = Digest::of(b"hello");
+        store.put_small(&d, b"hello").unwrap();
+        let prefix = store.blob_path(&d).parent().unwrap().to_path_buf();
+        assert_eq!(
+            *store.synced.borrow(),
+            vec![store.blobs.clone(), prefix.clone()]
+        );
+        // A second blob in the same directory needs only the rename made durable.
+        store.synced.borrow_mut().clear();
+        let e = (0u32..)
+            .map(|i| Digest::of(&i.to_le_bytes()))
+            .find(|e| e.hex()[..2] == d.hex()[..2] && *e != d)
+            .unwrap();
+        store.put_small(&e, b"x").unwrap_or(());
+        assert_eq!(*store.synced.borrow(), vec![prefix]);
+    }
+
+    #[test]
+    fn small_reads_never_read_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = open(dir.path());
+        let d = Digest::of(b"0123456789");
+        store.put_small(&d, b"0123456789").unwrap();
+        assert_eq!(store.read_small(&d, 9).unwrap(), Small::TooBig(10));
+        assert_eq!(
+            store.read_small(&Digest::of(b"x"), 9).unwrap(),
+            Small::Missing
+        );
+    }
+
+    #[test]
     fn verify_deletes_corrupt_blobs() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (store, _) = open(dir.path());
         let d = Digest::of(b"hello");
         store.put_small(&d, b"hello").unwrap();
         fs::write(store.blob_path(&d), b"jello").unwrap();
@@ -293,22 +440,10 @@ mod tests {
     }
 
     #[test]
-    fn open_empties_tmp_and_ignores_strays() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let (tmp, _f) = store.new_temp().unwrap();
-        fs::write(dir.path().join("blobs/sha256/zz"), b"x").unwrap();
-        drop(store);
-        let store = Store::open(dir.path()).unwrap();
-        assert!(!tmp.exists());
-        assert!(store.scan().unwrap().is_empty());
-    }
-
-    #[test]
     fn open_fails_clearly_on_unwritable_dir() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("not-a-dir");
         fs::write(&file, b"").unwrap();
-        assert!(Store::open(&file).is_err());
+        assert!(Store::open(&file, DAY).is_err());
     }
 }

@@ -78,11 +78,16 @@ impl Tags {
             .unwrap_or_default()
             .as_secs();
         let tmp = dir.join(format!(".{}.tmp", tag.as_str()));
-        fs::write(
+        let written = fs::write(
             &tmp,
             format!("{}\n{}\n{secs}\n", rec.digest, rec.media_type),
-        )?;
-        fs::rename(&tmp, dir.join(tag.as_str()))
+        )
+        .and_then(|()| fs::rename(&tmp, dir.join(tag.as_str())));
+        if written.is_err() {
+            // A half-written or unrenamable temp file must not stay behind.
+            let _ = fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Forgets a tag upstream says no longer exists.
@@ -179,6 +184,32 @@ mod tests {
         );
         tags.remove(&hub(), &a, &latest);
         assert_eq!(tags.get(&hub(), &a, &latest), None);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temp_file() {
+        // Issue 6, defect 23: the rename failed and `.t.tmp` stayed for good.
+        let dir = tempfile::tempdir().unwrap();
+        let tags = Tags::new(dir.path().to_path_buf());
+        let a = Repository::parse("x").unwrap();
+        let t = Tag::parse("t").unwrap();
+        let blocked = dir.path().join("docker.io/x/_tags/t");
+        fs::create_dir_all(blocked.join("in-the-way")).unwrap();
+        let rec = TagRecord {
+            digest: Digest::of(b"m"),
+            media_type: MediaType::OCI_INDEX,
+            checked: SystemTime::UNIX_EPOCH,
+        };
+        assert!(tags.put(&hub(), &a, &t, &rec).is_err());
+        let left: Vec<_> = fs::read_dir(dir.path().join("docker.io/x/_tags"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("t")],
+            "only the blocking directory"
+        );
     }
 
     #[test]

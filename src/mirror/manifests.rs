@@ -14,7 +14,7 @@ use crate::http::Outcome;
 use crate::manifest::{self, negotiate, Accept, Negotiated};
 use crate::media_type::MediaType;
 use crate::reference::{Digest, Reference, Repository, UpstreamName};
-use crate::upstream::Registry;
+use crate::upstream::{Registry, MAX_MANIFEST_BYTES};
 use smol::LocalExecutor;
 use std::rc::Rc;
 
@@ -111,13 +111,29 @@ impl Mirror {
         d: &Digest,
         outcome: Outcome,
     ) -> Result<Option<ManifestOut>, Error> {
-        Ok(self.cache.read_manifest(d)?.map(|bytes| ManifestOut {
-            digest: *d,
-            media_type: manifest::sniff(&bytes),
-            bytes,
-            outcome,
-        }))
+        Ok(
+            stored(&self.cache, d)?.map(|(bytes, media_type)| ManifestOut {
+                digest: *d,
+                media_type,
+                bytes,
+                outcome,
+            }),
+        )
     }
+}
+
+/// Manifest `d` from disk with its type; `Ok(None)` when not cached. A stored blob that is
+/// not a manifest — larger than any manifest may be (then never read into memory), or not
+/// JSON of a manifest type — is `MANIFEST_UNKNOWN` (issue 6, defect 5: a layer asked for
+/// here was read whole and served as one).
+fn stored(cache: &Cache, d: &Digest) -> Result<Option<(Vec<u8>, MediaType)>, Error> {
+    let bytes = match cache.read_manifest(d, MAX_MANIFEST_BYTES)? {
+        None => return Ok(None),
+        Some(Err(_too_big)) => return Err(Error::ManifestUnknown),
+        Some(Ok(bytes)) => bytes,
+    };
+    let media_type = manifest::stored_type(&bytes).ok_or(Error::ManifestUnknown)?;
+    Ok(Some((bytes, media_type)))
 }
 
 /// What manifest work for one repository needs, cloned into the tasks that outlive the
@@ -169,12 +185,15 @@ impl Work {
         (self.registry.name().clone(), self.repo.clone(), reference)
     }
 
-    /// Manifest `d` from disk; a read error counts as absent (and is logged).
+    /// Manifest `d` from disk; a read error, or a stored blob that is not a manifest,
+    /// counts as absent (and is logged).
     pub(super) fn read(&self, d: &Digest) -> Option<Vec<u8>> {
-        self.cache.read_manifest(d).unwrap_or_else(|e| {
-            log::warn!("could not read manifest {d}: {e}");
-            None
-        })
+        stored(&self.cache, d)
+            .unwrap_or_else(|e| {
+                log::warn!("could not read manifest {d}: {e}");
+                None
+            })
+            .map(|(bytes, _)| bytes)
     }
 
     /// Keeps verified manifest bytes on disk, if the budget allows; a manifest with a

@@ -13,13 +13,16 @@
 //!
 //! `manifests.rs` answers manifests (by digest, and the `Accept` rules), `tags.rs` tags
 //! (freshness, revalidation, stale), `tags_list.rs` `tags/list`, `referrers.rs` the
-//! referrers API (relayed, or built from the tag schema and the cache), `blobs.rs` blobs;
-//! `flight.rs` is the shared in-flight work; this file holds the mirror's state.
+//! referrers API (relayed, or built from the tag schema and the cache), `blobs.rs` blobs and
+//! `fill.rs` how a cold blob is fetched (`source.rs` its upstream stream); `flight.rs` is the
+//! shared in-flight work; this file holds the mirror's state.
 
 mod blobs;
+mod fill;
 mod flight;
 mod manifests;
 mod referrers;
+mod source;
 mod tags;
 mod tags_list;
 
@@ -90,8 +93,10 @@ impl Mirror {
         executor: Rc<LocalExecutor<'static>>,
         metrics: Rc<Metrics>,
     ) -> Mirror {
+        let cache = Rc::new(cache);
+        fill::spawn_startup(&cache, &upstreams, &executor);
         Mirror {
-            cache: Rc::new(cache),
+            cache,
             upstreams,
             tag_ttl,
             metrics,

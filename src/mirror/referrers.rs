@@ -85,8 +85,8 @@ impl Mirror {
             {
                 continue;
             }
-            match self.cache.read_manifest(&d) {
-                Ok(Some(bytes)) => found.extend(descriptor(&d, &bytes)),
+            match self.cached_manifest(&d, Outcome::Hit) {
+                Ok(Some(m)) => found.extend(descriptor(&d, &m.bytes, &m.media_type)),
                 _ => forget(&self.cache, subject, &d),
             }
         }
@@ -137,9 +137,8 @@ impl Mirror {
 /// The descriptor of cached manifest `d` for a referrers list: its media type, size,
 /// `artifactType` (the config's media type when the manifest has none, as the spec says)
 /// and annotations.
-fn descriptor(d: &Digest, bytes: &[u8]) -> Option<Value> {
+fn descriptor(d: &Digest, bytes: &[u8], media_type: &MediaType) -> Option<Value> {
     let v: Value = serde_json::from_slice(bytes).ok()?;
-    let media_type = crate::manifest::sniff(bytes);
     let artifact_type = v
         .get("artifactType")
         .or_else(|| v.get("config").and_then(|c| c.get("mediaType")))
@@ -169,7 +168,7 @@ fn subject_of(bytes: &[u8]) -> Option<Digest> {
 }
 
 fn dir_of(cache: &Cache, subject: &Digest) -> PathBuf {
-    cache.store.root().join(DIR).join(subject.hex())
+    cache.root().join(DIR).join(subject.hex())
 }
 
 /// Leaves the marker for manifest `d` (just stored in the cache) if it has a subject.
@@ -211,7 +210,7 @@ mod tests {
     fn descriptors_say_what_the_referrer_is() {
         let sbom = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/spdx+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[],"subject":{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":2},"annotations":{"org.example":"x"}}"#;
         let d = Digest::of(sbom);
-        let desc = descriptor(&d, sbom).unwrap();
+        let desc = descriptor(&d, sbom, &MediaType::OCI_MANIFEST).unwrap();
         assert_eq!(desc["artifactType"], "application/spdx+json");
         assert_eq!(desc["size"], sbom.len());
         assert_eq!(desc["annotations"]["org.example"], "x");
@@ -221,7 +220,7 @@ mod tests {
         );
         assert_eq!(subject_of(sbom), Some(Digest::of(b"")));
         let sig = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.dev.cosign.artifact.sig.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
-        let desc = descriptor(&Digest::of(sig), sig).unwrap();
+        let desc = descriptor(&Digest::of(sig), sig, &MediaType::OCI_MANIFEST).unwrap();
         assert_eq!(
             desc["artifactType"],
             "application/vnd.dev.cosign.artifact.sig.v1+json"

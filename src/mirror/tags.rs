@@ -36,7 +36,7 @@ impl Mirror {
         t: &Target,
         tag: &Tag,
     ) -> Result<ManifestOut, Error> {
-        let known = self.cache.tags.get(t.registry.name(), &t.repo, tag);
+        let known = self.cache.tag(t.registry.name(), &t.repo, tag);
         let on_disk = match &known {
             Some(rec) => self.cached_manifest(&rec.digest, Outcome::Hit)?,
             None => None,
@@ -126,8 +126,7 @@ impl Work {
             Ok(head) => head.digest,
             Err(UpstreamError::NotFound) => {
                 self.cache
-                    .tags
-                    .remove(self.registry.name(), &self.repo, &tag);
+                    .remove_tag(self.registry.name(), &self.repo, &tag);
                 return Err(UpstreamError::NotFound);
             }
             Err(e) => return Err(e),
@@ -164,8 +163,7 @@ impl Work {
         };
         if let Err(e) = self
             .cache
-            .tags
-            .put(self.registry.name(), &self.repo, tag, &rec)
+            .put_tag_record(self.registry.name(), &self.repo, tag, &rec)
         {
             log::warn!("could not record tag {}:{tag}: {e}", self.repo);
         }

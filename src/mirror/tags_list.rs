@@ -114,7 +114,7 @@ impl Mirror {
             }
             Err(UpstreamError::NotFound) => Err(Error::Upstream(UpstreamError::NotFound)),
             Err(e) => {
-                let tags = self.cache.tags.list(t.registry.name(), &t.repo);
+                let tags = self.cache.tag_names(t.registry.name(), &t.repo);
                 if tags.is_empty() {
                     return Err(e.into());
                 }

@@ -163,18 +163,21 @@ impl Registry {
         })
     }
 
-    /// GET a blob from `offset` on (`Range: bytes=<offset>-` when > 0), following redirects.
-    /// See [`BlobStream`] for what its body reports.
+    /// GET a blob from `offset` on, to `end` (inclusive) if given — `Range:
+    /// bytes=<offset>-[<end>]` unless that is the whole blob — following redirects. See
+    /// [`BlobStream`] for what its body reports.
     pub async fn blob(
         &self,
         repo: &Repository,
         digest: &Digest,
         offset: u64,
+        end: Option<u64>,
     ) -> Result<BlobStream, UpstreamError> {
         let repo = &self.remote(repo)?;
         let url = self.api_url(repo, &format!("blobs/{digest}"))?;
-        let range = format!("bytes={offset}-");
-        let headers: &[(&str, &str)] = if offset > 0 {
+        let last = end.map_or(String::new(), |e| e.to_string());
+        let range = format!("bytes={offset}-{last}");
+        let headers: &[(&str, &str)] = if offset > 0 || end.is_some() {
             &[("range", &range)]
         } else {
             &[]

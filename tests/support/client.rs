@@ -99,8 +99,14 @@ fn parse(raw: &[u8], head: bool) -> Resp {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
+    let headers: Vec<(String, String)> = headers;
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
     let body = if head {
         Vec::new()
+    } else if chunked {
+        dechunk(&raw[end + 4..])
     } else {
         raw[end + 4..].to_vec()
     };
@@ -108,5 +114,28 @@ fn parse(raw: &[u8], head: bool) -> Resp {
         status,
         headers,
         body,
+    }
+}
+
+/// The bytes of a chunked body, as far as it arrived (a cut body ends early).
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = std::str::from_utf8(&raw[..eol])
+            .ok()
+            .and_then(|l| usize::from_str_radix(l.split(';').next()?.trim(), 16).ok());
+        let Some(size) = size.filter(|n| *n > 0) else {
+            return out;
+        };
+        let data = &raw[eol + 2..];
+        let n = size.min(data.len());
+        out.extend_from_slice(&data[..n]);
+        if n < size || data.len() < size + 2 {
+            return out;
+        }
+        raw = &data[size + 2..];
     }
 }

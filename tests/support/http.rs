@@ -13,6 +13,9 @@ use std::time::Duration;
 /// How often a frozen connection checks whether its client left or the fake stopped.
 const FROZEN_POLL: Duration = Duration::from_millis(50);
 
+/// Chunk size of a chunked body.
+const CHUNK: usize = 16 * 1024;
+
 pub(super) struct Req {
     pub(super) method: String,
     pub(super) target: String,
@@ -39,12 +42,14 @@ impl Req {
 }
 
 /// One answer. `cut`: stop after that many body bytes, closing or stalling the connection.
-/// `omit_length`: a HEAD answer without `Content-Length`.
+/// `chunked`: send the body chunked, without `Content-Length`. `omit_length`: a HEAD
+/// answer without `Content-Length`.
 pub(super) struct Answer {
     pub(super) status: u16,
     pub(super) headers: Vec<(String, String)>,
     pub(super) body: Vec<u8>,
     pub(super) cut: Option<(usize, Cut)>,
+    pub(super) chunked: bool,
     pub(super) omit_length: bool,
 }
 
@@ -55,6 +60,7 @@ impl Answer {
             headers: Vec::new(),
             body: body.into(),
             cut: None,
+            chunked: false,
             omit_length: false,
         }
     }
@@ -188,14 +194,28 @@ fn write_answer<W: Write>(w: &mut W, a: &Answer, head: bool) -> bool {
     for (n, v) in &a.headers {
         out.push_str(&format!("{n}: {v}\r\n"));
     }
-    if !(head && a.omit_length) {
+    let chunked = a.chunked && a.status < 300;
+    if chunked {
+        out.push_str("Transfer-Encoding: chunked\r\n");
+    } else if !(head && a.omit_length) {
         out.push_str(&format!("Content-Length: {}\r\n", a.body.len()));
     }
     out.push_str("\r\n");
     let mut bytes = out.into_bytes();
     if !head {
         let n = a.cut.map_or(a.body.len(), |(c, _)| c.min(a.body.len()));
-        bytes.extend_from_slice(&a.body[..n]);
+        if chunked {
+            for chunk in a.body[..n].chunks(CHUNK) {
+                bytes.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                bytes.extend_from_slice(chunk);
+                bytes.extend_from_slice(b"\r\n");
+            }
+            if a.cut.is_none() {
+                bytes.extend_from_slice(b"0\r\n\r\n");
+            }
+        } else {
+            bytes.extend_from_slice(&a.body[..n]);
+        }
     }
     w.write_all(&bytes).is_ok() && w.flush().is_ok()
 }

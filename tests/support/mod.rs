@@ -102,6 +102,12 @@ struct State {
     /// Stop the next blob body after this many bytes (close or stall), then behave.
     cut: Option<(usize, Cut)>,
     corrupt: bool,
+    /// Corrupt the next blob body only.
+    corrupt_next_blob: bool,
+    /// Stop every blob body after this many bytes, leaving the connection silent.
+    stall_blobs: Option<usize>,
+    /// Send blob bodies chunked, without `Content-Length`.
+    chunked_blobs: bool,
     frozen: bool,
     delay: Duration,
     ignore_range: bool,
@@ -293,13 +299,14 @@ impl FakeUpstream {
         self.shared.state().omit_on_head.push(name.to_owned());
     }
 
-    /// Ends [`FakeUpstream::fail_with`], [`FakeUpstream::fail_gets_with`] and
-    /// [`FakeUpstream::freeze`].
+    /// Ends [`FakeUpstream::fail_with`], [`FakeUpstream::fail_gets_with`],
+    /// [`FakeUpstream::freeze`] and [`FakeUpstream::stall_blobs_after`].
     pub fn heal(&self) {
         let mut s = self.shared.state();
         s.failure = None;
         s.get_failure = None;
         s.frozen = false;
+        s.stall_blobs = None;
     }
 
     /// The next blob body is cut (connection closed) after `bytes` bytes; later ones are whole.
@@ -316,6 +323,22 @@ impl FakeUpstream {
     /// Serve manifests and blobs with one byte changed (same length, same digest headers).
     pub fn corrupt(&self, on: bool) {
         self.shared.state().corrupt = on;
+    }
+
+    /// The next blob body (only) has one byte changed.
+    pub fn corrupt_next_blob(&self) {
+        self.shared.state().corrupt_next_blob = true;
+    }
+
+    /// Every blob body stops after `bytes` bytes with the connection left open and silent,
+    /// until [`FakeUpstream::heal`].
+    pub fn stall_blobs_after(&self, bytes: usize) {
+        self.shared.state().stall_blobs = Some(bytes);
+    }
+
+    /// Send blob bodies with `Transfer-Encoding: chunked` and no `Content-Length`.
+    pub fn chunked_blobs(&self, on: bool) {
+        self.shared.state().chunked_blobs = on;
     }
 
     /// Accept connections and read requests, but never answer.

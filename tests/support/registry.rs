@@ -2,7 +2,7 @@
 //! tags and tokens from the shared state, with whatever misbehaviour is scripted.
 
 use super::http::{Answer, Req};
-use super::{image::base64, Listener, Shared, State};
+use super::{image::base64, Cut, Listener, Shared, State};
 
 pub(super) fn route(req: &Req, which: Listener, shared: &Shared) -> Answer {
     let path = req.path().to_owned();
@@ -182,7 +182,7 @@ fn blob(req: &Req, s: &mut State, repo: &str, digest: &str) -> Answer {
         return Answer::error(404, "BLOB_UNKNOWN");
     };
     let mut body = bytes.clone();
-    if s.corrupt {
+    if s.corrupt || (req.method == "GET" && std::mem::take(&mut s.corrupt_next_blob)) {
         flip(&mut body);
     }
     let total = body.len();
@@ -210,8 +210,9 @@ fn blob(req: &Req, s: &mut State, repo: &str, digest: &str) -> Answer {
         .header("Docker-Content-Digest", digest)
         .header("Accept-Ranges", "bytes");
     if req.method == "GET" {
-        answer.cut = s.cut.take();
+        answer.cut = s.cut.take().or(s.stall_blobs.map(|n| (n, Cut::Stall)));
     }
+    answer.chunked = s.chunked_blobs;
     answer
 }
 
