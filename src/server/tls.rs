@@ -15,7 +15,8 @@
 //! blob 5 times to curl on loopback): plain 331 MB/s at 0.32 s of our CPU per GB, TLS
 //! 271 MB/s at 0.80 s per GB; the e2e `tls` scenario prints the same comparison. Each TLS
 //! connection also holds rustls's buffers (up to [`TLS_SEND_BUFFER`] of records not yet
-//! sent, plus the 16 KiB record it reads).
+//! sent, plus the record it reads): measured (release, 200 idle keep-alive connections after
+//! one request each), ≈8.7 KiB per TLS connection against ≈3.2 KiB per plain one.
 
 use futures_rustls::pki_types::pem::PemObject;
 use futures_rustls::pki_types::{CertificateDer, PrivateKeyDer};
