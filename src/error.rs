@@ -114,6 +114,13 @@ pub enum Error {
     Upstream(UpstreamError),
     /// Local I/O failed.
     Internal(std::io::Error),
+    /// The client's address is outside `--allow`.
+    AddressDenied(std::net::IpAddr),
+    /// `--htpasswd` is set and the request has no valid Basic credentials (`true`: it had
+    /// credentials, and they are wrong). Answered with a Basic challenge.
+    Unauthenticated(bool),
+    /// New credentials while the bcrypt checks of this minute are used up.
+    AuthThrottled,
 }
 
 /// What a request was about: names the OCI code of a failure that is not the client's
@@ -158,6 +165,9 @@ impl Error {
                 UpstreamError::Unavailable(_) => Status::SERVICE_UNAVAILABLE,
             },
             Error::Internal(_) => Status::INTERNAL_SERVER_ERROR,
+            Error::AddressDenied(_) => Status::FORBIDDEN,
+            Error::Unauthenticated(_) => Status::UNAUTHORIZED,
+            Error::AuthThrottled => Status::TOO_MANY_REQUESTS,
         }
     }
 
@@ -198,6 +208,9 @@ impl Error {
                 | UpstreamError::BadContent(_) => unavailable,
             },
             Error::Internal(_) => unavailable,
+            Error::AddressDenied(_) => "DENIED",
+            Error::Unauthenticated(_) => "UNAUTHORIZED",
+            Error::AuthThrottled => "TOOMANYREQUESTS",
         }
     }
 
@@ -215,7 +228,11 @@ impl Error {
             | Error::HeadersTooLarge
             | Error::HeaderTimeout
             | Error::NotImplemented(_)
-            | Error::RangeNotSatisfiable { .. } => Side::Client,
+            | Error::RangeNotSatisfiable { .. }
+            | Error::AddressDenied(_)
+            | Error::Unauthenticated(_) => Side::Client,
+            // Our own throttle, like Busy: worth a warning.
+            Error::AuthThrottled => Side::Internal,
             Error::Upstream(_) => Side::Upstream,
             Error::Busy => Side::Internal,
             Error::Internal(_) => Side::Internal,
@@ -227,6 +244,7 @@ impl Error {
         match self {
             Error::Upstream(UpstreamError::TooManyRequests { retry_after, .. }) => *retry_after,
             Error::Busy => Some(1),
+            Error::AuthThrottled => Some(htpasswd_retry_secs()),
             _ => None,
         }
     }
@@ -276,11 +294,31 @@ impl fmt::Display for Error {
             }
             Error::Upstream(u) => u.fmt(f),
             Error::Internal(e) => write!(f, "internal error: {e}"),
+            Error::AddressDenied(ip) => write!(
+                f,
+                "{ip} may not use this mirror: only addresses in --allow may (by default \
+                 loopback and private ones); to admit it, start regmirror with \
+                 --allow private --allow {ip} (or an `allow =` line in its configuration file)"
+            ),
+            Error::Unauthenticated(false) => {
+                f.write_str("authentication required: this mirror needs a user and password")
+            }
+            Error::Unauthenticated(true) => {
+                f.write_str("authentication failed: wrong user or password for this mirror")
+            }
+            Error::AuthThrottled => {
+                f.write_str("too many new credentials to check right now; retry in a minute")
+            }
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// `Retry-After` for [`Error::AuthThrottled`]: the throttle's window.
+fn htpasswd_retry_secs() -> u64 {
+    crate::access::htpasswd::CHECK_WINDOW.as_secs()
+}
 
 impl From<Invalid> for Error {
     fn from(i: Invalid) -> Error {
@@ -353,6 +391,10 @@ mod tests {
             Error::Busy,
             Error::RangeNotSatisfiable { size: 1 },
             Error::Internal(std::io::Error::other("x")),
+            Error::AddressDenied("203.0.113.1".parse().unwrap()),
+            Error::Unauthenticated(false),
+            Error::Unauthenticated(true),
+            Error::AuthThrottled,
         ];
         all.extend(upstream.into_iter().map(Error::Upstream));
         all
@@ -381,6 +423,13 @@ mod tests {
             (Error::Invalid(Invalid::Tag), 404, "MANIFEST_UNKNOWN"),
             (Error::Unsupported, 405, "UNSUPPORTED"),
             (Error::BlobUnknown, 404, "BLOB_UNKNOWN"),
+            (
+                Error::AddressDenied("8.8.8.8".parse().unwrap()),
+                403,
+                "DENIED",
+            ),
+            (Error::Unauthenticated(true), 401, "UNAUTHORIZED"),
+            (Error::AuthThrottled, 429, "TOOMANYREQUESTS"),
             (Error::ManifestUnknown, 404, "MANIFEST_UNKNOWN"),
             (
                 Error::UnknownUpstream("evil.example".into()),

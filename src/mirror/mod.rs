@@ -12,23 +12,27 @@
 //! once and followers are answered together.
 //!
 //! `manifests.rs` answers manifests (by digest, and the `Accept` rules), `tags.rs` tags
-//! (freshness, revalidation, stale), `tags_list.rs` `tags/list`, `blobs.rs` blobs and
-//! `fill.rs` how a cold blob is fetched (`source.rs` its upstream stream); `flight.rs` is the shared in-flight work; this
-//! file holds the mirror's state.
+//! (freshness, revalidation, stale), `tags_list.rs` `tags/list`, `referrers.rs` the
+//! referrers API (relayed, or built from the tag schema and the cache), `blobs.rs` blobs and
+//! `fill.rs` how a cold blob is fetched (`source.rs` its upstream stream); `flight.rs` is the
+//! shared in-flight work; this file holds the mirror's state.
 
 mod blobs;
 mod fill;
 mod flight;
 mod manifests;
+mod referrers;
 mod source;
 mod tags;
 mod tags_list;
 
 pub use blobs::{BlobOut, BlobSource};
 pub use manifests::ManifestOut;
+pub use referrers::ReferrersOut;
 pub use tags::REVALIDATE_PATIENCE;
 pub use tags_list::{NextPage, TagsOut};
 
+use crate::access::Access;
 use crate::cache::Cache;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -59,6 +63,9 @@ pub struct Mirror {
     pub tag_ttl: Duration,
     /// This mirror's counters.
     pub metrics: Rc<Metrics>,
+    /// Who may use it (`routes` asks [`crate::access::check`] for every request); the
+    /// default until start-up sets the configured one.
+    pub access: Access,
     /// Runs fills and flights, detached from the request that started them.
     executor: Rc<LocalExecutor<'static>>,
     /// Manifest fetches and tag resolutions in flight, by (upstream, repository,
@@ -93,6 +100,7 @@ impl Mirror {
             upstreams,
             tag_ttl,
             metrics,
+            access: Access::default(),
             executor,
             manifests: Rc::new(Flights::new()),
         }

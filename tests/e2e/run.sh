@@ -28,7 +28,7 @@ MIRROR_VERBOSE=${E2E_VERBOSE:-1}
 CLIENT_TIMEOUT=${E2E_TIMEOUT:-300}
 SOCK_DIR=/tmp/rm-e2e-$$
 
-SCENARIOS=(protocol skopeo podman containerd docker coalesce warm offline crash budget)
+SCENARIOS=(protocol skopeo podman containerd docker coalesce warm offline crash budget tls access chain artifacts)
 E2E_KEEP=${E2E_KEEP:-0}
 KEEP_PULLS=$E2E_KEEP
 E2E_MAX_SIZE=${E2E_MAX_SIZE:-150MB}           # passed to --max-size
@@ -432,17 +432,23 @@ sc_budget() {
   echo "#   mirror log: $(mirror_log_summary)"
 }
 
+# Issue 9's scenarios: tls, access, chain, artifacts.
+# shellcheck source=tests/e2e/access.sh
+source "$E2E_DIR/access.sh"
+
 # ------------------------------------------------------------------ driver
 
 scenario_cleanup() {
   [[ -z ${DOCKERD_PID:-} ]] || stop_pid "$DOCKERD_PID" 30
   [[ -z ${CTRD_PID:-} ]] || stop_pid "$CTRD_PID" 15
   [[ -z ${MIRROR_PID:-} ]] || stop_pid "$MIRROR_PID" 15
+  [[ -z ${EDGE_PID:-} ]] || stop_pid "$EDGE_PID" 15
   [[ -z ${UP_PID:-} ]] || stop_pid "$UP_PID" 15
+  [[ -z ${UP2_PID:-} ]] || stop_pid "$UP2_PID" 15
   umount_under "$SCEN_DIR"
   umount_under "$SOCK_DIR"; rm -rf "$SOCK_DIR"
   if [[ $E2E_KEEP != 1 ]]; then
-    rm -rf "$SCEN_DIR/cache" "$SCEN_DIR"/out* "$SCEN_DIR/podman" "$SCEN_DIR/docker/data" \
+    rm -rf "$SCEN_DIR"/cache* "$SCEN_DIR"/out* "$SCEN_DIR/central" "$SCEN_DIR/edge" "$SCEN_DIR/podman" "$SCEN_DIR/docker/data" \
       "$SCEN_DIR/containerd/root" 2>/dev/null || true
   fi
 }
