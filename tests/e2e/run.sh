@@ -72,6 +72,16 @@ blob_files_good() {
   ((bad == 0))
 }
 
+# tmp_holds_only_partials DIR: after a crash, tmp/ keeps only what start-up accounts for —
+# partial blobs kept for a resume (`<64 hex>.part` with its `.from` record) — nothing else.
+tmp_holds_only_partials() {
+  local stray
+  [[ -d $1/tmp ]] || { echo "no $1/tmp"; return 0; }
+  find "$1/tmp" -mindepth 1 | sed 's/^/#   tmp: /'
+  stray=$(find "$1/tmp" -mindepth 1 | grep -Ev '/[0-9a-f]{64}\.(part|from)$' || true)
+  [[ -z $stray ]] || { echo "not partial blobs: $stray"; return 1; }
+}
+
 tmp_is_empty() {
   local n
   [[ -d $1/tmp ]] || { echo "no $1/tmp"; return 0; }
@@ -392,8 +402,10 @@ sc_crash() {
     return 0
   fi
   ok "crash: mirror restarts on the same cache dir"
-  check "crash: after restart, no files left in tmp/" tmp_is_empty "$cache"
+  check "crash: after restart, tmp/ holds only partial blobs kept for a resume" \
+    tmp_holds_only_partials "$cache"
   check "crash: pull library/big:latest after restart" pull_verify library/big latest "$SCEN_DIR/out" ""
+  check "crash: after the pull, every partial was resumed and tmp/ is empty" tmp_is_empty "$cache"
   mirror_stop
   check "crash: \$MIRROR verify exits 0 after the pull" mirror_verify "$cache"
   check "crash: \$MIRROR verify exits non-zero after one cached blob is corrupted" \
