@@ -3,17 +3,17 @@
 //! says where the mirror listens, where its cache is and how big its budget is.
 //! [`spawn`] runs a whole server on a thread of its own, for tests and embedding.
 
+use crate::access::Access;
 use crate::budget;
 use crate::cache::Cache;
 use crate::config::{human_size, Config};
-use crate::control::admin::Admin;
 use crate::metrics::Metrics;
 use crate::mirror::{Background, Mirror};
 use crate::server::{self, Limits, Listener};
 use crate::upstream::Upstreams;
-use smol::{Async, LocalExecutor};
+use smol::LocalExecutor;
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 /// Binds the socket, opens the cache and builds the upstream clients.
@@ -25,7 +25,8 @@ pub fn start(
     config: &Config,
     executor: Rc<LocalExecutor<'static>>,
 ) -> Result<(Listener, Rc<Mirror>), String> {
-    let listener = Async::<TcpListener>::bind(config.listen).map_err(|e| bind_error(config, &e))?;
+    let listener = Listener::bind(config.listen).map_err(|e| bind_error(config, &e))?;
+    let listener = listener.with_tls(server::tls::from_config(config)?);
     let dir = &config.cache_dir;
     let metrics = Rc::new(Metrics::new());
     let cache =
@@ -53,12 +54,17 @@ pub fn start(
         "regmirror {} listening on {}; cache {}: {size} ({why}); indexing its blobs",
         env!("CARGO_PKG_VERSION"),
         listener
-            .get_ref()
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default(),
         shown.display(),
     );
+    if let Some(cert) = config.tls_cert.as_ref().filter(|_| listener.tls()) {
+        log::info!(
+            "TLS and plain HTTP on the same port, certificate {}",
+            cert.display()
+        );
+    }
     if let Some(file) = &config.config_file {
         log::info!("settings from {}", file.display());
     }
@@ -86,10 +92,8 @@ pub fn start(
         None => Vec::new(),
     };
     let mut mirror = Mirror::new(cache, upstreams, config.tag_ttl, executor, metrics);
-    if let Some(path) = &config.admin_token_file {
-        mirror.admin = Admin::from_file(path)?;
-        log::info!("admin actions on, with the token in {}", path.display());
-    }
+    mirror.access = Access::from_config(config)?;
+    log::info!("{}", mirror.access.describe());
     let mirror = Rc::new(mirror);
     mirror.start_background(Background::from(config), keep);
     Ok((listener, mirror))
@@ -103,7 +107,7 @@ pub fn spawn(config: Config) -> Result<SocketAddr, String> {
         let executor = Rc::new(LocalExecutor::new());
         match start(&config, executor.clone()) {
             Ok((listener, mirror)) => {
-                let _ = tx.send(listener.get_ref().local_addr().map_err(|e| e.to_string()));
+                let _ = tx.send(listener.local_addr().map_err(|e| e.to_string()));
                 let limits = Limits::from(&config);
                 // Runs until a start-up check made after start fails (then it stops, as
                 // the binary does).

@@ -30,6 +30,65 @@ pub enum Command {
     Serve(ServeArgs),
     /// Re-hash every cached blob.
     Verify(VerifyArgs),
+    /// TLS set-up: `tls init`.
+    Tls(TlsArgs),
+}
+
+/// TLS set-up.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "tls", help_triggers("-h", "--help", "help"))]
+pub struct TlsArgs {
+    /// what to do
+    #[argh(subcommand)]
+    pub command: TlsCommand,
+}
+
+/// `tls` subcommands.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum TlsCommand {
+    /// Make a local CA and a server certificate.
+    Init(TlsInitArgs),
+}
+
+/// Make a small local CA (kept if it exists) and a server certificate for this box's names and addresses, and print where each client must put the CA.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "init", help_triggers("-h", "--help", "help"))]
+pub struct TlsInitArgs {
+    /// directory for ca.crt, ca.key, server.crt, server.key (default ./regmirror-tls)
+    #[argh(option, default = "PathBuf::from(\"regmirror-tls\")")]
+    pub dir: PathBuf,
+    /// a DNS name clients use for this box, e.g. pi.local; repeatable
+    #[argh(option)]
+    pub name: Vec<String>,
+    /// an address clients use for this box, e.g. 192.168.1.50; repeatable
+    #[argh(option)]
+    pub ip: Vec<String>,
+    /// the port regmirror serves on, for the client paths printed (default 5000)
+    #[argh(option, default = "5000")]
+    pub port: u16,
+}
+
+impl TlsInitArgs {
+    /// The validated request; a bad address is one line naming it.
+    pub fn into_request(self) -> Result<crate::tls_init::Request, String> {
+        let ips = self
+            .ip
+            .iter()
+            .map(|s| {
+                s.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse()
+                    .map_err(|_| format!("--ip {s:?}: not an IPv4 or IPv6 address"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(crate::tls_init::Request {
+            dir: self.dir,
+            names: self.name,
+            ips,
+            port: self.port,
+        })
+    }
 }
 
 /// What `regmirror ARGS` asks for.
@@ -78,6 +137,18 @@ pub struct ServeArgs {
     /// most client connections served at once (default 128)
     #[argh(option)]
     pub max_connections: Option<String>,
+    /// client addresses that may pull, repeatable: ranges such as 192.168.0.0/16 or fd00::/8, single addresses, `private` (the default: loopback, RFC 1918, ULA, link-local, CGNAT 100.64/10) or `any`; others get 403
+    #[argh(option)]
+    pub allow: Vec<String>,
+    /// bcrypt htpasswd FILE (from htpasswd in bcrypt mode): the registry API then needs one of its users (Basic auth; containerd, podman, k3s and skopeo can send it, Docker cannot)
+    #[argh(option)]
+    pub htpasswd: Option<String>,
+    /// PEM certificate chain to serve TLS with, on the same port as plain HTTP (see `regmirror tls init`); needs --tls-key
+    #[argh(option)]
+    pub tls_cert: Option<String>,
+    /// PEM private key of --tls-cert
+    #[argh(option)]
+    pub tls_key: Option<String>,
     /// debug logging
     #[argh(switch, short = 'v')]
     pub verbose: bool,
@@ -126,6 +197,9 @@ impl ServeArgs {
             (Key::TagTtl, self.tag_ttl),
             (Key::UpstreamTimeout, self.upstream_timeout),
             (Key::MaxConnections, self.max_connections),
+            (Key::Htpasswd, self.htpasswd),
+            (Key::TlsCert, self.tls_cert),
+            (Key::TlsKey, self.tls_key),
             (Key::Keep, self.keep),
             (Key::KeepRefresh, self.keep_refresh),
             (Key::AdminTokenFile, self.admin_token_file),
@@ -140,6 +214,9 @@ impl ServeArgs {
         }
         for a in self.upstream_auth {
             s.flag(Key::UpstreamAuth, a);
+        }
+        for a in self.allow {
+            s.flag(Key::Allow, a);
         }
         if self.verbose {
             s.flag(Key::Verbose, "yes");
@@ -184,7 +261,7 @@ pub fn parse(program: &str, args: &[&str]) -> Result<Parsed, String> {
     match args.command {
         Some(c) => Ok(Parsed::Run(c)),
         None => Err(format!(
-            "{program}: no command given: serve (run the mirror) or verify (check the cache); see {program} --help"
+            "{program}: no command given: serve (run the mirror), verify (check the cache) or tls init (make certificates); see {program} --help"
         )),
     }
 }

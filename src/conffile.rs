@@ -15,8 +15,8 @@
 //!
 //! Rules: blank lines and `#` lines are ignored; a value is the rest of the line after the
 //! first `=`, blanks around it trimmed, optionally wrapped in one pair of double quotes (no
-//! escapes); a trailing `\r` is dropped (files written on Windows). Only `upstream` and
-//! `upstream-auth` may appear more than once. The file is outside bytes: its size, line length
+//! escapes); a trailing `\r` is dropped (files written on Windows). Only `upstream`,
+//! `upstream-auth` and `allow` may appear more than once. The file is outside bytes: its size, line length
 //! and number of settings have named limits, and every error names its line.
 
 use std::fmt;
@@ -56,6 +56,14 @@ pub enum Key {
     MaxConnections,
     /// `verbose`
     Verbose,
+    /// `allow` (repeatable)
+    Allow,
+    /// `htpasswd`
+    Htpasswd,
+    /// `tls-cert`
+    TlsCert,
+    /// `tls-key`
+    TlsKey,
     /// `keep`
     Keep,
     /// `keep-refresh`
@@ -66,7 +74,7 @@ pub enum Key {
 
 impl Key {
     /// Every key, in the order `serve --help` lists the flags.
-    pub const ALL: [Key; 13] = [
+    pub const ALL: [Key; 17] = [
         Key::Listen,
         Key::CacheDir,
         Key::MaxSize,
@@ -76,6 +84,10 @@ impl Key {
         Key::TagTtl,
         Key::UpstreamTimeout,
         Key::MaxConnections,
+        Key::Allow,
+        Key::Htpasswd,
+        Key::TlsCert,
+        Key::TlsKey,
         Key::Verbose,
         Key::Keep,
         Key::KeepRefresh,
@@ -95,6 +107,10 @@ impl Key {
             Key::UpstreamTimeout => "upstream-timeout",
             Key::MaxConnections => "max-connections",
             Key::Verbose => "verbose",
+            Key::Allow => "allow",
+            Key::Htpasswd => "htpasswd",
+            Key::TlsCert => "tls-cert",
+            Key::TlsKey => "tls-key",
             Key::Keep => "keep",
             Key::KeepRefresh => "keep-refresh",
             Key::AdminTokenFile => "admin-token-file",
@@ -103,7 +119,7 @@ impl Key {
 
     /// May the key appear more than once?
     pub fn repeatable(self) -> bool {
-        matches!(self, Key::Upstream | Key::UpstreamAuth)
+        matches!(self, Key::Upstream | Key::UpstreamAuth | Key::Allow)
     }
 
     fn from_name(name: &str) -> Option<Key> {

@@ -2,7 +2,8 @@
 //! (sizes, durations, listen addresses, upstream URLs). Built once by `cli` and `settings`;
 //! nothing else reads flags, the configuration file or env.
 
-use crate::reference::UpstreamName;
+use crate::access::cidr::Cidr;
+use crate::reference::{Repository, UpstreamName};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -70,6 +71,16 @@ pub struct Config {
     pub verbose: bool,
     /// The configuration file the settings were read from (`serve --config`), if any.
     pub config_file: Option<PathBuf>,
+    /// Client addresses that may use the mirror (`--allow`; default loopback and the
+    /// private ranges).
+    pub allow: Vec<Cidr>,
+    /// bcrypt htpasswd file whose users the registry API requires (`--htpasswd`).
+    pub htpasswd: Option<PathBuf>,
+    /// PEM certificate chain (the server's own first) to serve TLS with (`--tls-cert`).
+    /// Start-up refuses one of `tls_cert` and `tls_key` without the other.
+    pub tls_cert: Option<PathBuf>,
+    /// Its PEM private key (PKCS#8, SEC1 or PKCS#1; `--tls-key`).
+    pub tls_key: Option<PathBuf>,
     /// The keep list (`--keep FILE`): images fetched at start, revalidated, never evicted.
     pub keep: Option<PathBuf>,
     /// How often the keep list is revalidated upstream (`--keep-refresh`).
@@ -104,6 +115,10 @@ impl Config {
             client_write_timeout: DEFAULT_CLIENT_WRITE_TIMEOUT,
             verbose: false,
             config_file: None,
+            allow: crate::access::cidr::private(),
+            htpasswd: None,
+            tls_cert: None,
+            tls_key: None,
             keep: None,
             keep_refresh: DEFAULT_KEEP_REFRESH,
             admin_token_file: None,
@@ -134,7 +149,13 @@ pub struct UpstreamConfig {
     pub credentials: Option<Credentials>,
 }
 
-/// `http(s)://host[:port]` — no path, no user info.
+/// `http(s)://host[:port][/prefix]` — no user info, no query.
+///
+/// The optional path is a repository prefix, for a central mirror that keeps each
+/// registry under its own namespace (chained mirrors): `http://central:5000/ghcr.io`
+/// sends `owner/app` as `/v2/ghcr.io/owner/app/…` — another regmirror's path prefix, a
+/// Harbor proxy-cache project (`https://harbor/ghcr-proxy`), a zot `sync` destination
+/// prefix. Token scopes name the prefixed repository, as that registry knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamUrl {
     /// TLS or not.
@@ -143,6 +164,8 @@ pub struct UpstreamUrl {
     pub host: String,
     /// Port, defaulted from the scheme.
     pub port: u16,
+    /// Repository prefix on that registry, validated like a repository name.
+    pub prefix: Option<Repository>,
 }
 
 impl UpstreamUrl {
@@ -157,12 +180,24 @@ impl UpstreamUrl {
                 "{s:?}: upstream URL must start with http:// or https://"
             ));
         };
-        let authority = rest.strip_suffix('/').unwrap_or(rest);
-        if authority.is_empty() || authority.contains(['/', '@', '?', '#']) {
+        let rest = rest.trim_end_matches('/');
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if authority.is_empty() || authority.contains(['@', '?', '#']) || path.contains(['?', '#'])
+        {
             return Err(format!(
-                "{s:?}: upstream URL must be scheme://host[:port] with no path"
+                "{s:?}: upstream URL must be scheme://host[:port], optionally with a repository \
+                 prefix such as /ghcr.io (no user, query or fragment)"
             ));
         }
+        let prefix = match path {
+            "" => None,
+            p => Some(Repository::parse(p).map_err(|_| {
+                format!(
+                    "{s:?}: the path {p:?} is not a repository prefix (lower-case names \
+                     separated by /, like ghcr.io or my-project)"
+                )
+            })?),
+        };
         let default_port = if https { 443 } else { 80 };
         let (host, port) =
             split_host_port(authority).ok_or_else(|| format!("{s:?}: bad host or port"))?;
@@ -170,7 +205,14 @@ impl UpstreamUrl {
             https,
             host: host.to_owned(),
             port: port.unwrap_or(default_port),
+            prefix,
         })
+    }
+
+    /// `scheme://host:port`, without the prefix: where the API's `/v2/` is.
+    pub fn origin(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.authority())
     }
 
     /// `host:port` for connecting (IPv6 literals bracketed).
@@ -185,8 +227,11 @@ impl UpstreamUrl {
 
 impl fmt::Display for UpstreamUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.https { "https" } else { "http" };
-        write!(f, "{scheme}://{}", self.authority())
+        f.write_str(&self.origin())?;
+        match &self.prefix {
+            Some(p) => write!(f, "/{p}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -500,10 +545,23 @@ mod tests {
         assert_eq!((u.https, u.host.as_str(), u.port), (true, "ghcr.io", 443));
         let u = UpstreamUrl::parse("http://[::1]:8080").unwrap();
         assert_eq!(u.authority(), "[::1]:8080");
+        let u = UpstreamUrl::parse("http://central:5000/ghcr.io/").unwrap();
+        assert_eq!(u.prefix.as_ref().map(|p| p.as_str()), Some("ghcr.io"));
+        assert_eq!(
+            (u.origin(), u.to_string()),
+            (
+                "http://central:5000".into(),
+                "http://central:5000/ghcr.io".into()
+            )
+        );
+        let u = UpstreamUrl::parse("https://harbor.example/proxy/hub").unwrap();
+        assert_eq!(u.prefix.unwrap().as_str(), "proxy/hub");
         for bad in [
             "ftp://x",
             "https://",
-            "https://h/path",
+            "https://h/Path",
+            "https://h/../x",
+            "https://h/a?ns=b",
             "http://u:p@h",
             "http://h:port",
         ] {

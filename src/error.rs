@@ -114,6 +114,13 @@ pub enum Error {
     Upstream(UpstreamError),
     /// Local I/O failed.
     Internal(std::io::Error),
+    /// The client's address is outside `--allow`.
+    AddressDenied(std::net::IpAddr),
+    /// `--htpasswd` is set and the request has no valid Basic credentials (`true`: it had
+    /// credentials, and they are wrong). Answered with a Basic challenge.
+    Unauthenticated(bool),
+    /// New credentials while the bcrypt checks of this minute are used up.
+    AuthThrottled,
     /// An admin action, but the mirror was started without `--admin-token-file`.
     AdminOff,
     /// An admin action without the admin token (`false`) or with a wrong one (`true`).
@@ -167,6 +174,9 @@ impl Error {
                 UpstreamError::Unavailable(_) => Status::SERVICE_UNAVAILABLE,
             },
             Error::Internal(_) => Status::INTERNAL_SERVER_ERROR,
+            Error::AddressDenied(_) => Status::FORBIDDEN,
+            Error::Unauthenticated(_) => Status::UNAUTHORIZED,
+            Error::AuthThrottled => Status::TOO_MANY_REQUESTS,
             Error::AdminOff => Status::FORBIDDEN,
             Error::AdminToken(_) => Status::UNAUTHORIZED,
             Error::AdminMethod => Status::METHOD_NOT_ALLOWED,
@@ -211,6 +221,9 @@ impl Error {
                 | UpstreamError::BadContent(_) => unavailable,
             },
             Error::Internal(_) => unavailable,
+            Error::AddressDenied(_) => "DENIED",
+            Error::Unauthenticated(_) => "UNAUTHORIZED",
+            Error::AuthThrottled => "TOOMANYREQUESTS",
             Error::AdminOff | Error::AdminRefused(_) => "DENIED",
             Error::AdminToken(_) => "UNAUTHORIZED",
             Error::AdminMethod => "UNSUPPORTED",
@@ -232,7 +245,11 @@ impl Error {
             | Error::HeaderTimeout
             | Error::NotImplemented(_)
             | Error::RangeNotSatisfiable { .. }
-            | Error::AdminOff
+            | Error::AddressDenied(_)
+            | Error::Unauthenticated(_) => Side::Client,
+            // Our own throttle, like Busy: worth a warning.
+            Error::AuthThrottled => Side::Internal,
+            Error::AdminOff
             | Error::AdminToken(_)
             | Error::AdminMethod
             | Error::AdminRefused(_) => Side::Client,
@@ -247,6 +264,7 @@ impl Error {
         match self {
             Error::Upstream(UpstreamError::TooManyRequests { retry_after, .. }) => *retry_after,
             Error::Busy => Some(1),
+            Error::AuthThrottled => Some(htpasswd_retry_secs()),
             _ => None,
         }
     }
@@ -296,6 +314,21 @@ impl fmt::Display for Error {
             }
             Error::Upstream(u) => u.fmt(f),
             Error::Internal(e) => write!(f, "internal error: {e}"),
+            Error::AddressDenied(ip) => write!(
+                f,
+                "{ip} may not use this mirror: only addresses in --allow may (by default \
+                 loopback and private ones); to admit it, start regmirror with \
+                 --allow private --allow {ip} (or an `allow =` line in its configuration file)"
+            ),
+            Error::Unauthenticated(false) => {
+                f.write_str("authentication required: this mirror needs a user and password")
+            }
+            Error::Unauthenticated(true) => {
+                f.write_str("authentication failed: wrong user or password for this mirror")
+            }
+            Error::AuthThrottled => {
+                f.write_str("too many new credentials to check right now; retry in a minute")
+            }
             Error::AdminOff => f.write_str(
                 "admin actions are switched off on this mirror: start it with \
                  --admin-token-file FILE (FILE holding a secret of at least 16 characters, \
@@ -317,6 +350,11 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// `Retry-After` for [`Error::AuthThrottled`]: the throttle's window.
+fn htpasswd_retry_secs() -> u64 {
+    crate::access::htpasswd::CHECK_WINDOW.as_secs()
+}
 
 impl From<Invalid> for Error {
     fn from(i: Invalid) -> Error {
@@ -389,6 +427,10 @@ mod tests {
             Error::Busy,
             Error::RangeNotSatisfiable { size: 1 },
             Error::Internal(std::io::Error::other("x")),
+            Error::AddressDenied("203.0.113.1".parse().unwrap()),
+            Error::Unauthenticated(false),
+            Error::Unauthenticated(true),
+            Error::AuthThrottled,
             Error::AdminOff,
             Error::AdminToken(false),
             Error::AdminToken(true),
@@ -422,6 +464,13 @@ mod tests {
             (Error::Invalid(Invalid::Tag), 404, "MANIFEST_UNKNOWN"),
             (Error::Unsupported, 405, "UNSUPPORTED"),
             (Error::BlobUnknown, 404, "BLOB_UNKNOWN"),
+            (
+                Error::AddressDenied("8.8.8.8".parse().unwrap()),
+                403,
+                "DENIED",
+            ),
+            (Error::Unauthenticated(true), 401, "UNAUTHORIZED"),
+            (Error::AuthThrottled, 429, "TOOMANYREQUESTS"),
             (Error::ManifestUnknown, 404, "MANIFEST_UNKNOWN"),
             (
                 Error::UnknownUpstream("evil.example".into()),

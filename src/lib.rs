@@ -26,6 +26,8 @@
 //! # Layout
 //! ```text
 //! main.rs          argv → Config → logger → app::start → LocalExecutor running server::serve
+//! access/          who may pull: mod.rs (the one check every request passes), cidr.rs
+//!                  (--allow ranges), htpasswd.rs (--htpasswd, bcrypt, remembered checks)
 //! cli.rs           flags (argh): --help, --version, the subcommands (the only reader of argv)
 //! conffile.rs      the configuration file's syntax (`key = value`), a pure parser
 //! settings.rs      file + flags → validated Config, errors naming the flag or file line
@@ -43,8 +45,9 @@
 //! server/          mod.rs: start-up, limits; accept.rs: accept loop, shutdown; slots.rs:
 //!                  connection slots and whom to close for a newcomer; connection.rs: one
 //!                  connection's requests (head buffer, pipelining, bodies, access log);
-//!                  conn.rs: the client socket (write timeout, sendfile); reply.rs: writing
-//!                  replies; signals.rs: SIGTERM/SIGINT/SIGHUP
+//!                  conn.rs: the client socket, plain or TLS (write timeout, sendfile);
+//!                  tls.rs: TLS on the same port (the first byte decides); reply.rs:
+//!                  writing replies; signals.rs: SIGTERM/SIGINT/SIGHUP
 //! http/            our own Request/Reply/Body types; head.rs: the request-head parser
 //!                  (pure, on httparse); status.rs: Status; range.rs: the Range header
 //! routes.rs        path → Route; dispatch; Error → OCI JSON
@@ -52,12 +55,14 @@
 //! mirror/          the pull logic across cache and upstream: mod.rs (state), flight.rs
 //!                  (work in flight, shared by every request for it), manifests.rs (by
 //!                  digest, Accept), tags.rs (freshness, revalidation, stale), tags_list.rs
-//!                  (tags/list pages), blobs.rs (lookups, following, pass-through),
-//!                  fill.rs (how a cold blob is fetched: resume, verify, a full disk),
-//!                  source.rs (its upstream stream, resuming itself within a patience);
-//!                  inventory.rs (images by tag, derived from disk), pulls.rs (pull
-//!                  counters, saved rarely), pins.rs (keep list and operator pins),
-//!                  jobs.rs (prefetch jobs and their progress)
+//!                  (tags/list pages), referrers.rs (the referrers API), blobs.rs
+//!                  (lookups, following, pass-through), fill.rs (how a cold blob is
+//!                  fetched: resume, verify, a full disk), source.rs (its upstream stream,
+//!                  resuming itself within a patience); inventory.rs (images by tag,
+//!                  derived from disk), pulls.rs (pull counters, saved rarely), pins.rs
+//!                  (keep list and operator pins), jobs.rs (prefetch jobs and their
+//!                  progress), prefetch.rs, keeper.rs (the keep list's rounds),
+//!                  allowance.rs (Docker Hub's allowance), evict.rs
 //! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
 //! status.rs        /_regmirror/status, /metrics, /v2/_catalog
 //! upstream/        the only HTTP client code, our own HTTP/1.1: client.rs (connect, TLS,
@@ -70,11 +75,14 @@
 //!                  (the hash that decides how far they may read), relay.rs (an uncached
 //!                  blob shared through a bounded window), tags.rs (tag → digest); never
 //!                  talks to an upstream
+//! tls_init.rs      `regmirror tls init`: a local CA and a server certificate (rcgen), and
+//!                  where each client must put the CA
 //! metrics.rs       one Metrics per mirror: counters; Prometheus text at /metrics
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod access;
 pub mod app;
 pub mod budget;
 pub mod cache;
@@ -97,4 +105,5 @@ pub mod routes;
 pub mod server;
 pub mod settings;
 pub mod status;
+pub mod tls_init;
 pub mod upstream;

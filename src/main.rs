@@ -85,6 +85,29 @@ fn main() -> ExitCode {
             }
         }
         Command::Verify(v) => verify(&v.cache_dir()),
+        Command::Tls(t) => match t.command {
+            cli::TlsCommand::Init(init) => tls_init(program, init),
+        },
+    }
+}
+
+fn tls_init(program: &str, args: cli::TlsInitArgs) -> ExitCode {
+    let req = match args.into_request() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{program} tls init: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match regmirror::tls_init::run(&req, time::OffsetDateTime::now_utc()) {
+        Ok(made) => {
+            print!("{}", made.instructions);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{program} tls init: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

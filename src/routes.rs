@@ -5,6 +5,7 @@
 //! component that is a registry name (`/v2/ghcr.io/owner/app/…`), else Docker Hub, where
 //! single-segment names get `library/`. Only configured upstreams are ever contacted.
 
+use crate::access;
 use crate::error::{Error, Subject};
 use crate::http::{Body, Method, Reply, Request, Status};
 use crate::manifest::Accept;
@@ -25,6 +26,8 @@ pub enum Route {
     Blob(Name, Digest),
     /// `/v2/<name>/tags/list`
     TagsList(Name),
+    /// `/v2/<name>/referrers/<digest>`, with the `artifactType` filter if given.
+    Referrers(Name, Digest, Option<String>),
     /// `/v2/<name>/blobs/uploads/…` and other write paths.
     Write,
     /// `/metrics`
@@ -43,7 +46,7 @@ impl Route {
         match self {
             Route::Manifest(..) => Subject::Manifest,
             Route::Blob(..) => Subject::Blob,
-            Route::TagsList(_) => Subject::Repository,
+            Route::TagsList(_) | Route::Referrers(..) => Subject::Repository,
             _ => Subject::Other,
         }
     }
@@ -86,8 +89,40 @@ pub fn parse(req: &Request) -> Result<Route, Error> {
         ("manifests", r) => Ok(Route::Manifest(name_of(n - 2)?, Reference::parse(r)?)),
         ("blobs", d) => Ok(Route::Blob(name_of(n - 2)?, Digest::parse(d)?)),
         ("tags", "list") => Ok(Route::TagsList(name_of(n - 2)?)),
+        ("referrers", d) => Ok(Route::Referrers(
+            name_of(n - 2)?,
+            Digest::parse(d)?,
+            artifact_type(req)?,
+        )),
         _ => Err(Error::NotFound),
     }
+}
+
+/// The `artifactType` query parameter, percent-decoded, if it is a media type.
+fn artifact_type(req: &Request) -> Result<Option<String>, Error> {
+    let Some(raw) = req.query_param("artifactType") else {
+        return Ok(None);
+    };
+    let bad = || Error::Malformed("artifactType is not a media type".into());
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = raw.get(i + 1..i + 3).ok_or_else(bad)?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    let t = String::from_utf8(out).map_err(|_| bad())?;
+    let t = crate::media_type::MediaType::parse(&t).ok_or_else(bad)?;
+    Ok(Some(t.as_str().to_owned()))
 }
 
 fn name(segs: &[&str], ns: Option<&str>) -> Result<Name, Error> {
@@ -111,9 +146,11 @@ fn name(segs: &[&str], ns: Option<&str>) -> Result<Name, Error> {
 /// Answers a request. Never fails: errors become OCI error replies.
 pub async fn handle(mirror: &Mirror, req: &Request) -> Reply {
     let head = req.method == Method::Head;
-    let (reply, subject) = match (&req.method, parse(req)) {
+    let route = parse(req);
+    let allowed = access::check(&mirror.access, req, route.as_ref().ok());
+    let (reply, subject) = match (&req.method, allowed.and(route)) {
         (_, Err(e)) => (Err(e), Subject::Other),
-        // Admin actions are POSTs (the control module checks the token first).
+        // Admin actions are POSTs (their token was checked with the access above).
         (_, Ok(Route::Control(c))) if c.is_admin() => {
             (crate::control::handle(mirror, req, &c), Subject::Other)
         }
@@ -217,6 +254,19 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
             }
             Ok(reply)
         }
+        Route::Referrers(n, digest, artifact_type) => {
+            let t = target(n)?;
+            let r = mirror
+                .referrers(&t, &digest, artifact_type.as_deref())
+                .await?;
+            let mut reply = Reply::new(Status::OK, Body::Bytes(r.body))
+                .header("Content-Type", r.content_type)
+                .outcome(r.outcome);
+            if let Some(f) = r.filters_applied {
+                reply = reply.header("OCI-Filters-Applied", f);
+            }
+            Ok(reply)
+        }
         Route::Write => Err(Error::Unsupported),
     }
 }
@@ -235,6 +285,12 @@ pub fn error_reply(e: Error, subject: Subject) -> Reply {
     }
     if let Error::RangeNotSatisfiable { size } = e {
         reply = reply.header("Content-Range", format!("bytes */{size}"));
+    }
+    if let Error::Unauthenticated(_) = e {
+        reply = reply.header(
+            "WWW-Authenticate",
+            "Basic realm=\"regmirror\", charset=\"UTF-8\"",
+        );
     }
     if let Error::Unsupported = e {
         reply = reply.header("Allow", "GET, HEAD");
@@ -315,6 +371,27 @@ mod tests {
             route("/v2/Alpine/manifests/x"),
             Err(Error::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn referrers_route_with_its_filter() {
+        let Ok(Route::Referrers(n, d, None)) = route(&format!("/v2/alpine/referrers/{D}")) else {
+            panic!()
+        };
+        assert_eq!(
+            (n, d.to_string()),
+            (name("docker.io", "library/alpine"), D.into())
+        );
+        let path = format!("/v2/ghcr.io/o/a/referrers/{D}?artifactType=application%2Fspdx%2Bjson");
+        let Ok(Route::Referrers(n, _, Some(t))) = route(&path) else {
+            panic!()
+        };
+        assert_eq!(
+            (n, t.as_str()),
+            (name("ghcr.io", "o/a"), "application/spdx+json")
+        );
+        assert!(route(&format!("/v2/a/referrers/{D}?artifactType=%zz")).is_err());
+        assert!(route("/v2/a/referrers/latest").is_err());
     }
 
     #[test]

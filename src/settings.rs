@@ -6,6 +6,8 @@
 //! Precedence: a flag overrides the file's line for the same setting; for the repeatable
 //! `upstream` and `upstream-auth`, flags for a registry NAME replace the file's lines for that
 //! NAME, and the file's other lines stay. Within one source a NAME may appear only once.
+//! `allow` flags replace every `allow` line of the file (`--allow private --allow
+//! 203.0.113.0/24` extends the default rather than replacing it).
 
 use crate::conffile::{self, Key, MAX_FILE_BYTES};
 use crate::config::{self, Config, Credentials, UpstreamUrl};
@@ -200,6 +202,27 @@ impl Settings {
             }
             c.max_connections = n;
         }
+        let allow: Vec<&Sourced> = self
+            .entries
+            .iter()
+            .filter(|e| e.key == Key::Allow)
+            .collect();
+        let from_flags = allow.iter().any(|e| e.line.is_none());
+        let allow: Vec<&Sourced> = allow
+            .into_iter()
+            .filter(|e| e.line.is_none() == from_flags)
+            .collect();
+        if !allow.is_empty() {
+            c.allow.clear();
+            for s in allow {
+                let ranges = crate::access::cidr::parse_list(&s.value)
+                    .map_err(|e| format!("{} {e}", self.at(s)))?;
+                c.allow.extend(ranges);
+            }
+        }
+        c.htpasswd = self.single(Key::Htpasswd).map(|s| PathBuf::from(&s.value));
+        c.tls_cert = self.single(Key::TlsCert).map(|s| PathBuf::from(&s.value));
+        c.tls_key = self.single(Key::TlsKey).map(|s| PathBuf::from(&s.value));
         c.keep = self.single(Key::Keep).map(|s| PathBuf::from(&s.value));
         if let Some(s) = self.single(Key::KeepRefresh) {
             let at = self.at(s);
@@ -332,6 +355,27 @@ mod tests {
             e.starts_with("--upstream-auth") && e.contains("already"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn allow_lines_add_up_and_flags_replace_them() {
+        let (_d, path) = file("allow = 10.0.0.0/8\nallow = private, 203.0.113.0/24\n");
+        let c = Settings::from_file(&path).unwrap().into_config().unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let admits = |c: &Config, s: &str| c.allow.iter().any(|r| r.contains(ip(s)));
+        assert!(admits(&c, "203.0.113.7") && admits(&c, "192.168.0.1"));
+        let mut s = Settings::from_file(&path).unwrap();
+        s.flag(Key::Allow, "198.51.100.0/24");
+        let c = s.into_config().unwrap();
+        assert!(admits(&c, "198.51.100.1") && !admits(&c, "10.0.0.1") && !admits(&c, "127.0.0.1"));
+        assert!(
+            admits(&Config::new("x".into()), "127.0.0.1"),
+            "default: private"
+        );
+        let mut s = Settings::default();
+        s.flag(Key::Allow, "10.1.2.3/8");
+        let e = s.into_config().unwrap_err();
+        assert!(e.starts_with("--allow") && e.contains("10.0.0.0/8"), "{e}");
     }
 
     #[test]

@@ -79,7 +79,7 @@ fn bad_flags_print_one_line_and_exit_2() {
         vec!["--upstream", "docker.io"],
         vec!["--upstream", "evil=http://x"],
         vec!["--upstream", "ghcr.io=ftp://ghcr.io"],
-        vec!["--upstream", "ghcr.io=https://ghcr.io/some/path"],
+        vec!["--upstream", "ghcr.io=https://ghcr.io/Not/A/Prefix?x=1"],
         vec!["--upstream-auth", "docker.io=bob:/nonexistent"],
         vec!["--upstream-auth", "docker.io"],
         vec!["--listen"],

@@ -17,6 +17,13 @@ that fails, small generated files are used instead (recorded in the JSON).
 
 The JSON lists every image: repo, tag, top digest and media type, and per
 platform the manifest digest, config digest, layer digests and all blob sizes.
+
+The `full` set also has OCI artifacts (JSON key "artifacts", not "images": they have
+no platforms): a Helm chart (charts/hello:0.1.0, pushed as `helm push` does), a cosign
+signature of library/alpine:latest under cosign's tag `sha256-<hex>.sig`, and an OCI
+1.1 SBOM whose `subject` is library/alpine:latest, pushed by digest and listed in the
+tag-schema index `sha256-<hex>` — what a client does on a registry without the
+referrers API (distribution 2.8 has none).
 """
 import argparse
 import glob
@@ -44,6 +51,11 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+COSIGN_SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+SPDX = "application/spdx+json"
 
 
 def sha256(b):
@@ -360,6 +372,65 @@ def big(bb, big_mib):
     return ("library/big", "latest", m["body"], m["media_type"], [m])
 
 
+# ----------------------------------------------------------------- artifacts
+
+def artifacts(alpine_digest, alpine_size):
+    """The OCI artifacts: [(name, repo, tag or None, body, media type, [(blob, media type)],
+    artifact type, subject digest or None)], pushed in this order (the SBOM before the
+    tag-schema index that lists it)."""
+    out = []
+    # A Helm chart as `helm push` stores it: config = Chart.yaml as JSON, one .tgz layer.
+    chart_yaml = b"apiVersion: v2\nname: hello\nversion: 0.1.0\ndescription: regmirror e2e chart\n"
+    tgz = gz(make_tar([("hello", "dir", None), ("hello/Chart.yaml", "file", chart_yaml),
+                       ("hello/values.yaml", "file", b"greeting: hello\n"),
+                       ("hello/templates", "dir", None),
+                       ("hello/templates/cm.yaml", "file",
+                        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\n"
+                        b"data:\n  greeting: {{ .Values.greeting }}\n")]))
+    cfg = canon({"apiVersion": "v2", "description": "regmirror e2e chart", "name": "hello",
+                 "version": "0.1.0"})
+    man = canon({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                 "config": {"mediaType": HELM_CONFIG, "digest": sha256(cfg), "size": len(cfg)},
+                 "layers": [{"mediaType": HELM_CHART, "digest": sha256(tgz), "size": len(tgz)}],
+                 "annotations": {"org.opencontainers.image.title": "hello",
+                                 "org.opencontainers.image.version": "0.1.0"}})
+    out.append(("helm", "charts/hello", "0.1.0", man, OCI_MANIFEST,
+                [(cfg, HELM_CONFIG), (tgz, HELM_CHART)], HELM_CONFIG, None))
+    # A cosign signature (the layout `cosign sign` writes; the signature is not a real one).
+    payload = canon({"critical": {"identity": {"docker-reference": "docker.io/library/alpine"},
+                                  "image": {"docker-manifest-digest": alpine_digest},
+                                  "type": "cosign container image signature"},
+                     "optional": None})
+    scfg = canon({"architecture": "", "config": {}, "created": "0001-01-01T00:00:00Z",
+                  "history": [{"created": "0001-01-01T00:00:00Z"}], "os": "",
+                  "rootfs": {"diff_ids": [sha256(payload)], "type": "layers"}})
+    sig = canon({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                 "config": {"mediaType": OCI_CONFIG, "digest": sha256(scfg), "size": len(scfg)},
+                 "layers": [{"mediaType": COSIGN_SIMPLESIGNING, "digest": sha256(payload),
+                             "size": len(payload),
+                             "annotations": {"dev.cosignproject.cosign/signature":
+                                             "MEUCIQDe2eRegmirrorTestSignatureNotRealAAAAAAAAAAAAAA=="}}]})
+    hexd = alpine_digest.split(":", 1)[1]
+    out.append(("signature", "library/alpine", "sha256-%s.sig" % hexd, sig, OCI_MANIFEST,
+                [(scfg, OCI_CONFIG), (payload, COSIGN_SIMPLESIGNING)], OCI_CONFIG, None))
+    # An OCI 1.1 SBOM referring to alpine's index, and the tag-schema index listing it.
+    sbom_doc = canon({"spdxVersion": "SPDX-2.3", "name": "alpine", "SPDXID": "SPDXRef-DOCUMENT"})
+    empty = b"{}"
+    sbom = canon({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": SPDX,
+                  "config": {"mediaType": OCI_EMPTY, "digest": sha256(empty), "size": 2},
+                  "layers": [{"mediaType": SPDX, "digest": sha256(sbom_doc), "size": len(sbom_doc)}],
+                  "subject": {"mediaType": OCI_INDEX, "digest": alpine_digest, "size": alpine_size},
+                  "annotations": {"org.opencontainers.image.created": "2026-01-01T00:00:00Z"}})
+    out.append(("sbom", "library/alpine", None, sbom, OCI_MANIFEST,
+                [(empty, OCI_EMPTY), (sbom_doc, SPDX)], SPDX, alpine_digest))
+    fallback = canon({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": sha256(sbom), "size": len(sbom), "artifactType": SPDX,
+         "annotations": {"org.opencontainers.image.created": "2026-01-01T00:00:00Z"}}]})
+    out.append(("referrers-tag", "library/alpine", "sha256-%s" % hexd, fallback, OCI_INDEX,
+                [], None, None))
+    return out
+
+
 # ---------------------------------------------------------------------- push
 
 class Registry:
@@ -459,6 +530,21 @@ def main():
         print("seed: %-20s %-9s %s %6.1f MB %s" % (repo, tag, top, total / 1e6,
                                                    mt.rsplit(".", 2)[-2] if "." in mt else mt),
               file=sys.stderr)
+    alpine = [i for i in out["images"] if i["repo"] == "library/alpine" and i["tag"] == "latest"]
+    out["artifacts"] = []
+    if args.set == "full" and alpine:
+        for name, repo, tag, body, mt, blobs, atype, subject in artifacts(alpine[0]["digest"],
+                                                                           alpine[0]["size"]):
+            if not args.dry_run:
+                for data, _ in blobs:
+                    reg.put_blob(repo, data)
+                reg.put_manifest(repo, tag or sha256(body), body, mt)
+            out["artifacts"].append({
+                "name": name, "repo": repo, "tag": tag, "digest": sha256(body), "media_type": mt,
+                "size": len(body), "artifact_type": atype, "subject": subject,
+                "blobs": [{"digest": sha256(d), "size": len(d), "media_type": m} for d, m in blobs]})
+            print("seed: artifact %-14s %s:%s %s" % (name, repo, tag or "-", sha256(body)),
+                  file=sys.stderr)
     tmp = args.out + ".tmp"
     with open(tmp, "w") as f:
         json.dump(out, f, indent=1, sort_keys=True)

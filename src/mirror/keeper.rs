@@ -197,7 +197,7 @@ impl Mirror {
                 Err(e) => log::error!("SIGHUP: {e}; the keep list in effect stays"),
             }
         }
-        match self.admin.reload() {
+        match self.access.admin.reload() {
             Ok(Some(what)) => log::info!("SIGHUP: {what}"),
             Ok(None) => {}
             Err(e) => log::error!("SIGHUP: {e}; the admin token in effect stays"),

@@ -201,10 +201,12 @@ impl Work {
             .map(|(bytes, _)| bytes)
     }
 
-    /// Keeps verified manifest bytes on disk, if the budget allows.
+    /// Keeps verified manifest bytes on disk, if the budget allows; a manifest with a
+    /// `subject` is also noted as its referrer (`referrers.rs`).
     pub(super) fn keep(&self, d: &Digest, bytes: &[u8]) {
-        if let Err(e) = self.cache.put_manifest(d, bytes) {
-            log::warn!("could not cache manifest {d}: {e}");
+        match self.cache.put_manifest(d, bytes) {
+            Ok(()) => super::referrers::note(&self.cache, d, bytes),
+            Err(e) => log::warn!("could not cache manifest {d}: {e}"),
         }
     }
 }

@@ -12,7 +12,8 @@
 //! once and followers are answered together.
 //!
 //! `manifests.rs` answers manifests (by digest, and the `Accept` rules), `tags.rs` tags
-//! (freshness, revalidation, stale), `tags_list.rs` `tags/list`, `blobs.rs` blobs and
+//! (freshness, revalidation, stale), `tags_list.rs` `tags/list`, `referrers.rs` the
+//! referrers API (relayed, or built from the tag schema and the cache), `blobs.rs` blobs and
 //! `fill.rs` how a cold blob is fetched (`source.rs` its upstream stream); `flight.rs` is
 //! the shared in-flight work. What the mirror holds and how it is kept: `inventory.rs`
 //! (images by tag, derived from disk), `pulls.rs` (per-image pull counters, saved
@@ -34,6 +35,7 @@ mod manifests;
 pub mod pins;
 pub mod prefetch;
 pub mod pulls;
+mod referrers;
 mod source;
 mod tags;
 mod tags_list;
@@ -42,11 +44,12 @@ pub use blobs::{BlobOut, BlobSource};
 pub use inventory::ImageInfo;
 pub use jobs::{PrefetchJob, PrefetchState};
 pub use manifests::ManifestOut;
+pub use referrers::ReferrersOut;
 pub use tags::REVALIDATE_PATIENCE;
 pub use tags_list::{NextPage, TagsOut};
 
+use crate::access::Access;
 use crate::cache::Cache;
-use crate::control::admin::Admin;
 use crate::error::Error;
 use crate::keep::Entry;
 use crate::metrics::Metrics;
@@ -81,6 +84,9 @@ pub struct Mirror {
     pub tag_ttl: Duration,
     /// This mirror's counters.
     pub metrics: Rc<Metrics>,
+    /// Who may use it (`routes` asks [`crate::access::check`] for every request); the
+    /// default until start-up sets the configured one.
+    pub access: Access,
     /// Runs fills and flights, detached from the request that started them.
     executor: Rc<LocalExecutor<'static>>,
     /// Manifest fetches and tag resolutions in flight, by (upstream, repository,
@@ -106,8 +112,6 @@ pub struct Mirror {
     fatal_event: Event,
     /// What the background work was started with.
     settings: OnceCell<Background>,
-    /// The admin token (`--admin-token-file`); off unless set at start.
-    pub admin: Admin,
 }
 
 /// What runs beside the requests, as configured (see [`Mirror::start_background`]).
@@ -164,6 +168,7 @@ impl Mirror {
             upstreams,
             tag_ttl,
             metrics,
+            access: Access::default(),
             executor,
             manifests: Rc::new(Flights::new()),
             inventory: inventory::Inventory::default(),
@@ -174,7 +179,6 @@ impl Mirror {
             fatal: RefCell::new(None),
             fatal_event: Event::new(),
             settings: OnceCell::new(),
-            admin: Admin::off(),
         }
     }
 

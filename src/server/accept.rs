@@ -133,7 +133,7 @@ async fn accept_loop(
 ) -> &'static str {
     let waiting = Rc::new(Cell::new(0usize));
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let (stream, peer) = match listener.socket.accept().await {
             Ok(s) => s,
             Err(e) => {
                 log::warn!("accept failed: {e}");
@@ -152,13 +152,14 @@ async fn accept_loop(
             }
             waiting.set(waiting.get() + 1);
             let (slots, mirror, waiting) = (slots.clone(), mirror.clone(), waiting.clone());
+            let tls = listener.tls.clone();
             let task = async move {
                 let slot = wait_for_slot(&slots, peer).await;
                 waiting.set(waiting.get() - 1);
                 match slot {
                     Some(slot) => {
                         let conn = Conn::new(stream, limits.write_timeout);
-                        connection::serve(conn, peer, mirror, limits, slot).await;
+                        connection::serve(conn, peer, mirror, limits, slot, tls).await;
                     }
                     None => refuse_busy(&stream, peer),
                 }
@@ -170,7 +171,14 @@ async fn accept_loop(
             log::debug!("connection from {peer}: closed an idle connection to make room");
         }
         let conn = Conn::new(stream, limits.write_timeout);
-        let task = connection::serve(conn, peer, mirror.clone(), limits, slot);
+        let task = connection::serve(
+            conn,
+            peer,
+            mirror.clone(),
+            limits,
+            slot,
+            listener.tls.clone(),
+        );
         executor.spawn(task).detach();
     }
 }

@@ -3,9 +3,10 @@
 //! order, write the access-log line, and close when the client or the protocol says so.
 //!
 //! Time limits: a connection idle between requests is closed after the header timeout; a
-//! head must arrive within the header timeout of its first byte (else 408). A head that
-//! cannot be a request (garbage, a bare LF, a TLS ClientHello) gets its 400 as soon as
-//! the offending byte arrives. Request bodies (we are pull-only, so only uploads we refuse
+//! head must arrive within the header timeout of its first byte (else 408), and so must a
+//! TLS handshake. A head that cannot be a request (garbage, a bare LF) gets its 400 as
+//! soon as the offending byte arrives; a TLS ClientHello on a port without TLS gets a TLS
+//! alert and a debug line (see `tls.rs`). Request bodies (we are pull-only, so only uploads we refuse
 //! have them): up to [`MAX_DISCARDED_BODY`] with `Content-Length` is read and dropped so
 //! the connection stays usable; anything else is answered and the connection closed.
 //!
@@ -19,12 +20,14 @@
 use super::conn::Conn;
 use super::reply::{self, Framing};
 use super::slots::{Closing, Slot, State};
+use super::tls::{HANDSHAKE_FAILURE_ALERT, TLS_HANDSHAKE};
 use super::Limits;
 use crate::error::{Error, Subject};
 use crate::http::{parse_head, BodyLength, Head, HeadError, Method, Parsed, MAX_HEAD_BYTES};
 use crate::mirror::Mirror;
 use crate::routes;
 use futures_lite::{future, AsyncReadExt};
+use futures_rustls::TlsAcceptor;
 use smol::Timer;
 use std::future::Future;
 use std::io;
@@ -44,9 +47,6 @@ const LINGER: Duration = Duration::from_secs(1);
 
 /// At most this many bytes are read (and dropped) while lingering.
 const LINGER_BYTES: usize = 64 * 1024;
-
-/// First byte of a TLS record carrying a handshake (a ClientHello).
-const TLS_HANDSHAKE: u8 = 0x16;
 
 /// Longest request target written to the access log; the rest is cut and marked `…`.
 pub const MAX_LOGGED_TARGET: usize = 256;
@@ -123,13 +123,22 @@ async fn bounded<T>(
 
 /// Serves one connection until it closes; `slot` is released when this returns.
 pub async fn serve(
-    mut conn: Conn,
+    conn: Conn,
     peer: SocketAddr,
     mirror: Rc<Mirror>,
     limits: Limits,
     slot: Slot,
+    tls: Option<TlsAcceptor>,
 ) {
     let mut input = Input::new();
+    let mut conn = match tls {
+        // Boxed: a handshake's state is large, and needed only while it runs.
+        Some(acceptor) => match Box::pin(open_tls(conn, peer, &limits, &slot, acceptor)).await {
+            Some(conn) => conn,
+            None => return,
+        },
+        None => conn,
+    };
     loop {
         if slot.draining() {
             return;
@@ -150,6 +159,9 @@ pub async fn serve(
         let head = match read_head(&mut conn, &mut input, &limits, &slot).await {
             Ok(Some(head)) => head,
             Ok(None) => return,
+            Err(_) if input.data().first() == Some(&TLS_HANDSHAKE) && !conn.is_tls() => {
+                return refuse_tls(&mut conn, &mut input, peer).await
+            }
             Err(e) => return refuse(&mut conn, &mut input, peer, e).await,
         };
         slot.set(State::Busy);
@@ -158,6 +170,33 @@ pub async fn serve(
             Next::Close => return,
             Next::Linger => return linger(&mut conn, &mut input).await,
         }
+    }
+}
+
+/// A connection's first byte decides: a TLS handshake record (see `tls.rs`) starts the
+/// handshake, anything else is plain HTTP. `None`: the client went away, was closed, or
+/// its handshake failed or took longer than the header timeout.
+async fn open_tls(
+    conn: Conn,
+    peer: SocketAddr,
+    limits: &Limits,
+    slot: &Slot,
+    acceptor: TlsAcceptor,
+) -> Option<Conn> {
+    let deadline = Instant::now() + limits.header_timeout;
+    match bounded(conn.peek_byte(), deadline, slot.closing()).await {
+        Ok(Some(TLS_HANDSHAKE)) => {}
+        Ok(Some(_)) => return Some(conn),
+        _ => return None,
+    }
+    slot.set(State::Head(Instant::now()));
+    match bounded(conn.into_tls(&acceptor), deadline, slot.closing()).await {
+        Ok(conn) => Some(conn),
+        Err(Cut::Io) => {
+            log::debug!("TLS handshake with {} failed", peer.ip());
+            None
+        }
+        Err(_) => None,
     }
 }
 
@@ -177,16 +216,7 @@ async fn read_head(
             }
             Ok(Parsed::Partial) => {}
             Err(HeadError::TooLarge) => return Err(Error::HeadersTooLarge),
-            Err(HeadError::Malformed(why)) => {
-                let why = if input.data().first() == Some(&TLS_HANDSHAKE) {
-                    // skopeo, podman and cri-o try https first on an `insecure` mirror
-                    // and fall back to http when that fails.
-                    "TLS handshake on a plain-HTTP port"
-                } else {
-                    why
-                };
-                return Err(Error::Malformed(why.into()));
-            }
+            Err(HeadError::Malformed(why)) => return Err(Error::Malformed(why.into())),
         }
         match bounded(input.fill(conn), deadline, slot.closing()).await {
             Ok(0) => return Ok(None),
@@ -318,6 +348,19 @@ async fn refuse(conn: &mut Conn, input: &mut Input, peer: SocketAddr, e: Error) 
     }
 }
 
+/// Answers a TLS ClientHello on a port without TLS with a TLS alert, then closes. skopeo,
+/// podman and cri-o try https first on an `insecure` mirror and fall back to http when
+/// that fails: an everyday event, logged at debug level only.
+async fn refuse_tls(conn: &mut Conn, input: &mut Input, peer: SocketAddr) {
+    log::debug!(
+        "TLS handshake from {} on a port without TLS (no --tls-cert): answered with a TLS alert",
+        peer.ip()
+    );
+    if conn.send_raw(&HANDSHAKE_FAILURE_ALERT).is_ok() {
+        linger(conn, input).await;
+    }
+}
+
 /// Sends our FIN, then reads and drops what the client still sends, for at most
 /// [`LINGER`] and [`LINGER_BYTES`], so the close resets nothing the client has not read.
 async fn linger(conn: &mut Conn, input: &mut Input) {
@@ -380,7 +423,7 @@ mod tests {
         let slot = slots.admit(peer.ip(), Instant::now()).1.unwrap();
         let req = crate::http::Request::get("/v2/");
         let handler = std::mem::size_of_val(&routes::handle(&mirror, &req));
-        let f = serve(conn, peer, mirror, limits, slot);
+        let f = serve(conn, peer, mirror, limits, slot, None);
         let size = std::mem::size_of_val(&f);
         eprintln!("connection future {size} bytes, handler {handler}");
         assert!(

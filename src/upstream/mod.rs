@@ -41,6 +41,8 @@
 //!   with `Range: bytes=<offset>-` when offset > 0; follows redirects; the body reader
 //!   fails with an io error on reset or on `upstream_timeout` of silence.
 //! - `Registry::blob_head(&self, repo, digest) -> Result<u64, UpstreamError>`: length.
+//! - `Registry::referrers(&self, repo, digest, artifact_type) -> Result<ReferrersPage, _>`:
+//!   the body (≤ `MAX_MANIFEST_BYTES`) as sent, with `Content-Type` and `OCI-Filters-Applied`.
 //! - `Registry::tags_list(&self, repo, query) -> Result<TagsPage, UpstreamError>`: only `n`
 //!   and `last` of `query` are passed on; the page keeps upstream's `Content-Type` and `Link`.
 //! - 404 → `NotFound`, 429 → `TooManyRequests{retry_after, host}`, 401 after auth (or from
@@ -71,7 +73,7 @@ mod wire;
 pub use answers::{BlobStream, Failure, Manifest, RegistryStatus, Seen};
 pub use dns::THREAD_NAME as DNS_THREAD_NAME;
 pub use head::MAX_RESPONSE_HEAD_BYTES;
-pub use registry::{Registry, TagsPage};
+pub use registry::{ReferrersPage, Registry, TagsPage};
 
 use crate::config::Config;
 use crate::metrics::Metrics;

@@ -37,6 +37,17 @@ pub struct TagsPage {
     pub body: Vec<u8>,
 }
 
+/// A `referrers` answer as upstream sent it.
+#[derive(Debug)]
+pub struct ReferrersPage {
+    /// `Content-Type` as sent (the OCI index type if none).
+    pub content_type: String,
+    /// `OCI-Filters-Applied` as sent.
+    pub filters_applied: Option<String>,
+    /// The image index (≤ 4 MiB), byte for byte.
+    pub body: Vec<u8>,
+}
+
 /// Whether a call's success is known when its head arrives.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -96,6 +107,7 @@ impl Registry {
         reference: &Reference,
         head: bool,
     ) -> Result<Manifest, UpstreamError> {
+        let repo = &self.remote(repo)?;
         let url = self.api_url(repo, &format!("manifests/{reference}"))?;
         let accept = MANIFEST_TYPES.map(|t| t.to_string()).join(", ");
         let method = if head { Method::Head } else { Method::Get };
@@ -161,6 +173,7 @@ impl Registry {
         offset: u64,
         end: Option<u64>,
     ) -> Result<BlobStream, UpstreamError> {
+        let repo = &self.remote(repo)?;
         let url = self.api_url(repo, &format!("blobs/{digest}"))?;
         let last = end.map_or(String::new(), |e| e.to_string());
         let range = format!("bytes={offset}-{last}");
@@ -206,6 +219,7 @@ impl Registry {
         repo: &Repository,
         digest: &Digest,
     ) -> Result<u64, UpstreamError> {
+        let repo = &self.remote(repo)?;
         let url = self.api_url(repo, &format!("blobs/{digest}"))?;
         let head = self
             .call(Method::Head, url.clone(), &[], repo, Outcome::AtHead)
@@ -237,6 +251,7 @@ impl Registry {
         repo: &Repository,
         query: Option<&str>,
     ) -> Result<TagsPage, UpstreamError> {
+        let repo = &self.remote(repo)?;
         let mut url = self.api_url(repo, "tags/list")?;
         if let Some(q) = query.filter(|q| !q.is_empty()) {
             let parsed = Url::parse(&format!("http://x/?{q}")).map_err(|_| {
@@ -272,14 +287,66 @@ impl Registry {
         })
     }
 
+    /// GET `referrers/<digest>` (distribution-spec 1.1), with `artifactType` passed on if
+    /// given (already checked to be a media type). A registry without the API answers 404
+    /// (`NotFound`): the caller then falls back to the tag schema.
+    pub async fn referrers(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<ReferrersPage, UpstreamError> {
+        let repo = &self.remote(repo)?;
+        let mut url = self.api_url(repo, &format!("referrers/{digest}"))?;
+        if let Some(t) = artifact_type {
+            url.query_pairs_mut().append_pair("artifactType", t);
+        }
+        let accept = MediaType::OCI_INDEX.to_string();
+        let res = self
+            .call(
+                Method::Get,
+                url,
+                &[("accept", &accept)],
+                repo,
+                Outcome::AtHead,
+            )
+            .await?;
+        let content_type = header(&res, "content-type")
+            .unwrap_or(MediaType::OCI_INDEX.as_str())
+            .to_owned();
+        let filters_applied = header(&res, "oci-filters-applied").map(str::to_owned);
+        let body = self.read_body(res, MAX_MANIFEST_BYTES).await?;
+        Ok(ReferrersPage {
+            content_type,
+            filters_applied,
+            body,
+        })
+    }
+
     /// Breaker state, failure count, the last failure's cause, the rate-limit headers.
     pub fn status(&self) -> RegistryStatus {
         self.health.status(self.url.to_string())
     }
 
-    /// `<upstream>/v2/<repo>/<rest>`; `repo` and `rest` are validated identifiers.
+    /// The repository as the upstream names it: behind its prefix, if it has one (a
+    /// central mirror's namespace for this registry, see `UpstreamUrl`).
+    /// Fails only when the prefixed name is longer than a repository name may be.
+    fn remote(&self, repo: &Repository) -> Result<Repository, UpstreamError> {
+        match &self.url.prefix {
+            Some(p) => Repository::parse(&format!("{p}/{repo}")).map_err(|_| {
+                UpstreamError::Protocol(format!(
+                    "{}: {p}/{repo} is too long for a repository name",
+                    self.url.host
+                ))
+            }),
+            None => Ok(repo.clone()),
+        }
+    }
+
+    /// `<upstream>/v2/<repo>/<rest>`; `repo` (already [`Registry::remote`]) and `rest` are
+    /// validated identifiers.
     fn api_url(&self, repo: &Repository, rest: &str) -> Result<Url, UpstreamError> {
-        Url::parse(&format!("{}/v2/{repo}/{rest}", self.url))
+        Url::parse(&format!("{}/v2/{repo}/{rest}", self.url.origin()))
             .map_err(|e| UpstreamError::Protocol(format!("{}: building URL: {e}", self.url.host)))
     }
 
@@ -402,6 +469,17 @@ mod tests {
             format!("https://r.example:8443/v2/org/app/blobs/{digest}")
         );
         assert!(ups.get(&"evil.example".parse().unwrap()).is_none());
+        config.set_upstream(
+            "ghcr.io".parse().unwrap(),
+            UpstreamUrl::parse("http://central:5000/ghcr.io").unwrap(),
+        );
+        let chained = Upstreams::new(&config, Default::default()).unwrap();
+        let g = chained.get(&"ghcr.io".parse().unwrap()).unwrap();
+        let url = g.api_url(&g.remote(&repo).unwrap(), "tags/list").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://central:5000/v2/ghcr.io/org/app/tags/list"
+        );
         assert_eq!(ups.all().count(), 2, "docker.io plus ours");
         let s = r.status();
         assert!(s.available && s.consecutive_failures == 0 && s.ratelimit_remaining.is_none());

@@ -51,9 +51,20 @@ impl Resp {
 /// Sends `method path` with extra headers; returns the answer (body possibly cut short if
 /// the server closed early — compare with `content-length`).
 pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
-    let mut s = TcpStream::connect(addr).expect("connect to the mirror");
+    let s = TcpStream::connect(addr).expect("connect to the mirror");
     s.set_read_timeout(Some(DEADLINE)).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    exchange(s, &addr.to_string(), method, path, headers)
+}
+
+/// One request over `s` (a TCP or TLS stream whose read timeout the caller set), read to EOF.
+pub fn exchange(
+    mut s: impl Read + Write,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Resp {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
