@@ -35,6 +35,8 @@
 //! budget.rs        the default byte budget from the cache's filesystem; --max-size checks
 //! app.rs           start-up: bind, open the cache, start-up errors and line; spawn (tests)
 //! logger.rs        `log` to stderr + a ring of recent lines for /_regmirror/log
+//! ls.rs            `regmirror ls`: a cache directory's images, read with the mirror stopped
+//! remote.rs        `regmirror prefetch`: a blocking client of a running mirror's admin API
 //! reference.rs     Repository, Tag, Reference, UpstreamName: validated at the edge
 //! image_ref.rs     ImageRef (`ghcr.io/org/app:1.4`) and Platform, as operators write them
 //! keep.rs          the keep list's syntax (`--keep FILE`), a pure parser
@@ -96,11 +98,13 @@ pub mod http;
 pub mod image_ref;
 pub mod keep;
 pub mod logger;
+pub mod ls;
 pub mod manifest;
 pub mod media_type;
 pub mod metrics;
 pub mod mirror;
 pub mod reference;
+pub mod remote;
 pub mod routes;
 pub mod server;
 pub mod settings;

@@ -85,6 +85,20 @@ fn main() -> ExitCode {
             }
         }
         Command::Verify(v) => verify(&v.cache_dir()),
+        Command::Ls(l) => match regmirror::ls::images(&l.cache_dir()) {
+            Ok(images) => {
+                print!(
+                    "{}",
+                    regmirror::ls::table(&images, std::time::SystemTime::now())
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{program} ls: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Prefetch(p) => prefetch(program, p),
         Command::Tls(t) => match t.command {
             cli::TlsCommand::Init(init) => tls_init(program, init),
         },
@@ -106,6 +120,28 @@ fn tls_init(program: &str, args: cli::TlsInitArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("{program} tls init: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn prefetch(program: &str, p: cli::PrefetchArgs) -> ExitCode {
+    if p.images.is_empty() {
+        eprintln!(
+            "{program} prefetch: name at least one image, e.g. {program} prefetch alpine:3.20"
+        );
+        return ExitCode::from(2);
+    }
+    let outcome = regmirror::remote::Target::new(&p.mirror, &p.admin_token_file)
+        .and_then(|t| regmirror::remote::prefetch(&t, &p.images, p.platform.as_deref()));
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("{program} prefetch: not every image could be fetched (see above)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{program} prefetch: {e}");
             ExitCode::FAILURE
         }
     }
