@@ -61,7 +61,8 @@
 //!                  (lookups, following, pass-through), fill.rs (how a cold blob is
 //!                  fetched: resume, verify, a full disk), source.rs (its upstream stream,
 //!                  resuming itself within a patience); inventory.rs (images by tag,
-//!                  derived from disk), pulls.rs (pull counters, saved rarely), pins.rs
+//!                  derived from disk), walk.rs (an image's manifests and blobs, parsed
+//!                  once), pulls.rs (pull counters, saved rarely), pins.rs
 //!                  (keep list and operator pins), jobs.rs (prefetch jobs and their
 //!                  progress), prefetch.rs, keeper.rs (the keep list's rounds),
 //!                  allowance.rs (Docker Hub's allowance), evict.rs

@@ -77,9 +77,11 @@ fn main() -> ExitCode {
             )));
             mirror.save_state();
             match mirror.failure() {
+                // The keep list cannot fit the budget: a configuration that cannot work,
+                // like a bad configuration file (exit 2: systemd does not restart it).
                 Some(e) => {
                     log::error!("{e}");
-                    ExitCode::FAILURE
+                    ExitCode::from(2)
                 }
                 None => ExitCode::SUCCESS,
             }

@@ -166,6 +166,37 @@ fn a_prefetch_fetches_what_a_pull_would_and_reports_its_progress() {
 }
 
 #[test]
+fn a_prefetch_and_a_client_pulling_the_same_image_at_once_cost_one_fetch_per_blob() {
+    let fake = FakeUpstream::start();
+    let img = TestImage::new(55, &[2 << 20, 3 << 20]);
+    fake.push_image("library/big", "1", &img);
+    fake.delay(Duration::from_millis(150)); // both are asking while the first fetch connects
+    let dir = tempfile::tempdir().unwrap();
+    let token = with_token(dir.path());
+    let m = Mirror::start_with(&fake, |c| c.admin_token_file = Some(token.clone()));
+    let r = post(
+        m.addr,
+        "/_regmirror/admin/prefetch?image=big:1",
+        Some(TOKEN),
+    );
+    let id = r.json()["jobs"][0].as_u64().unwrap();
+    let addr = m.addr;
+    let client = {
+        let img = img.clone();
+        std::thread::spawn(move || pull(addr, "library/big", "1", &img))
+    };
+    client.join().unwrap();
+    assert_eq!(wait_job(m.addr, id)["state"], "done");
+    for d in [
+        img.config_digest(),
+        img.layer_digest(0),
+        img.layer_digest(1),
+    ] {
+        assert_eq!(fake.count("GET", &d), 1, "{d}");
+    }
+}
+
+#[test]
 fn pin_unpin_and_evict_one_image() {
     let fake = FakeUpstream::start();
     let (a, b) = (TestImage::new(60, &[10_000]), TestImage::new(61, &[20_000]));

@@ -195,7 +195,7 @@ fn a_keep_list_too_big_for_the_budget_stops_the_mirror_with_a_start_up_error() {
             keep.to_str().unwrap(),
         ],
     );
-    assert_eq!(r.code(), Some(1), "{r:?}");
+    assert_eq!(r.code(), Some(2), "a configuration that cannot work: {r:?}");
     let last = r
         .stderr_lines()
         .last()

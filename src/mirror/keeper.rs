@@ -1,9 +1,14 @@
-//! The keep list's life: every listed image is resolved at start, the whole list is sized
-//! against the budget before a layer is fetched (a list that cannot fit stops the mirror
-//! with a start-up error), pinned, and fetched; then revalidated every `--keep-refresh`
-//! (by `HEAD`, free on Docker Hub — fetched again only when a digest changed), sooner
+//! The keep list's life — and the operator pins', which are kept the same way: every
+//! pinned image is resolved at start, the whole list is sized against the budget before a
+//! layer is fetched, pinned, and fetched; then revalidated every `--keep-refresh` (by
+//! `HEAD`, free on Docker Hub — fetched again only when a digest changed), sooner
 //! ([`KEEP_RETRY`]) after a round in which an image could not be resolved. SIGHUP re-reads
 //! the file ([`Mirror::reload`]).
+//!
+//! A keep list that cannot fit the budget at start stops the mirror with a start-up error
+//! (exit status 2, like a bad configuration file: restarting cannot help). Operator pins
+//! that no longer fit (a smaller `--max-size`) are only logged — the mirror must run for
+//! them to be unpinned.
 
 use super::jobs::Origin;
 use super::pins;
@@ -56,11 +61,13 @@ impl Mirror {
     /// One round over the keep list; `false` if an image could not be resolved.
     pub(super) async fn keep_round(&self, first: bool) -> bool {
         let mut jobs = Vec::new();
-        for e in self.pins.keep_list() {
+        for (e, source) in self.pins.entries() {
             if !self.jobs.is_pending(&e.image) {
-                let id = self
-                    .jobs
-                    .add(e.image.clone(), e.platforms.clone(), Origin::Keep);
+                let origin = match source {
+                    pins::PinSource::Keep => Origin::Keep,
+                    pins::PinSource::Admin => Origin::Pin,
+                };
+                let id = self.jobs.add(e.image.clone(), e.platforms.clone(), origin);
                 jobs.push((id, e));
             }
         }
@@ -80,15 +87,24 @@ impl Mirror {
             }
         }
         self.cache.index_ready().await;
-        if let Err(why) = self.pinned_fit() {
+        let fits = match self.pinned_fit(true) {
+            Ok(_) => self
+                .pinned_fit(false)
+                .map_err(|why| format!("{why}; unpin some with POST /_regmirror/admin/unpin")),
+            Err(why) if first => {
+                for (id, _, _) in &resolved {
+                    self.jobs.finish(*id, Err(why.clone()));
+                }
+                self.fail_start(why);
+                return all;
+            }
+            Err(why) => Err(why),
+        };
+        if let Err(why) = fits {
             for (id, _, _) in &resolved {
                 self.jobs.finish(*id, Err(why.clone()));
             }
-            if first {
-                self.fail_start(why);
-            } else {
-                log::error!("{why}; what was pinned before stays pinned");
-            }
+            log::error!("{why}; what was pinned before stays pinned");
             return all;
         }
         self.apply_pins();
@@ -104,12 +120,16 @@ impl Mirror {
         all
     }
 
-    /// Whether every pinned image fits the budget together (shared blobs counted once,
-    /// sizes from the manifests); the error says how much each needs and what to do.
-    pub(super) fn pinned_fit(&self) -> Result<u64, String> {
+    /// Whether every pinned image — of the keep list only, with `keep_only` — fits the
+    /// budget together (shared blobs counted once, sizes from the manifests); the error
+    /// says how much each needs and what to do.
+    pub(super) fn pinned_fit(&self, keep_only: bool) -> Result<u64, String> {
         let mut sizes: HashMap<_, u64> = HashMap::new();
         let mut each = Vec::new();
-        for (entry, _) in self.pins.entries() {
+        for (entry, source) in self.pins.entries() {
+            if keep_only && source != pins::PinSource::Keep {
+                continue;
+            }
             let Some((_, walk)) = self.walk_cached(&entry.image, &pins::selection(&entry)) else {
                 continue;
             };

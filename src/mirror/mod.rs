@@ -16,7 +16,8 @@
 //! referrers API (relayed, or built from the tag schema and the cache), `blobs.rs` blobs and
 //! `fill.rs` how a cold blob is fetched (`source.rs` its upstream stream); `flight.rs` is
 //! the shared in-flight work. What the mirror holds and how it is kept: `inventory.rs`
-//! (images by tag, derived from disk), `pulls.rs` (per-image pull counters, saved
+//! (images by tag, derived from disk), `walk.rs` (an image's manifests and blobs as the
+//! manifests on disk tell, parsed once), `pulls.rs` (per-image pull counters, saved
 //! rarely), `pins.rs` (the keep list and operator pins → digests never evicted),
 //! `jobs.rs` (prefetch jobs and their progress), `prefetch.rs` (fetching an image before
 //! anyone pulls it), `keeper.rs` (the keep list's rounds, SIGHUP), `allowance.rs` (Docker
@@ -39,6 +40,7 @@ mod referrers;
 mod source;
 mod tags;
 mod tags_list;
+pub mod walk;
 
 pub use blobs::{BlobOut, BlobSource};
 pub use inventory::ImageInfo;
@@ -185,15 +187,12 @@ impl Mirror {
     /// Starts what runs beside the requests, before the executor runs anything (so the
     /// pins are in the index before the start-up scan may evict): the pins as the disk has
     /// them (`keep`: the keep list, read and checked at start), the task saving the pull
-    /// counters, the prefetch worker and the keep list's rounds.
+    /// counters, the prefetch worker and the rounds over the pinned images.
     pub fn start_background(self: &Rc<Self>, settings: Background, keep: Vec<Entry>) {
         self.pins.set_keep(keep);
         self.apply_pins();
         let save_every = settings.save_every;
-        let keeping = settings
-            .keep_file
-            .is_some()
-            .then_some(settings.keep_refresh);
+        let refresh = settings.keep_refresh;
         let _ = self.settings.set(settings);
         let this = Rc::downgrade(self);
         self.executor
@@ -208,9 +207,8 @@ impl Mirror {
             })
             .detach();
         self.executor.spawn(self.clone().prefetch_worker()).detach();
-        if let Some(refresh) = keeping {
-            self.executor.spawn(self.clone().keeper(refresh)).detach();
-        }
+        // Keeps the keep list and the operator pins (a round with no pins does nothing).
+        self.executor.spawn(self.clone().keeper(refresh)).detach();
     }
 
     /// The keep list's file, if there is one (`--keep`).

@@ -84,7 +84,7 @@ impl Mirror {
         let resolved = self.resolve(id, entry).await?;
         if origin == Origin::Pin {
             self.cache.index_ready().await;
-            if let Err(why) = self.pinned_fit() {
+            if let Err(why) = self.pinned_fit(false) {
                 // The pin was made before its size was known: take it back.
                 let _ = self.pins.unpin(&entry.image);
                 self.apply_pins();
