@@ -100,8 +100,16 @@ impl Pins {
     /// Replaces the keep list (at start, on SIGHUP) and saves its copy for `regmirror ls`.
     pub fn set_keep(&self, entries: Vec<Entry>) {
         let text: String = entries.iter().map(|e| format!("{e}\n")).collect();
-        if let Err(e) = write_atomically(&self.dir.join(KEEP_COPY_FILE), text.as_bytes()) {
-            log::warn!("could not save the keep list's copy for regmirror ls: {e}");
+        let copy = self.dir.join(KEEP_COPY_FILE);
+        // Written only when it changed (and not at all without a keep list): SD wear.
+        let same = match std::fs::read_to_string(&copy) {
+            Ok(old) => old == text,
+            Err(_) => text.is_empty(),
+        };
+        if !same {
+            if let Err(e) = write_atomically(&copy, text.as_bytes()) {
+                log::warn!("could not save the keep list's copy for regmirror ls: {e}");
+            }
         }
         *self.keep.borrow_mut() = entries;
         self.bump();
