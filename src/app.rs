@@ -8,7 +8,7 @@ use crate::budget;
 use crate::cache::Cache;
 use crate::config::{human_size, Config};
 use crate::metrics::Metrics;
-use crate::mirror::Mirror;
+use crate::mirror::{Background, Mirror};
 use crate::server::{self, Limits, Listener};
 use crate::upstream::Upstreams;
 use smol::LocalExecutor;
@@ -76,10 +76,27 @@ pub fn start(
         };
         log::info!("upstream {} = {}{auth}", u.name, u.url);
     }
+    let keep = match &config.keep {
+        Some(path) => {
+            let list = crate::keep::read(path)?;
+            crate::mirror::keeper::check_upstreams(&list, &upstreams)
+                .map_err(|e| format!("keep list {}: {e}", path.display()))?;
+            log::info!(
+                "keep list {}: {} images, revalidated every {}",
+                path.display(),
+                list.len(),
+                crate::config::human_duration(config.keep_refresh)
+            );
+            list
+        }
+        None => Vec::new(),
+    };
     let mut mirror = Mirror::new(cache, upstreams, config.tag_ttl, executor, metrics);
     mirror.access = Access::from_config(config)?;
     log::info!("{}", mirror.access.describe());
-    Ok((listener, Rc::new(mirror)))
+    let mirror = Rc::new(mirror);
+    mirror.start_background(Background::from(config), keep);
+    Ok((listener, mirror))
 }
 
 /// Runs a server on its own thread and executor; returns its address once it listens.
@@ -92,13 +109,19 @@ pub fn spawn(config: Config) -> Result<SocketAddr, String> {
             Ok((listener, mirror)) => {
                 let _ = tx.send(listener.local_addr().map_err(|e| e.to_string()));
                 let limits = Limits::from(&config);
-                let forever = std::future::pending();
+                // Runs until a start-up check made after start fails (then it stops, as
+                // the binary does).
+                let failing = mirror.clone();
+                let stop = async move {
+                    failing.failed().await;
+                    "a failed start-up check"
+                };
                 smol::block_on(executor.run(server::serve(
                     listener,
                     mirror,
                     limits,
                     executor.clone(),
-                    forever,
+                    stop,
                 )));
             }
             Err(e) => {

@@ -32,6 +32,50 @@ pub enum Command {
     Verify(VerifyArgs),
     /// TLS set-up: `tls init`.
     Tls(TlsArgs),
+    /// List what a cache holds.
+    Ls(LsArgs),
+    /// Ask a running mirror to fetch images now.
+    Prefetch(PrefetchArgs),
+}
+
+/// List what a cache directory holds, one image a line (works with the mirror stopped).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "ls", help_triggers("-h", "--help", "help"))]
+pub struct LsArgs {
+    /// cache directory (default ./regmirror-cache)
+    #[argh(option)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl LsArgs {
+    /// The cache directory to list.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| config::DEFAULT_CACHE_DIR.into())
+    }
+}
+
+/// Where `regmirror prefetch` finds the token by default: where the package's
+/// configuration file suggests keeping it.
+pub const DEFAULT_ADMIN_TOKEN_FILE: &str = "/etc/regmirror/admin.token";
+
+/// Ask a running mirror to fetch images now, with a progress bar per image; exit 1 if any could not be fetched.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "prefetch", help_triggers("-h", "--help", "help"))]
+pub struct PrefetchArgs {
+    /// the mirror, e.g. http://127.0.0.1:5000 (the default)
+    #[argh(option, default = "String::from(\"http://127.0.0.1:5000\")")]
+    pub mirror: String,
+    /// the file holding the mirror's admin token (default /etc/regmirror/admin.token)
+    #[argh(option, default = "PathBuf::from(DEFAULT_ADMIN_TOKEN_FILE)")]
+    pub admin_token_file: PathBuf,
+    /// platforms to fetch, e.g. linux/arm64,linux/amd64 (default: all the image offers)
+    #[argh(option)]
+    pub platform: Option<String>,
+    /// images: alpine:3.20, ghcr.io/org/app:1.4
+    #[argh(positional)]
+    pub images: Vec<String>,
 }
 
 /// TLS set-up.
@@ -152,6 +196,15 @@ pub struct ServeArgs {
     /// debug logging
     #[argh(switch, short = 'v')]
     pub verbose: bool,
+    /// keep list: a file naming one image a line, optionally with platforms (ghcr.io/org/app:1.4 linux/arm64,linux/amd64); each is fetched at start, revalidated, never evicted; re-read on SIGHUP
+    #[argh(option)]
+    pub keep: Option<String>,
+    /// how often the keep list is revalidated upstream by HEAD, e.g. 30m, 6h (default 6h)
+    #[argh(option)]
+    pub keep_refresh: Option<String>,
+    /// file holding a secret token (at least 16 characters) that switches on the admin actions (prefetch, pin, unpin, evict) for requests sending it as Authorization: Bearer TOKEN; re-read on SIGHUP
+    #[argh(option)]
+    pub admin_token_file: Option<String>,
 }
 
 /// Re-hash every cached blob, delete the bad ones, report; exit 1 if any were bad.
@@ -191,6 +244,9 @@ impl ServeArgs {
             (Key::Htpasswd, self.htpasswd),
             (Key::TlsCert, self.tls_cert),
             (Key::TlsKey, self.tls_key),
+            (Key::Keep, self.keep),
+            (Key::KeepRefresh, self.keep_refresh),
+            (Key::AdminTokenFile, self.admin_token_file),
         ];
         for (key, value) in once {
             if let Some(v) = value {

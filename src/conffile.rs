@@ -64,11 +64,17 @@ pub enum Key {
     TlsCert,
     /// `tls-key`
     TlsKey,
+    /// `keep`
+    Keep,
+    /// `keep-refresh`
+    KeepRefresh,
+    /// `admin-token-file`
+    AdminTokenFile,
 }
 
 impl Key {
     /// Every key, in the order `serve --help` lists the flags.
-    pub const ALL: [Key; 14] = [
+    pub const ALL: [Key; 17] = [
         Key::Listen,
         Key::CacheDir,
         Key::MaxSize,
@@ -83,6 +89,9 @@ impl Key {
         Key::TlsCert,
         Key::TlsKey,
         Key::Verbose,
+        Key::Keep,
+        Key::KeepRefresh,
+        Key::AdminTokenFile,
     ];
 
     /// The key as written in the file, which is also the flag without its `--`.
@@ -102,6 +111,9 @@ impl Key {
             Key::Htpasswd => "htpasswd",
             Key::TlsCert => "tls-cert",
             Key::TlsKey => "tls-key",
+            Key::Keep => "keep",
+            Key::KeepRefresh => "keep-refresh",
+            Key::AdminTokenFile => "admin-token-file",
         }
     }
 

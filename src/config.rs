@@ -40,6 +40,10 @@ pub const DEFAULT_CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// keeps a Pi Zero (512 MB, shared with the OS) far from trouble while serving an office.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
 
+/// The keep list is revalidated this often: by HEAD, which Docker Hub does not count, so
+/// the cost is a request per image; 6 h is Hub's allowance window.
+pub const DEFAULT_KEEP_REFRESH: Duration = Duration::from_secs(6 * 3600);
+
 /// Everything `serve` needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -77,6 +81,18 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// Its PEM private key (PKCS#8, SEC1 or PKCS#1; `--tls-key`).
     pub tls_key: Option<PathBuf>,
+    /// The keep list (`--keep FILE`): images fetched at start, revalidated, never evicted.
+    pub keep: Option<PathBuf>,
+    /// How often the keep list is revalidated upstream (`--keep-refresh`).
+    pub keep_refresh: Duration,
+    /// The file holding the admin token (`--admin-token-file`); `None`: admin actions off.
+    pub admin_token_file: Option<PathBuf>,
+    /// How often a prefetch held back by the upstream's allowance looks again (not a flag;
+    /// tests shorten it). See `mirror::allowance::ALLOWANCE_RECHECK`.
+    pub allowance_recheck: Duration,
+    /// How often the pull counters are saved when they changed (not a flag: the SD card's
+    /// sake decides it; tests shorten it). See `mirror::pulls::SAVE_INTERVAL`.
+    pub state_save_interval: Duration,
 }
 
 impl Config {
@@ -103,6 +119,11 @@ impl Config {
             htpasswd: None,
             tls_cert: None,
             tls_key: None,
+            keep: None,
+            keep_refresh: DEFAULT_KEEP_REFRESH,
+            admin_token_file: None,
+            allowance_recheck: crate::mirror::allowance::ALLOWANCE_RECHECK,
+            state_save_interval: crate::mirror::pulls::SAVE_INTERVAL,
         }
     }
 
@@ -307,6 +328,18 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .checked_mul(mult)
         .and_then(|w| w.checked_add(frac_value))
         .ok_or_else(too_big)
+}
+
+/// A duration for people, in the largest whole unit: `5m`, `1h`, `90s`, `250ms` (what
+/// [`parse_duration`] reads).
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => format!("{}ms", d.as_millis()),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 /// A byte count for people: `0 B`, `512 B`, `1.5 KiB`, `23.3 GiB` (powers of 1024, one

@@ -121,6 +121,15 @@ pub enum Error {
     Unauthenticated(bool),
     /// New credentials while the bcrypt checks of this minute are used up.
     AuthThrottled,
+    /// An admin action, but the mirror was started without `--admin-token-file`.
+    AdminOff,
+    /// An admin action without the admin token (`false`) or with a wrong one (`true`).
+    AdminToken(bool),
+    /// An admin action with a method other than POST.
+    AdminMethod,
+    /// An admin action the mirror's state refuses (evicting a pinned image, unpinning one
+    /// the keep list holds, a full queue); the message says what to do instead.
+    AdminRefused(String),
 }
 
 /// What a request was about: names the OCI code of a failure that is not the client's
@@ -168,6 +177,10 @@ impl Error {
             Error::AddressDenied(_) => Status::FORBIDDEN,
             Error::Unauthenticated(_) => Status::UNAUTHORIZED,
             Error::AuthThrottled => Status::TOO_MANY_REQUESTS,
+            Error::AdminOff => Status::FORBIDDEN,
+            Error::AdminToken(_) => Status::UNAUTHORIZED,
+            Error::AdminMethod => Status::METHOD_NOT_ALLOWED,
+            Error::AdminRefused(_) => Status::CONFLICT,
         }
     }
 
@@ -211,6 +224,9 @@ impl Error {
             Error::AddressDenied(_) => "DENIED",
             Error::Unauthenticated(_) => "UNAUTHORIZED",
             Error::AuthThrottled => "TOOMANYREQUESTS",
+            Error::AdminOff | Error::AdminRefused(_) => "DENIED",
+            Error::AdminToken(_) => "UNAUTHORIZED",
+            Error::AdminMethod => "UNSUPPORTED",
         }
     }
 
@@ -233,6 +249,10 @@ impl Error {
             | Error::Unauthenticated(_) => Side::Client,
             // Our own throttle, like Busy: worth a warning.
             Error::AuthThrottled => Side::Internal,
+            Error::AdminOff
+            | Error::AdminToken(_)
+            | Error::AdminMethod
+            | Error::AdminRefused(_) => Side::Client,
             Error::Upstream(_) => Side::Upstream,
             Error::Busy => Side::Internal,
             Error::Internal(_) => Side::Internal,
@@ -309,6 +329,22 @@ impl fmt::Display for Error {
             Error::AuthThrottled => {
                 f.write_str("too many new credentials to check right now; retry in a minute")
             }
+            Error::AdminOff => f.write_str(
+                "admin actions are switched off on this mirror: start it with \
+                 --admin-token-file FILE (FILE holding a secret of at least 16 characters, \
+                 readable only by regmirror) and send that secret as \
+                 Authorization: Bearer <secret>",
+            ),
+            Error::AdminToken(false) => f.write_str(
+                "admin actions need the secret in the mirror's --admin-token-file, sent as \
+                 Authorization: Bearer <secret>",
+            ),
+            Error::AdminToken(true) => f.write_str(
+                "wrong admin token: send the secret in the mirror's --admin-token-file as \
+                 Authorization: Bearer <secret>",
+            ),
+            Error::AdminMethod => f.write_str("admin actions are POST requests"),
+            Error::AdminRefused(why) => f.write_str(why),
         }
     }
 }
@@ -395,6 +431,11 @@ mod tests {
             Error::Unauthenticated(false),
             Error::Unauthenticated(true),
             Error::AuthThrottled,
+            Error::AdminOff,
+            Error::AdminToken(false),
+            Error::AdminToken(true),
+            Error::AdminMethod,
+            Error::AdminRefused("x".into()),
         ];
         all.extend(upstream.into_iter().map(Error::Upstream));
         all

@@ -35,7 +35,11 @@
 //! budget.rs        the default byte budget from the cache's filesystem; --max-size checks
 //! app.rs           start-up: bind, open the cache, start-up errors and line; spawn (tests)
 //! logger.rs        `log` to stderr + a ring of recent lines for /_regmirror/log
+//! ls.rs            `regmirror ls`: a cache directory's images, read with the mirror stopped
+//! remote.rs        `regmirror prefetch`: a blocking client of a running mirror's admin API
 //! reference.rs     Repository, Tag, Reference, UpstreamName: validated at the edge
+//! image_ref.rs     ImageRef (`ghcr.io/org/app:1.4`) and Platform, as operators write them
+//! keep.rs          the keep list's syntax (`--keep FILE`), a pure parser
 //! digest.rs        Digest (sha256), the only thing cache paths are built from
 //! media_type.rs    MediaType and the four manifest types we ask for and serve
 //! error.rs         the one Error enum → HTTP status + OCI code (spec codes only) + side
@@ -49,13 +53,19 @@
 //! http/            our own Request/Reply/Body types; head.rs: the request-head parser
 //!                  (pure, on httparse); status.rs: Status; range.rs: the Range header
 //! routes.rs        path → Route; dispatch; Error → OCI JSON
+//! control/         /_regmirror/images and /prefetch as JSON (json.rs); the admin actions
 //! mirror/          the pull logic across cache and upstream: mod.rs (state), flight.rs
 //!                  (work in flight, shared by every request for it), manifests.rs (by
 //!                  digest, Accept), tags.rs (freshness, revalidation, stale), tags_list.rs
 //!                  (tags/list pages), referrers.rs (the referrers API), blobs.rs
 //!                  (lookups, following, pass-through), fill.rs (how a cold blob is
 //!                  fetched: resume, verify, a full disk), source.rs (its upstream stream,
-//!                  resuming itself within a patience)
+//!                  resuming itself within a patience); inventory.rs (images by tag,
+//!                  derived from disk), walk.rs (an image's manifests and blobs, parsed
+//!                  once), pulls.rs (pull counters, saved rarely), pins.rs
+//!                  (keep list and operator pins), jobs.rs (prefetch jobs and their
+//!                  progress), prefetch.rs, keeper.rs (the keep list's rounds),
+//!                  allowance.rs (Docker Hub's allowance), evict.rs
 //! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
 //! status.rs        /_regmirror/status, /metrics, /v2/_catalog
 //! upstream/        the only HTTP client code, our own HTTP/1.1: client.rs (connect, TLS,
@@ -82,15 +92,20 @@ pub mod cache;
 pub mod cli;
 pub mod conffile;
 pub mod config;
+pub mod control;
 pub mod digest;
 pub mod error;
 pub mod http;
+pub mod image_ref;
+pub mod keep;
 pub mod logger;
+pub mod ls;
 pub mod manifest;
 pub mod media_type;
 pub mod metrics;
 pub mod mirror;
 pub mod reference;
+pub mod remote;
 pub mod routes;
 pub mod server;
 pub mod settings;

@@ -35,7 +35,8 @@ fn main() -> ExitCode {
             };
             logger::init(config.verbose);
             // Signal handlers first: a SIGTERM during start-up is then a clean stop too.
-            let stop = match server::signals::termination() {
+            let (hup, hups) = smol::channel::bounded(1);
+            let stop = match server::signals::termination(hup) {
                 Ok(f) => f,
                 Err(e) => {
                     log::error!("cannot install signal handlers: {e}");
@@ -50,18 +51,56 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            let reloading = mirror.clone();
+            executor
+                .spawn(async move {
+                    while hups.recv().await.is_ok() {
+                        reloading.reload();
+                    }
+                })
+                .detach();
+            // A start-up check that can only be made once the cache is indexed (the keep
+            // list fits the budget) stops the mirror as a start-up error.
+            let failing = mirror.clone();
+            let stop = futures_lite::future::or(stop, async move {
+                failing.failed().await;
+                "a failed start-up check"
+            });
             // Returns after SIGTERM/SIGINT, once replies in flight are done (or the grace
             // period is over): a requested stop is a success.
             smol::block_on(executor.run(server::serve(
                 listener,
-                mirror,
+                mirror.clone(),
                 server::Limits::from(&config),
                 executor.clone(),
                 stop,
             )));
-            ExitCode::SUCCESS
+            mirror.save_state();
+            match mirror.failure() {
+                // The keep list cannot fit the budget: a configuration that cannot work,
+                // like a bad configuration file (exit 2: systemd does not restart it).
+                Some(e) => {
+                    log::error!("{e}");
+                    ExitCode::from(2)
+                }
+                None => ExitCode::SUCCESS,
+            }
         }
         Command::Verify(v) => verify(&v.cache_dir()),
+        Command::Ls(l) => match regmirror::ls::images(&l.cache_dir()) {
+            Ok(images) => {
+                print!(
+                    "{}",
+                    regmirror::ls::table(&images, std::time::SystemTime::now())
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{program} ls: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Prefetch(p) => prefetch(program, p),
         Command::Tls(t) => match t.command {
             cli::TlsCommand::Init(init) => tls_init(program, init),
         },
@@ -83,6 +122,28 @@ fn tls_init(program: &str, args: cli::TlsInitArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("{program} tls init: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn prefetch(program: &str, p: cli::PrefetchArgs) -> ExitCode {
+    if p.images.is_empty() {
+        eprintln!(
+            "{program} prefetch: name at least one image, e.g. {program} prefetch alpine:3.20"
+        );
+        return ExitCode::from(2);
+    }
+    let outcome = regmirror::remote::Target::new(&p.mirror, &p.admin_token_file)
+        .and_then(|t| regmirror::remote::prefetch(&t, &p.images, p.platform.as_deref()));
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("{program} prefetch: not every image could be fetched (see above)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{program} prefetch: {e}");
             ExitCode::FAILURE
         }
     }

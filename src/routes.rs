@@ -36,6 +36,8 @@ pub enum Route {
     Status,
     /// `/_regmirror/log`
     Log,
+    /// The inventory, prefetch jobs and admin actions (`control/`).
+    Control(crate::control::Route),
 }
 
 impl Route {
@@ -69,6 +71,9 @@ pub fn parse(req: &Request) -> Result<Route, Error> {
         "/_regmirror/status" | "/_regmirror/status/" => return Ok(Route::Status),
         "/_regmirror/log" | "/_regmirror/log/" => return Ok(Route::Log),
         _ => {}
+    }
+    if let Some(c) = crate::control::parse(path) {
+        return Ok(Route::Control(c));
     }
     let rest = path.strip_prefix("/v2/").ok_or(Error::NotFound)?;
     let segs: Vec<&str> = rest.split('/').collect();
@@ -145,6 +150,10 @@ pub async fn handle(mirror: &Mirror, req: &Request) -> Reply {
     let allowed = access::check(&mirror.access, req, route.as_ref().ok());
     let (reply, subject) = match (&req.method, allowed.and(route)) {
         (_, Err(e)) => (Err(e), Subject::Other),
+        // Admin actions are POSTs (their token was checked with the access above).
+        (_, Ok(Route::Control(c))) if c.is_admin() => {
+            (crate::control::handle(mirror, req, &c), Subject::Other)
+        }
         (_, Ok(Route::Write)) | (Method::Other(_), Ok(_)) => {
             (Err(Error::Unsupported), Subject::Other)
         }
@@ -185,6 +194,7 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
             Body::Bytes(crate::logger::recent().into_bytes()),
         )
         .header("Content-Type", "text/plain; charset=utf-8")),
+        Route::Control(c) => crate::control::handle(mirror, req, &c),
         Route::Manifest(n, reference) => {
             let t = target(n)?;
             let m = mirror

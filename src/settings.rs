@@ -21,6 +21,10 @@ use std::path::{Path, PathBuf};
 /// is 20 bytes).
 pub const MIN_MAX_SIZE: u64 = 100_000_000;
 
+/// The shortest `--keep-refresh`: a round asks upstream about every kept image (HEADs,
+/// free on Docker Hub but not nothing), and a tag rarely moves more often than this.
+pub const MIN_KEEP_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// One value and where it came from.
 #[derive(Debug, Clone)]
 struct Sourced {
@@ -219,6 +223,21 @@ impl Settings {
         c.htpasswd = self.single(Key::Htpasswd).map(|s| PathBuf::from(&s.value));
         c.tls_cert = self.single(Key::TlsCert).map(|s| PathBuf::from(&s.value));
         c.tls_key = self.single(Key::TlsKey).map(|s| PathBuf::from(&s.value));
+        c.keep = self.single(Key::Keep).map(|s| PathBuf::from(&s.value));
+        if let Some(s) = self.single(Key::KeepRefresh) {
+            let at = self.at(s);
+            c.keep_refresh = config::parse_duration(&s.value).map_err(|e| format!("{at} {e}"))?;
+            if c.keep_refresh < MIN_KEEP_REFRESH {
+                return Err(format!(
+                    "{at} {:?}: at least {}: each round asks upstream about every image kept",
+                    s.value,
+                    config::human_duration(MIN_KEEP_REFRESH)
+                ));
+            }
+        }
+        c.admin_token_file = self
+            .single(Key::AdminTokenFile)
+            .map(|s| PathBuf::from(&s.value));
         if let Some(s) = self.single(Key::Verbose) {
             c.verbose = parse_bool(&s.value).ok_or_else(|| {
                 format!(

@@ -449,6 +449,11 @@ fn no_request_of_any_kind_starts_a_thread() {
         "/metrics".to_owned(),
         "/_regmirror/status".to_owned(),
         "/_regmirror/log".to_owned(),
+        "/_regmirror/images".to_owned(),
+        "/_regmirror/images?image=team%2Fapp%3A1".to_owned(),
+        "/_regmirror/prefetch?id=1,2".to_owned(),
+        "/_regmirror/pins".to_owned(),
+        "/_regmirror/allowance".to_owned(),
         "/nowhere".to_owned(),
     ];
     for p in &paths {
@@ -469,6 +474,7 @@ fn no_request_of_any_kind_starts_a_thread() {
         b"PATCH /v2/a/blobs/uploads/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc".to_vec(),
         vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03],
         b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"POST /_regmirror/admin/prefetch?image=alpine HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer x\r\nContent-Length: 4\r\n\r\nbody".to_vec(),
         b"GET /v2/ HTTP/1.0\r\n\r\n".to_vec(),
         b"get /v2/ HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
         b"GET /v2/ HTTP/1.1\nHost: x\n\n".to_vec(),

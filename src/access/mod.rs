@@ -2,8 +2,9 @@
 //! answered. Registry API routes need a client address in `--allow` (default: loopback
 //! and the private ranges, [`cidr::PRIVATE`]) and, with `--htpasswd`, valid Basic
 //! credentials (`401` with a Basic challenge otherwise). The mirror's own pages — the
-//! status page, `/metrics`, the log — follow `--allow` only. (Admin actions, when they come,
-//! will also need the admin token: add their routes' class here.)
+//! status page, `/metrics`, the log, the inventory and prefetch JSON — follow `--allow`
+//! only. Admin actions (`/_regmirror/admin/…`) need `--allow` and the admin token
+//! (`--admin-token-file`, see `control/admin.rs`); the htpasswd users are not asked for.
 //!
 //! Never logged or forwarded: a client's `Authorization`. Docker sends its Docker Hub
 //! credentials to a mirror after `docker login` (moby#42022); they are checked against the
@@ -16,6 +17,7 @@ pub mod cidr;
 pub mod htpasswd;
 
 use crate::config::Config;
+use crate::control::admin::Admin;
 use crate::error::Error;
 use crate::http::Request;
 use crate::routes::Route;
@@ -28,6 +30,8 @@ use std::time::Instant;
 pub struct Access {
     allow: Vec<Cidr>,
     htpasswd: Option<Htpasswd>,
+    /// The admin token (off without `--admin-token-file`); re-read on SIGHUP.
+    pub admin: Admin,
 }
 
 impl Default for Access {
@@ -36,20 +40,27 @@ impl Default for Access {
         Access {
             allow: cidr::private(),
             htpasswd: None,
+            admin: Admin::off(),
         }
     }
 }
 
 impl Access {
-    /// The policy `config` asks for; reads the htpasswd file (errors name it).
+    /// The policy `config` asks for; reads the htpasswd and admin token files (errors
+    /// name them).
     pub fn from_config(config: &Config) -> Result<Access, String> {
         let htpasswd = match &config.htpasswd {
             Some(p) => Some(Htpasswd::load(p)?),
             None => None,
         };
+        let admin = match &config.admin_token_file {
+            Some(p) => Admin::from_file(p)?,
+            None => Admin::off(),
+        };
         Ok(Access {
             allow: config.allow.clone(),
             htpasswd,
+            admin,
         })
     }
 
@@ -61,12 +72,17 @@ impl Access {
         } else {
             ranges.join(", ")
         };
+        let admin = if self.admin.is_on() {
+            "; admin actions on (--admin-token-file)"
+        } else {
+            ""
+        };
         match &self.htpasswd {
             Some(h) => format!(
-                "clients allowed from {who}; credentials of {} htpasswd users required",
+                "clients allowed from {who}; credentials of {} htpasswd users required{admin}",
                 h.users()
             ),
-            None => format!("clients allowed from {who}"),
+            None => format!("clients allowed from {who}{admin}"),
         }
     }
 }
@@ -76,20 +92,24 @@ impl Access {
 enum Class {
     /// The registry API (`/v2/…`), and anything we could not route.
     Registry,
-    /// The mirror's own read-only pages: status, metrics, log.
+    /// The mirror's own read-only pages: status, metrics, log, the control JSON.
     Pages,
+    /// The operator's actions: the admin token.
+    Admin,
 }
 
 fn class(route: Option<&Route>) -> Class {
     match route {
-        Some(Route::Status | Route::Metrics | Route::Log) => Class::Pages,
+        Some(Route::Control(c)) if c.is_admin() => Class::Admin,
+        Some(Route::Status | Route::Metrics | Route::Log | Route::Control(_)) => Class::Pages,
         _ => Class::Registry,
     }
 }
 
 /// May `req` (about `route`, `None` if its path routes nowhere) be answered? `Err` is the
 /// refusal to send: `403 DENIED` for an address outside `--allow`, `401` with a challenge
-/// for missing or wrong credentials, `429` while bcrypt checks are throttled.
+/// for missing or wrong credentials, `429` while bcrypt checks are throttled; for an admin
+/// action `403` when they are off, `401` without the right token.
 pub fn check(access: &Access, req: &Request, route: Option<&Route>) -> Result<(), Error> {
     if let Some(peer) = req.peer {
         let ip = peer.ip().to_canonical();
@@ -98,6 +118,7 @@ pub fn check(access: &Access, req: &Request, route: Option<&Route>) -> Result<()
         }
     }
     match (class(route), &access.htpasswd) {
+        (Class::Admin, _) => access.admin.check(req),
         (Class::Pages, _) | (_, None) => Ok(()),
         (Class::Registry, Some(h)) => match h.check(req, Instant::now()) {
             Verdict::Valid => Ok(()),
@@ -152,6 +173,7 @@ mod tests {
         let a = Access {
             allow: cidr::private(),
             htpasswd: Some(Htpasswd::parse(&format!("u:{hash}\n")).unwrap()),
+            admin: Admin::off(),
         };
         let r = from("127.0.0.1:1", "/v2/alpine/manifests/latest");
         let e = check(&a, &r, route(&r).as_ref()).unwrap_err();
@@ -161,5 +183,21 @@ mod tests {
         assert!(check(&a, &r, route(&r).as_ref()).is_ok());
         let r = from("127.0.0.1:1", "/_regmirror/status");
         assert!(check(&a, &r, route(&r).as_ref()).is_ok());
+        let r = from("127.0.0.1:1", "/_regmirror/images");
+        assert!(check(&a, &r, route(&r).as_ref()).is_ok());
+    }
+
+    #[test]
+    fn admin_actions_need_the_allowed_address_and_the_token() {
+        let a = Access::default();
+        let r = from("127.0.0.1:1", "/_regmirror/admin/pin?image=a");
+        let e = check(&a, &r, route(&r).as_ref()).unwrap_err();
+        assert!(matches!(e, Error::AdminOff), "{e}");
+        let r = from("203.0.113.5:1", "/_regmirror/admin/pin?image=a");
+        let e = check(&a, &r, route(&r).as_ref()).unwrap_err();
+        assert!(
+            matches!(e, Error::AddressDenied(_)),
+            "the address first: {e}"
+        );
     }
 }

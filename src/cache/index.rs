@@ -14,9 +14,13 @@
 //! pass, not per fill. Eviction is refused until the start-up scan has seen every blob
 //! ([`Index::set_complete`]): before that the index does not know what is oldest, nor how
 //! much is cached.
+//!
+//! Pins: the blobs of pinned images ([`Index::set_pins`], decided by the mirror) are never
+//! victims, and their bytes count against the budget like any other; a reservation that
+//! would fit only by evicting pinned bytes is refused.
 
 use crate::reference::Digest;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 /// Evict down to this fraction of the budget (percent) once eviction is needed: one
@@ -59,6 +63,10 @@ pub struct Index {
     max: u64,
     /// The start-up scan has inserted every blob on disk.
     complete: bool,
+    /// Digests never evicted (present or not yet fetched).
+    pins: HashSet<Digest>,
+    /// Bytes of `blobs` whose digest is in `pins`.
+    pinned: u64,
 }
 
 /// A granted reservation: what must be deleted first to honour it.
@@ -88,7 +96,35 @@ impl Index {
             reserved: 0,
             max,
             complete: false,
+            pins: HashSet::new(),
+            pinned: 0,
         }
+    }
+
+    /// Replaces the set of pinned digests: they are never evicted from now on, and the
+    /// ones on disk count as pinned bytes.
+    pub fn set_pins(&mut self, pins: HashSet<Digest>) {
+        self.pinned = pins
+            .iter()
+            .filter_map(|d| self.blobs.get(d))
+            .map(|e| e.size)
+            .sum();
+        self.pins = pins;
+    }
+
+    /// Whether `d` is pinned.
+    pub fn is_pinned(&self, d: &Digest) -> bool {
+        self.pins.contains(d)
+    }
+
+    /// Bytes of pinned blobs on disk.
+    pub fn pinned_bytes(&self) -> u64 {
+        self.pinned
+    }
+
+    /// The size of blob `d`, if the index knows it.
+    pub fn size_of(&self, d: &Digest) -> Option<u64> {
+        self.blobs.get(d).map(|e| e.size)
     }
 
     /// Records a blob committed now, or found by a hit before the scan reached it.
@@ -102,8 +138,14 @@ impl Index {
         };
         if let Some(old) = self.blobs.insert(d, entry) {
             self.cached -= old.size;
+            if self.pins.contains(&d) {
+                self.pinned -= old.size;
+            }
         }
         self.cached += size;
+        if self.pins.contains(&d) {
+            self.pinned += size;
+        }
     }
 
     /// Records a blob the start-up scan found. A blob already known (hit or committed
@@ -163,6 +205,9 @@ impl Index {
     pub fn remove(&mut self, d: &Digest) {
         if let Some(e) = self.blobs.remove(d) {
             self.cached -= e.size;
+            if self.pins.contains(d) {
+                self.pinned -= e.size;
+            }
         }
     }
 
@@ -186,14 +231,22 @@ impl Index {
     /// Must not be called before the scan is complete (it could not choose victims).
     pub fn reserve(&mut self, size: u64) -> Option<Admission> {
         debug_assert!(self.complete, "reserve before the index is complete");
-        // Every cached entry is evictable, so the request fits iff it fits beside the
-        // other reservations. Decide that first: never evict for a request then refused.
-        if self.reserved.saturating_add(size) > self.max {
+        // Every cached entry but the pinned ones is evictable, so the request fits iff it
+        // fits beside the other reservations and the pinned bytes. Decide that first:
+        // never evict for a request then refused.
+        let kept = self.reserved.saturating_add(self.pinned);
+        if kept.saturating_add(size) > self.max {
             return None;
         }
         let mut evict = Vec::new();
         if self.cached + self.reserved + size > self.max {
-            let target = self.low_watermark().saturating_sub(size);
+            // Down to the low watermark — or, when the pins leave no room for that, just
+            // under the budget (evicting everything else would not reach the watermark).
+            let target = if kept + size <= self.low_watermark() {
+                self.low_watermark() - size
+            } else {
+                self.max - size
+            };
             evict = self.evict_until(target);
         }
         self.reserved += size;
@@ -245,6 +298,7 @@ impl Index {
         // the others already cover `need`.
         let mut chosen: BinaryHeap<(u32, Victim, u64)> = BinaryHeap::new();
         let mut covered = 0u64;
+        let pins = &self.pins;
         let all = self
             .blobs
             .iter()
@@ -253,7 +307,10 @@ impl Index {
                 self.partials
                     .iter()
                     .map(|(d, e)| (e.used, Victim::Partial(*d), e.size)),
-            );
+            )
+            .filter(|(_, v, _)| match v {
+                Victim::Blob(d) | Victim::Partial(d) => !pins.contains(d),
+            });
         for (used, victim, size) in all {
             if covered >= need && chosen.peek().is_some_and(|top| top.0 <= used) {
                 continue;
@@ -429,6 +486,45 @@ mod tests {
         let a = ix.reserve(300).unwrap();
         assert_eq!(a.evict, vec![Victim::Partial(d(1))]);
         assert_eq!(ix.take_partial(&d(1)), None);
+    }
+
+    #[test]
+    fn pinned_blobs_are_never_victims_and_count_against_the_budget() {
+        let mut ix = complete(1000);
+        for n in 1..=4 {
+            ix.insert(d(n), 200, t(n.into())); // 800 bytes, blob 1 oldest
+        }
+        ix.set_pins([d(1), d(2), d(9)].into_iter().collect());
+        assert_eq!(ix.pinned_bytes(), 400, "only what is on disk");
+        let a = ix.reserve(300).unwrap();
+        // Over budget: the oldest unpinned (3) goes, never 1 or 2.
+        assert_eq!(a.evict, vec![Victim::Blob(d(3))]);
+        ix.release(300);
+        // 400 pinned + 700 can never fit a 1000-byte budget, whatever is evicted.
+        assert!(ix.reserve(700).is_none());
+        assert!(ix.contains(&d(4)), "nothing evicted for a refused request");
+        ix.insert(d(9), 100, t(9)); // the pinned blob arrives
+        assert_eq!(ix.pinned_bytes(), 500);
+        ix.remove(&d(1));
+        assert_eq!(ix.pinned_bytes(), 300);
+        let evict = ix.disk_full(0);
+        assert!(
+            evict.iter().all(|v| *v == Victim::Blob(d(4))),
+            "a full disk spares the pins too: {evict:?}"
+        );
+    }
+
+    #[test]
+    fn pins_heavier_than_the_watermark_still_leave_room_under_the_budget() {
+        let mut ix = complete(1000);
+        ix.insert(d(1), 850, t(1));
+        ix.insert(d(2), 100, t(2));
+        ix.insert(d(3), 40, t(3));
+        ix.set_pins([d(1)].into_iter().collect());
+        let a = ix.reserve(100).unwrap();
+        // 850 pinned + 100 is over the 900 watermark: evict to 1000, not everything.
+        assert_eq!(a.evict, vec![Victim::Blob(d(2))]);
+        assert!(ix.contains(&d(3)));
     }
 
     #[test]

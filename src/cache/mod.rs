@@ -33,8 +33,8 @@ use event_listener::Event;
 use fill::Fill;
 use index::{Index, Victim};
 use permit::{Books, Permit};
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::future::Future;
 use std::io;
@@ -89,6 +89,20 @@ pub struct Cache {
     found_partials: RefCell<Vec<Partial>>,
     /// The mirror's counters (evictions).
     metrics: Rc<Metrics>,
+    /// Bumped whenever what is derived from the cache's contents may change: see
+    /// [`Changes`].
+    changes: Cell<Changes>,
+}
+
+/// Counts of changes to the cache's contents, for whoever derives something from them
+/// (the inventory) and wants to know whether to derive it again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// A blob (or manifest) was committed, evicted or found missing.
+    pub blobs: u64,
+    /// A tag record was added, removed, or now points elsewhere (a re-confirmation of the
+    /// same digest does not count).
+    pub tags: u64,
 }
 
 /// What [`Cache::lookup`] found for a digest.
@@ -111,6 +125,8 @@ pub struct CacheStats {
     pub partial: u64,
     /// Bytes reserved by fills in progress.
     pub reserved: u64,
+    /// Bytes of pinned blobs on disk (part of `cached`; never evicted).
+    pub pinned: u64,
     /// The budget (provisional until the index is complete, when derived).
     pub max: u64,
     /// Cached blobs (so far, while the index is rebuilt).
@@ -145,6 +161,7 @@ impl Cache {
             fills: RefCell::new(HashMap::new()),
             found_partials: RefCell::new(partials),
             metrics,
+            changes: Cell::new(Changes::default()),
         })
     }
 
@@ -239,7 +256,11 @@ impl Cache {
             self.record_hit(d, size);
             return Ok(Some(Lookup::Hit(Arc::new(file), size)));
         }
-        self.index.borrow_mut().remove(d);
+        let known = self.index.borrow().contains(d);
+        if known {
+            self.index.borrow_mut().remove(d); // vanished from disk
+            self.changed(|c| c.blobs += 1);
+        }
         Ok(self.fills.borrow().get(d).cloned().map(Lookup::Follow))
     }
 
@@ -299,6 +320,72 @@ impl Cache {
         })
     }
 
+    /// A stored blob's bytes if it is at most `limit` bytes, *without* recording a use: for
+    /// what the mirror derives about its contents (the inventory), which must not make an
+    /// image look recently pulled. `None` when not cached, too big, or unreadable.
+    pub fn read_quietly(&self, d: &Digest, limit: usize) -> Option<Vec<u8>> {
+        match self.store.read_small(d, limit) {
+            Ok(Small::Bytes(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The size of cached blob `d`: from the index, or (while the start-up scan has not
+    /// got to it) from the file. `None` when not cached.
+    pub fn blob_size(&self, d: &Digest) -> Option<u64> {
+        let ix = self.index.borrow();
+        match ix.size_of(d) {
+            Some(size) => Some(size),
+            None if ix.is_complete() => None,
+            None => std::fs::metadata(self.store.blob_path(d))
+                .ok()
+                .map(|m| m.len()),
+        }
+    }
+
+    /// Replaces the set of pinned digests (the blobs of pinned images, on disk or not):
+    /// never evicted, and counted against the budget.
+    pub fn set_pins(&self, pins: HashSet<Digest>) {
+        self.index.borrow_mut().set_pins(pins);
+    }
+
+    /// Deletes cached blobs on request (an operator evicting one image), except pinned ones
+    /// and ones being filled; returns the bytes freed.
+    pub fn remove_blobs(&self, digests: &[Digest]) -> u64 {
+        let mut freed = 0;
+        for d in digests {
+            let size = {
+                let ix = self.index.borrow();
+                if ix.is_pinned(d) || self.fills.borrow().contains_key(d) {
+                    continue;
+                }
+                ix.size_of(d)
+            };
+            match self.store.remove_blob(d) {
+                Ok(()) => {
+                    self.index.borrow_mut().remove(d);
+                    freed += size.unwrap_or(0);
+                    self.metrics.evictions.inc();
+                    log::info!("evicted {d} on request");
+                }
+                Err(e) => log::warn!("could not evict {d}: {e}"),
+            }
+        }
+        self.changed(|c| c.blobs += 1);
+        freed
+    }
+
+    /// How often the contents changed (see [`Changes`]).
+    pub fn changes(&self) -> Changes {
+        self.changes.get()
+    }
+
+    fn changed(&self, f: impl FnOnce(&mut Changes)) {
+        let mut c = self.changes.get();
+        f(&mut c);
+        self.changes.set(c);
+    }
+
     /// The cache's root directory.
     pub fn root(&self) -> &Path {
         self.store.root()
@@ -328,7 +415,7 @@ impl Cache {
             media_type: media_type.clone(),
             checked: SystemTime::now(),
         };
-        self.tags.put(upstream, repo, tag, &rec)
+        self.put_tag_record(upstream, repo, tag, &rec)
     }
 
     /// Saves a tag record as it is (tests, imports).
@@ -339,12 +426,28 @@ impl Cache {
         tag: &Tag,
         rec: &TagRecord,
     ) -> io::Result<()> {
-        self.tags.put(upstream, repo, tag, rec)
+        // One small read, once per revalidation: a tag confirmed again changes nothing
+        // derived from it.
+        let moved = self
+            .tags
+            .get(upstream, repo, tag)
+            .is_none_or(|old| old.digest != rec.digest || old.media_type != rec.media_type);
+        let written = self.tags.put(upstream, repo, tag, rec);
+        if moved {
+            self.changed(|c| c.tags += 1);
+        }
+        written
     }
 
-    /// Forgets a tag upstream says no longer exists.
+    /// Forgets a tag upstream says no longer exists (or an operator evicted).
     pub fn remove_tag(&self, upstream: &UpstreamName, repo: &Repository, tag: &Tag) {
-        self.tags.remove(upstream, repo, tag)
+        self.tags.remove(upstream, repo, tag);
+        self.changed(|c| c.tags += 1);
+    }
+
+    /// Every tag record, sorted by upstream, repository and tag.
+    pub fn tag_records(&self) -> Vec<tags::TagEntry> {
+        self.tags.all()
     }
 
     /// Tags known for a repository, sorted (the offline fallback for `tags/list`).
@@ -378,6 +481,7 @@ impl Cache {
             cached: ix.cached_bytes(),
             partial: ix.partial_bytes(),
             reserved: ix.reserved_bytes(),
+            pinned: ix.pinned_bytes(),
             max: ix.max_bytes(),
             blobs: ix.len(),
             fills: self.fills.borrow().len(),
@@ -403,10 +507,14 @@ impl Cache {
                 Err(e) => log::warn!("could not evict {d}: {e}"),
             }
         }
+        if !victims.is_empty() {
+            self.changed(|c| c.blobs += 1);
+        }
     }
 
     fn committed(&self, d: Digest, size: u64) {
         self.index.borrow_mut().insert(d, size, SystemTime::now());
+        self.changed(|c| c.blobs += 1);
     }
 }
 

@@ -19,6 +19,9 @@ use std::time::{Duration, SystemTime};
 /// Name of the directory holding a repository's tag records.
 const TAGS_DIR: &str = "_tags";
 
+/// A tag record with what it is the record of: (upstream, repository, tag, record).
+pub type TagEntry = (UpstreamName, Repository, Tag, TagRecord);
+
 /// What we last learned about a tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagRecord {
@@ -106,6 +109,23 @@ impl Tags {
             .collect();
         tags.sort();
         tags
+    }
+
+    /// Every readable record: (upstream, repository, tag, record), sorted.
+    pub fn all(&self) -> Vec<TagEntry> {
+        let mut out = Vec::new();
+        for (upstream, repo) in self.repositories() {
+            let Ok(repo) = Repository::parse(&repo) else {
+                continue;
+            };
+            for name in self.list(&upstream, &repo) {
+                let Ok(tag) = Tag::parse(&name) else { continue };
+                if let Some(rec) = self.get(&upstream, &repo, &tag) {
+                    out.push((upstream.clone(), repo.clone(), tag, rec));
+                }
+            }
+        }
+        out
     }
 
     /// Every `(upstream, repository)` with at least one tag record, sorted (`_catalog`).

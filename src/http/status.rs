@@ -10,6 +10,8 @@ pub struct Status(u16);
 impl Status {
     /// 200
     pub const OK: Status = Status(200);
+    /// 202: an admin action was queued.
+    pub const ACCEPTED: Status = Status(202);
     /// 206
     pub const PARTIAL_CONTENT: Status = Status(206);
     /// 400
@@ -24,6 +26,8 @@ impl Status {
     pub const METHOD_NOT_ALLOWED: Status = Status(405);
     /// 408
     pub const REQUEST_TIMEOUT: Status = Status(408);
+    /// 409: an admin action conflicts with the mirror's state (evicting a pinned image).
+    pub const CONFLICT: Status = Status(409);
     /// 416
     pub const RANGE_NOT_SATISFIABLE: Status = Status(416);
     /// 429
@@ -80,6 +84,7 @@ impl Status {
     pub fn reason(self) -> &'static str {
         match self.0 {
             200 => "OK",
+            202 => "Accepted",
             206 => "Partial Content",
             400 => "Bad Request",
             401 => "Unauthorized",
@@ -87,6 +92,7 @@ impl Status {
             404 => "Not Found",
             405 => "Method Not Allowed",
             408 => "Request Timeout",
+            409 => "Conflict",
             416 => "Range Not Satisfiable",
             429 => "Too Many Requests",
             431 => "Request Header Fields Too Large",

@@ -76,6 +76,11 @@ impl Mirror {
             Reference::Digest(d) => self.manifest_by_digest(t, d).await?,
             Reference::Tag(tag) => self.manifest_by_tag(t, tag).await?,
         };
+        if let Reference::Tag(tag) = reference {
+            // Every client resolves the tag once per pull (see `pulls.rs`).
+            let now = std::time::SystemTime::now();
+            self.pulls.count(t.registry.name(), &t.repo, tag, now);
+        }
         let by_tag = matches!(reference, Reference::Tag(_));
         match negotiate(&out.media_type, &out.bytes, by_tag, accept) {
             Negotiated::Serve => Ok(out),

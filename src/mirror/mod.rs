@@ -14,19 +14,37 @@
 //! `manifests.rs` answers manifests (by digest, and the `Accept` rules), `tags.rs` tags
 //! (freshness, revalidation, stale), `tags_list.rs` `tags/list`, `referrers.rs` the
 //! referrers API (relayed, or built from the tag schema and the cache), `blobs.rs` blobs and
-//! `fill.rs` how a cold blob is fetched (`source.rs` its upstream stream); `flight.rs` is the
-//! shared in-flight work; this file holds the mirror's state.
+//! `fill.rs` how a cold blob is fetched (`source.rs` its upstream stream); `flight.rs` is
+//! the shared in-flight work. What the mirror holds and how it is kept: `inventory.rs`
+//! (images by tag, derived from disk), `walk.rs` (an image's manifests and blobs as the
+//! manifests on disk tell, parsed once), `pulls.rs` (per-image pull counters, saved
+//! rarely), `pins.rs` (the keep list and operator pins → digests never evicted),
+//! `jobs.rs` (prefetch jobs and their progress), `prefetch.rs` (fetching an image before
+//! anyone pulls it), `keeper.rs` (the keep list's rounds, SIGHUP), `allowance.rs` (Docker
+//! Hub's allowance: prefetch holds back, freshness stretches), `evict.rs` (an operator
+//! evicting one image). This file holds the mirror's state.
 
+pub mod allowance;
 mod blobs;
+pub mod evict;
 mod fill;
 mod flight;
+pub mod inventory;
+pub mod jobs;
+pub mod keeper;
 mod manifests;
+pub mod pins;
+pub mod prefetch;
+pub mod pulls;
 mod referrers;
 mod source;
 mod tags;
 mod tags_list;
+pub mod walk;
 
 pub use blobs::{BlobOut, BlobSource};
+pub use inventory::ImageInfo;
+pub use jobs::{PrefetchJob, PrefetchState};
 pub use manifests::ManifestOut;
 pub use referrers::ReferrersOut;
 pub use tags::REVALIDATE_PATIENCE;
@@ -35,12 +53,17 @@ pub use tags_list::{NextPage, TagsOut};
 use crate::access::Access;
 use crate::cache::Cache;
 use crate::error::Error;
+use crate::keep::Entry;
 use crate::metrics::Metrics;
 use crate::reference::{Repository, UpstreamName};
 use crate::upstream::{Registry, Upstreams};
+use event_listener::Event;
 use flight::Flights;
 use manifests::{Fetch, FlightKey};
 use smol::LocalExecutor;
+use std::cell::{OnceCell, RefCell};
+use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -71,6 +94,51 @@ pub struct Mirror {
     /// Manifest fetches and tag resolutions in flight, by (upstream, repository,
     /// reference): every request for the same reference while one runs shares its outcome.
     manifests: Rc<Flights<FlightKey, Fetch>>,
+    /// What is derived from disk for the inventory, kept between page views.
+    inventory: inventory::Inventory,
+    /// Per-image pull counters.
+    pulls: pulls::Pulls,
+    /// Pinned images.
+    pins: pins::Pins,
+    /// Prefetch jobs of this run.
+    jobs: jobs::Jobs,
+    /// Operator prefetches waiting for the worker: (job id, image, who asked).
+    queue: RefCell<VecDeque<(u64, Entry, jobs::Origin)>>,
+    /// Notified when one is queued.
+    queued: Event,
+    /// Upstreams whose tag freshness is stretched now (their allowance is low).
+    stretched: RefCell<HashSet<UpstreamName>>,
+    /// A start-up check made after start failed (the keep list cannot fit): why.
+    fatal: RefCell<Option<String>>,
+    /// Notified when `fatal` is set.
+    fatal_event: Event,
+    /// What the background work was started with.
+    settings: OnceCell<Background>,
+}
+
+/// What runs beside the requests, as configured (see [`Mirror::start_background`]).
+#[derive(Debug, Clone)]
+pub struct Background {
+    /// How often changed pull counters are saved.
+    pub save_every: Duration,
+    /// The keep list's file (`--keep`), re-read on SIGHUP.
+    pub keep_file: Option<PathBuf>,
+    /// How often the keep list is revalidated (`--keep-refresh`).
+    pub keep_refresh: Duration,
+    /// How often a prefetch held back by the allowance looks again.
+    pub allowance_recheck: Duration,
+}
+
+impl Background {
+    /// The background settings `config` asks for.
+    pub fn from(config: &crate::config::Config) -> Background {
+        Background {
+            save_every: config.state_save_interval,
+            keep_file: config.keep.clone(),
+            keep_refresh: config.keep_refresh,
+            allowance_recheck: config.allowance_recheck,
+        }
+    }
 }
 
 impl std::fmt::Debug for Mirror {
@@ -96,6 +164,8 @@ impl Mirror {
         let cache = Rc::new(cache);
         fill::spawn_startup(&cache, &upstreams, &executor);
         Mirror {
+            pulls: pulls::Pulls::load(cache.root()),
+            pins: pins::Pins::load(cache.root()),
             cache,
             upstreams,
             tag_ttl,
@@ -103,6 +173,64 @@ impl Mirror {
             access: Access::default(),
             executor,
             manifests: Rc::new(Flights::new()),
+            inventory: inventory::Inventory::default(),
+            jobs: jobs::Jobs::default(),
+            queue: RefCell::new(VecDeque::new()),
+            queued: Event::new(),
+            stretched: RefCell::new(HashSet::new()),
+            fatal: RefCell::new(None),
+            fatal_event: Event::new(),
+            settings: OnceCell::new(),
+        }
+    }
+
+    /// Starts what runs beside the requests, before the executor runs anything (so the
+    /// pins are in the index before the start-up scan may evict): the pins as the disk has
+    /// them (`keep`: the keep list, read and checked at start), the task saving the pull
+    /// counters, the prefetch worker and the rounds over the pinned images.
+    pub fn start_background(self: &Rc<Self>, settings: Background, keep: Vec<Entry>) {
+        self.pins.set_keep(keep);
+        self.apply_pins();
+        let save_every = settings.save_every;
+        let refresh = settings.keep_refresh;
+        let _ = self.settings.set(settings);
+        let this = Rc::downgrade(self);
+        self.executor
+            .spawn(async move {
+                loop {
+                    smol::Timer::after(save_every).await;
+                    match this.upgrade() {
+                        Some(m) => m.save_state(),
+                        None => return,
+                    }
+                }
+            })
+            .detach();
+        self.executor.spawn(self.clone().prefetch_worker()).detach();
+        // Keeps the keep list and the operator pins (a round with no pins does nothing).
+        self.executor.spawn(self.clone().keeper(refresh)).detach();
+    }
+
+    /// The keep list's file, if there is one (`--keep`).
+    pub fn keep_file(&self) -> Option<&std::path::Path> {
+        self.settings.get()?.keep_file.as_deref()
+    }
+
+    /// The pinned images.
+    pub fn pins(&self) -> &pins::Pins {
+        &self.pins
+    }
+
+    /// Every prefetch job of this run (the finished ones up to a bound), oldest first.
+    pub fn prefetches(&self) -> Vec<PrefetchJob> {
+        self.jobs.snapshot()
+    }
+
+    /// Writes what is kept in memory and saved rarely (the pull counters): at shutdown,
+    /// and every [`pulls::SAVE_INTERVAL`].
+    pub fn save_state(&self) {
+        if let Err(e) = self.pulls.save() {
+            log::warn!("could not save the pull counters: {e}");
         }
     }
 }

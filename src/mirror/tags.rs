@@ -42,7 +42,11 @@ impl Mirror {
             None => None,
         };
         if let (Some(rec), Some(out)) = (&known, on_disk) {
-            if is_fresh(rec.checked, SystemTime::now(), self.tag_ttl) {
+            if is_fresh(
+                rec.checked,
+                SystemTime::now(),
+                self.tag_ttl_for(&t.registry),
+            ) {
                 return Ok(out);
             }
             let (flight, role) = self.work(t).tag(tag, true);
@@ -155,7 +159,7 @@ impl Work {
     }
 
     /// Records that `tag` points to `fetched`, confirmed now.
-    fn remember(&self, tag: &Tag, fetched: &Fetched) {
+    pub(super) fn remember(&self, tag: &Tag, fetched: &Fetched) {
         let rec = TagRecord {
             digest: fetched.digest,
             media_type: fetched.media_type.clone(),

@@ -24,18 +24,30 @@ impl Mirror {
 
     pub fn start_with(fake: &FakeUpstream, tweak: impl FnOnce(&mut Config)) -> Mirror {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Config::new(dir.path().to_path_buf());
-        c.listen = "127.0.0.1:0".parse().unwrap();
-        c.set_upstream(
-            "docker.io".parse().unwrap(),
-            UpstreamUrl::parse(&fake.url()).unwrap(),
-        );
-        c.upstream_timeout = Duration::from_secs(2);
-        tweak(&mut c);
-        let addr = app::spawn(c).expect("mirror starts");
+        let addr = spawn_in(fake, dir.path(), tweak).expect("mirror starts");
         Mirror { addr, dir }
     }
+}
 
+/// Starts another mirror on an existing cache directory (a restart, as far as the disk
+/// can tell): in front of `fake`, on port 0.
+pub fn spawn_in(
+    fake: &FakeUpstream,
+    dir: &Path,
+    tweak: impl FnOnce(&mut Config),
+) -> Result<SocketAddr, String> {
+    let mut c = Config::new(dir.to_path_buf());
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.set_upstream(
+        "docker.io".parse().unwrap(),
+        UpstreamUrl::parse(&fake.url()).unwrap(),
+    );
+    c.upstream_timeout = Duration::from_secs(2);
+    tweak(&mut c);
+    app::spawn(c)
+}
+
+impl Mirror {
     pub fn blob_file(&self, digest: &str) -> PathBuf {
         let hex = digest.strip_prefix("sha256:").unwrap();
         self.dir
