@@ -1,0 +1,111 @@
+# shellcheck shell=bash
+# Part of tests/e2e/bench.sh (sourced): what regmirror costs at rest and under load.
+#   - restart time to the first HIT, and RSS, with 10 000 and 100 000 cached blobs
+#     (tests/tools/fake-cache.py, tests/tools/restart-to-hit.sh; warm page cache)
+#   - SHA-256 CPU-s per GB with the sha2 regmirror uses: this machine's backend, and the
+#     portable software one a Pi 4 runs (tests/tools/sha-cost, built both ways)
+#   - load bounds (issue 6): RSS with 500 idle connections, 500 slowloris ones (a byte a
+#     second), 64 clients each reading a cached blob at 10 KB/s, and /v2/ latency during
+#     each (tests/e2e/load.py), beside the bound the buffer sizes give
+# Results go to R[bounds,…]; rows to print are in bench_bounds_rows.
+
+LOAD_SECONDS=${LOAD_SECONDS:-15}   # each load run
+SHA_MIB=${SHA_MIB:-1024}           # bytes hashed per SHA-256 figure
+
+# Per-connection memory, from the code (see src/server/connection.rs's module doc):
+MAX_CONNS=128          # config.rs DEFAULT_MAX_CONNECTIONS: connections held at once
+HEAD_BUF_KIB=8         # http::MAX_HEAD_BYTES: the head buffer, only while a head is read
+TASK_KIB=4             # connection.rs MAX_CONNECTION_FUTURE: the task, upper bound
+
+# kv KEY LINE: the value of KEY=… in a line of key=value pairs.
+kv() { tr ' ' '\n' <<< "$2" | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+
+bench_restart() {
+  local dir=$RUN/restart n digest line
+  mkdir -p "$dir"
+  for n in 10000 100000; do
+    log "bench: restart to first HIT with $n cached blobs (writing them)"
+    digest=$("$PY" "$REPO_ROOT/tests/tools/fake-cache.py" "$dir/cache" "$n") || { R[bounds,restart_error]="fake-cache failed"; return 0; }
+    line=$(nsx bash "$REPO_ROOT/tests/tools/restart-to-hit.sh" "$REGMIRROR" "$dir/cache" "$digest" | head -n1)
+    # "warm: first HIT after 0.012 s; RSS 3.1 MiB, peak 3.4 MiB"
+    R[bounds,hit_$n]=$(sed -n 's/.*first HIT after \([0-9.]*\) s.*/\1/p' <<< "$line")
+    R[bounds,rss_$n]=$(sed -n 's/.*; RSS \([0-9.]*\) MiB.*/\1/p' <<< "$line")
+    R[bounds,peak_$n]=$(sed -n 's/.*peak \([0-9.]*\) MiB.*/\1/p' <<< "$line")
+  done
+  rm -rf "$dir"
+}
+
+bench_sha() {
+  local tool=$REPO_ROOT/tests/tools/sha-cost kind out
+  for kind in native soft; do
+    log "bench: SHA-256 cost, $kind backend (building tests/tools/sha-cost)"
+    local -a flags=()
+    [[ $kind == soft ]] && flags=(--config "build.rustflags=['--cfg','sha2_backend=\"soft\"']")
+    if ! CARGO_TARGET_DIR=$REPO_ROOT/target/sha-cost-$kind cargo build -q --release "${flags[@]}" \
+      --manifest-path "$tool/Cargo.toml" >> "$LOGS/sha-cost.log" 2>&1; then
+      R[bounds,sha_error]="sha-cost did not build (see $LOGS/sha-cost.log)"
+      return 0
+    fi
+    out=$("$REPO_ROOT/target/sha-cost-$kind/release/sha-cost" "$SHA_MIB")
+    R[bounds,sha_$kind]=$(kv cpu_s_per_gb "$out")
+    R[bounds,sha_${kind}_mbs]=$(kv mb_per_s "$out")
+  done
+}
+
+bench_load() {
+  local dir=$RUN/load mode out base big_path
+  mkdir -p "$dir"
+  SCENARIO=load
+  local MIRROR=$REGMIRROR
+  mirror_start "$dir/cache" --tag-ttl 1h || { R[bounds,load_error]="did not start"; return 0; }
+  big_path=/v2/library/big/blobs/$BIG_LAYER
+  nsx curl -fsS -o /dev/null "http://$MIRROR_ADDR$big_path" || { R[bounds,load_error]="fill failed"; mirror_stop; return 0; }
+  mirror_stop
+  # A fresh process on the warm cache: what it holds at rest, then under each load.
+  mirror_start "$dir/cache" --tag-ttl 1h || { R[bounds,load_error]="did not restart"; return 0; }
+  sleep 1
+  R[bounds,idle_rss]=$(mb "$(kib_of "$MIRROR_PID" VmRSS)")
+  for mode in idle slowloris slowread; do
+    log "bench: load $mode for $LOAD_SECONDS s"
+    local -a args=(--conns 500)
+    [[ $mode == slowread ]] && args=(--conns 64 --rate 10240 --path "$big_path")
+    out=$(nsx timeout -k 5 $((LOAD_SECONDS + 60)) "$PY" "$REPO_ROOT/tests/e2e/load.py" \
+      --addr "$MIRROR_ADDR" --pid "$MIRROR_PID" --mode "$mode" --seconds "$LOAD_SECONDS" "${args[@]}") || true
+    echo "$out" >> "$LOGS/load.log"
+    base=$(kv rss_before_kib "$out")
+    R[bounds,${mode}_rss]=$(mb "$(kv rss_max_kib "$out")")
+    R[bounds,${mode}_delta]=$(mb $(($(kv rss_max_kib "$out") - base)))
+    R[bounds,${mode}_v2]="$(kv v2_median_ms "$out") / $(kv v2_max_ms "$out")"
+    R[bounds,${mode}_failed]=$(kv probes_failed "$out")
+    R[bounds,${mode}_open]=$(kv open_at_end "$out")
+    sleep 2 # let the mirror close what the load left
+  done
+  mirror_stop
+  rm -rf "$dir/cache"
+}
+
+# bench_bounds_rows: the results as a Markdown table.
+bench_bounds_rows() {
+  local n
+  for n in 10000 100000; do
+    echo "| restart → first HIT with $n cached blobs: s · RSS after the index · peak (MiB) | ${R[bounds,hit_$n]:--} s · ${R[bounds,rss_$n]:--} · ${R[bounds,peak_$n]:--} |"
+  done
+  echo "| idle RSS (MiB, fresh process on a warm cache; target ≤ 3) | ${R[bounds,idle_rss]:--} |"
+  echo "| SHA-256 CPU-s per GB: this machine's backend · sha2 soft (as a Pi 4 runs) | ${R[bounds,sha_native]:--} (${R[bounds,sha_native_mbs]:--} MB/s) · ${R[bounds,sha_soft]:--} (${R[bounds,sha_soft_mbs]:--} MB/s) |"
+  local idle_bound slow_bound read_bound
+  # Idle: only MAX_CONNS are held, each its task; slowloris: each also holds a head buffer;
+  # slowread: each its task (sendfile: no user-space buffer per reader).
+  idle_bound=$(awk -v n=$MAX_CONNS -v t=$TASK_KIB 'BEGIN { printf "%.1f", n * t / 1024 }')
+  slow_bound=$(awk -v n=$MAX_CONNS -v t=$TASK_KIB -v h=$HEAD_BUF_KIB 'BEGIN { printf "%.1f", n * (t + h) / 1024 }')
+  read_bound=$(awk -v t=$TASK_KIB 'BEGIN { printf "%.2f", 64 * t / 1024 }')
+  echo "| 500 idle connections: RSS max (MiB) · growth · bound $MAX_CONNS × ${TASK_KIB} KiB task | ${R[bounds,idle_rss]:--} · +${R[bounds,idle_delta]:--} · ≤ $idle_bound |"
+  echo "| 500 idle: /v2/ latency median / max (ms), failed probes | ${R[bounds,idle_v2]:--}, ${R[bounds,idle_failed]:--} failed |"
+  echo "| 500 slowloris (1 byte/s): RSS max · growth · bound $MAX_CONNS × (${TASK_KIB} KiB task + ${HEAD_BUF_KIB} KiB head buffer) | ${R[bounds,slowloris_rss]:--} · +${R[bounds,slowloris_delta]:--} · ≤ $slow_bound |"
+  echo "| 500 slowloris: /v2/ latency median / max (ms), failed probes | ${R[bounds,slowloris_v2]:--}, ${R[bounds,slowloris_failed]:--} failed |"
+  echo "| 64 readers of a cached blob at 10 KB/s: RSS max · growth · bound 64 × ${TASK_KIB} KiB task (sendfile, no buffer) | ${R[bounds,slowread_rss]:--} · +${R[bounds,slowread_delta]:--} · ≤ $read_bound |"
+  echo "| 64 slow readers: /v2/ latency median / max (ms), failed probes | ${R[bounds,slowread_v2]:--}, ${R[bounds,slowread_failed]:--} failed |"
+  local k
+  for k in restart_error sha_error load_error; do
+    [[ -z ${R[bounds,$k]:-} ]] || echo "| note: $k | ${R[bounds,$k]} |"
+  done
+}
