@@ -6,7 +6,8 @@
 #   - the same blob warm: CPU-s per GB served by regmirror and by nginx (`sendfile on`)
 #     serving the very file regmirror stored
 #   - a cold skopeo pull of library/big through regmirror vs the same pull from upstream
-#   - 8 simultaneous cold pulls through regmirror vs one pull from upstream
+#   - 8 simultaneous cold pulls through regmirror vs one pull from upstream, and the same 8
+#     pulls straight from upstream (what the clients alone cost here)
 # Results go to R[cold,…]; rows to print are in bench_cold_rows.
 
 BENCH_PAIRS=${BENCH_PAIRS:-5}          # pairs of the single-blob GET
@@ -84,7 +85,7 @@ bench_cold() {
   local dir=$RUN/cold rep a b m t pulls8 i t0 failed
   mkdir -p "$dir"
   SCENARIO=cold
-  local -a gd=() gr=() gc=() gx=() gxc=() rr=() rx=() wr=() wn=() pd=() pr=() p8=() r1=() r8=()
+  local -a gd=() gr=() gc=() gx=() gxc=() rr=() rx=() wr=() wn=() pd=() pr=() p8=() d8=() r1=() r8=() rd8=()
   log "bench: cold single-blob GET, $BENCH_PAIRS rounds (direct, regmirror, distribution)"
   for ((rep = 1; rep <= BENCH_PAIRS; rep++)); do
     t=$(curl_s "http://$UP_ADDR/v2/library/big/blobs/$BIG_LAYER") || { R[cold,error]="direct GET failed"; return 0; }
@@ -156,6 +157,18 @@ bench_cold() {
     ((failed == 0)) || R[cold,pull8_failed]=$failed
     mirror_stop
     rm -rf "$dir"/out? "$dir/cache8"
+    # The same 8 pulls straight from upstream: what the clients' own work costs on this
+    # machine, with no mirror in the way (the bound any mirror's 8-pull ratio meets).
+    pids=()
+    t0=$(ms_now)
+    for ((i = 1; i <= 8; i++)); do
+      MIRROR_ADDR=$UP_ADDR skopeo_copy library/big:latest "$dir/out$i" --all > "$dir/direct$i.log" 2>&1 &
+      pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || R[cold,direct8_failed]=1; done
+    d8+=("$(($(ms_now) - t0))")
+    rm -rf "$dir"/out?
+    rd8+=("$(ratio "${d8[-1]}" "${pd[-1]}")")
     r1+=("$(ratio "${pr[-1]}" "${pd[-1]}")")
     r8+=("$(ratio "${p8[-1]}" "${pd[-1]}")")
   done
@@ -167,6 +180,9 @@ bench_cold() {
   R[cold,pull8_vs_direct]=$(printf '%s\n' "${r8[@]}" | median)
   R[cold,pull_rm_vs_direct_all]="${r1[*]}"
   R[cold,pull8_vs_direct_all]="${r8[*]}"
+  R[cold,direct8_s]=$(ratio "$(printf '%s\n' "${d8[@]}" | median)" 1000)
+  R[cold,direct8_vs_direct]=$(printf '%s\n' "${rd8[@]}" | median)
+  R[cold,direct8_vs_direct_all]="${rd8[*]}"
 }
 
 # bench_cold_rows: the results as a Markdown table.
@@ -181,8 +197,9 @@ bench_cold_rows() {
   echo "| cold skopeo pull: regmirror ÷ direct, time (target ≤ 1.1; per pair: ${R[cold,pull_rm_vs_direct_all]:--}) | **${R[cold,pull_rm_vs_direct]:--}×** |"
   echo "| 8 simultaneous cold pulls through regmirror: seconds (median) | ${R[cold,pull8_rm_s]:--} |"
   echo "| 8 cold pulls ÷ one direct pull, time (target ≤ 1.15; per pair: ${R[cold,pull8_vs_direct_all]:--}) | **${R[cold,pull8_vs_direct]:--}×** |"
+  echo "| the same 8 pulls straight from upstream ÷ one direct pull, time (no mirror: the clients' own cost; per pair: ${R[cold,direct8_vs_direct_all]:--}) | ${R[cold,direct8_vs_direct]:--}× (${R[cold,direct8_s]:--} s) |"
   local k
-  for k in error pull_failed pull8_failed; do
+  for k in error pull_failed pull8_failed direct8_failed; do
     [[ -z ${R[cold,$k]:-} ]] || echo "| note: $k | ${R[cold,$k]} |"
   done
 }
