@@ -172,6 +172,9 @@ impl Permit {
             }
             other => other?,
         };
+        if let Some(t) = total {
+            Store::preallocate(&file, t);
+        }
         let file = Arc::new(file);
         self.file = Some(file.clone());
         self.total = total;
@@ -329,6 +332,9 @@ impl Permit {
                 .store()
                 .create_partial(&self.fill.digest(), origin)?,
         );
+        if let Some(t) = self.total {
+            Store::preallocate(&file, t);
+        }
         self.partial = 0;
         self.file = Some(file.clone());
         let total = self.total;
@@ -443,6 +449,9 @@ impl Drop for Permit {
             && written >= KEEP_PARTIAL_MIN
             && failure.is_some_and(|f| f.keeps_partial());
         if keep {
+            if let Some(file) = &self.file {
+                Store::trim_partial(file, written);
+            }
             self.books
                 .index()
                 .insert_partial(self.fill.digest(), written, SystemTime::now());
