@@ -32,14 +32,21 @@ ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b > 0 && a != "
 per_gb() { awk -v c="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", c / (b / 1e9); else print "-" }'; }
 
 # cold_get MIRROR_CMD CACHE: start the mirror on an empty CACHE, one GET of the big layer;
-# sets COLD_T (seconds) and COLD_CPU (the mirror's CPU seconds over the GET and its commit).
+# sets COLD_T (seconds), COLD_CPU (the mirror's CPU seconds over the GET and its commit) and
+# COLD_SCHED: how the main thread spent the GET — on a CPU, runnable but waiting for one,
+# asleep (waiting for I/O: a stall) — from /proc/PID/task/PID/schedstat. For regmirror
+# that thread does all the work; for distribution it is one of many and means little.
 # The mirror is left running (MIRROR_PID).
 cold_get() {
-  local MIRROR=$1 c0
+  local MIRROR=$1 c0 on0 q0 on1 q1 _
   rm -rf "$2"
   mirror_start "$2" --tag-ttl 1h > /dev/null || return 1
   c0=$(cpu_s "$MIRROR_PID")
+  read -r on0 q0 _ < "/proc/$MIRROR_PID/task/$MIRROR_PID/schedstat"
   COLD_T=$(curl_s "http://$MIRROR_ADDR/v2/library/big/blobs/$BIG_LAYER") || return 1
+  read -r on1 q1 _ < "/proc/$MIRROR_PID/task/$MIRROR_PID/schedstat"
+  COLD_SCHED=$(awk -v t="$COLD_T" -v on=$((on1 - on0)) -v q=$((q1 - q0)) \
+    'BEGIN { a = t - on / 1e9 - q / 1e9; if (a < 0) a = 0; printf "%.3f %.3f %.3f", on / 1e9, q / 1e9, a }')
   sleep 0.3 # the commit's fsync comes after the last byte
   COLD_CPU=$(awk -v a="$c0" -v b="$(cpu_s "$MIRROR_PID")" 'BEGIN { printf "%.2f", b - a }')
 }
@@ -85,7 +92,8 @@ bench_cold() {
   local dir=$RUN/cold rep a b m t pulls8 i t0 failed
   mkdir -p "$dir"
   SCENARIO=cold
-  local -a gd=() gr=() gc=() gx=() gxc=() rr=() rx=() wr=() wn=() pd=() pr=() p8=() d8=() r1=() r8=() rd8=()
+  local son sq sa
+  local -a gon=() gq=() ga=() gd=() gr=() gc=() gx=() gxc=() rr=() rx=() wr=() wn=() pd=() pr=() p8=() d8=() r1=() r8=() rd8=()
   log "bench: cold single-blob GET, $BENCH_PAIRS rounds (direct, regmirror, distribution)"
   for ((rep = 1; rep <= BENCH_PAIRS; rep++)); do
     t=$(curl_s "http://$UP_ADDR/v2/library/big/blobs/$BIG_LAYER") || { R[cold,error]="direct GET failed"; return 0; }
@@ -96,6 +104,8 @@ bench_cold() {
       if [[ $m == regmirror ]]; then
         cold_get "$REGMIRROR" "$dir/cache-rm" || { R[cold,error]="regmirror cold GET failed"; mirror_stop; return 0; }
         gr+=("$COLD_T") gc+=("$COLD_CPU")
+        read -r son sq sa <<< "$COLD_SCHED"
+        gon+=("$son") gq+=("$sq") ga+=("$sa")
         rr+=("$(ratio "${gd[-1]}" "$COLD_T")")
       else
         cold_get "$DISTRIBUTION" "$dir/cache-dist" || { R[cold,error]="distribution cold GET failed"; mirror_stop; return 0; }
@@ -111,6 +121,7 @@ bench_cold() {
   R[cold,get_rm_vs_dist]=$(printf '%s\n' "${rx[@]}" | median)
   R[cold,get_rm_vs_direct]=$(printf '%s\n' "${rr[@]}" | median)
   R[cold,get_rm_vs_dist_all]="${rx[*]}"
+  R[cold,sched]="$(printf '%s\n' "${gon[@]}" | median) s on a CPU · $(printf '%s\n' "${gq[@]}" | median) s waiting for one · $(printf '%s\n' "${ga[@]}" | median) s asleep"
   R[cold,fill_cpu_gb]=$(per_gb "$(printf '%s\n' "${gc[@]}" | median)" "$BIG_SIZE")
   R[cold,dist_fill_cpu_gb]=$(per_gb "$(printf '%s\n' "${gxc[@]}" | median)" "$BIG_SIZE")
 
@@ -191,6 +202,7 @@ bench_cold_rows() {
   echo "| cold GET of the $mib MiB layer: seconds (median of $BENCH_PAIRS) | direct ${R[cold,get_direct_s]:--} · regmirror ${R[cold,get_rm_s]:--} · distribution ${R[cold,get_dist_s]:--} |"
   echo "| cold GET: regmirror's speed ÷ distribution's proxy's (target ≥ 1.0; per pair: ${R[cold,get_rm_vs_dist_all]:--}) | **${R[cold,get_rm_vs_dist]:--}×** |"
   echo "| cold GET: regmirror's speed ÷ straight from upstream | ${R[cold,get_rm_vs_direct]:--}× |"
+  echo "| cold GET through regmirror: its one thread's time (medians; asleep = stalled on I/O) | ${R[cold,sched]:--} |"
   echo "| server CPU-s per GB filled (cold GET, one client) | regmirror ${R[cold,fill_cpu_gb]:--} · distribution ${R[cold,dist_fill_cpu_gb]:--} |"
   echo "| server CPU-s per GB served (warm, $WARM_GETS GETs, median of 3) | regmirror ${R[cold,serve_cpu_gb]:--} · nginx sendfile ${R[cold,nginx_cpu_gb]:--} (ratio ${R[cold,serve_vs_nginx]:--}) |"
   echo "| cold skopeo pull of big: seconds (median of $BENCH_PULL_PAIRS) | direct ${R[cold,pull_direct_s]:--} · regmirror ${R[cold,pull_rm_s]:--} |"
