@@ -73,11 +73,12 @@
 //!                  dns.rs (the regmirror-dns thread), auth.rs, breaker.rs, health.rs,
 //!                  registry.rs (one upstream's manifest/blob/tag calls)
 //! cache/           store.rs (files, commit, scan), partial.rs (partial blobs kept for a
-//!                  resume), index.rs (budget, recency), permit.rs (the permit a fill
-//!                  writes through), fill.rs (the fill its readers follow), checked.rs
-//!                  (the hash that decides how far they may read), relay.rs (an uncached
-//!                  blob shared through a bounded window), tags.rs (tag → digest); never
-//!                  talks to an upstream
+//!                  resume), index.rs (budget, recency), rebuild.rs (the start-up scan
+//!                  that rebuilds the index), permit.rs (the permit a fill writes
+//!                  through), fill.rs (the fill its readers follow), checked.rs (the hash
+//!                  that decides how far they may read), relay.rs (an uncached blob
+//!                  shared through a bounded window), tags.rs (tag → digest); never talks
+//!                  to an upstream
 //! tls_init.rs      `regmirror tls init`: a local CA and a server certificate (rcgen), and
 //!                  where each client must put the CA
 //! metrics.rs       one Metrics per mirror: counters; Prometheus text at /metrics
