@@ -7,8 +7,8 @@
 //!
 //! # Threads
 //! Exactly these exist (`ls /proc/PID/task; cat /proc/PID/task/*/comm`), all started at
-//! start-up; nothing a client sends starts one (`tests/hostile.rs` checks every kind of
-//! request against the running binary):
+//! start-up; nothing a client sends starts one (`tests/hostile_binary.rs` checks every
+//! kind of request against the running binary):
 //! - `regmirror`, the main thread: runs the executor inside `smol::block_on`, so every task
 //!   of ours — connections, fills, revalidations — and all file I/O (direct `pread`,
 //!   `pwrite`, `sendfile`) run here.
