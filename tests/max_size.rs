@@ -7,7 +7,23 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::path::{Path, PathBuf};
 use support::process::{run, Server};
+
+/// `serve` with a cache in `dir/cache` and `--max-size max_size`; the server and its cache.
+fn serve_with_max_size(dir: &Path, max_size: &str) -> (Server, PathBuf) {
+    let cache = dir.join("cache");
+    let server = Server::start(
+        dir,
+        &[
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--max-size",
+            max_size,
+        ],
+    );
+    (server, cache)
+}
 
 #[test]
 fn max_size_below_the_floor_is_refused_with_the_reason() {
@@ -20,32 +36,14 @@ fn max_size_below_the_floor_is_refused_with_the_reason() {
             "{small}: {r:?}"
         );
     }
-    let cache = dir.path().join("cache");
-    let server = Server::start(
-        dir.path(),
-        &[
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--max-size",
-            "100MB",
-        ],
-    );
+    let (server, _) = serve_with_max_size(dir.path(), "100MB");
     assert_eq!(server.get("/v2/").status, 200);
 }
 
 #[test]
 fn max_size_beyond_the_filesystem_starts_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = Server::start(
-        dir.path(),
-        &[
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--max-size",
-            "1000000TB",
-        ],
-    );
+    let (server, _) = serve_with_max_size(dir.path(), "1000000TB");
     assert_eq!(server.get("/v2/").status, 200);
     let log = server.stderr();
     assert!(
@@ -102,16 +100,7 @@ fn default_budget_leaves_the_system_room() {
 #[test]
 fn startup_line_names_the_cache_and_the_budget_in_human_units() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let server = Server::start(
-        dir.path(),
-        &[
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--max-size",
-            "500MB",
-        ],
-    );
+    let (server, cache) = serve_with_max_size(dir.path(), "500MB");
     let log = server.stderr();
     let real = fs::canonicalize(&cache).unwrap();
     let want = format!("cache {}: a 476.8 MiB budget (--max-size)", real.display());
