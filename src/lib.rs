@@ -1,7 +1,8 @@
 //! regmirror — a pull-through Docker/OCI registry mirror for small boards.
 //!
-//! One process; one thread runs all our work: a smol `LocalExecutor` runs every connection
-//! and every upstream fill. Clients (Docker, containerd, podman, skopeo) pull through it;
+//! One process; one thread runs all our tasks: a smol `LocalExecutor` runs every connection
+//! and every upstream fill (the one other thread running our code only resolves upstream
+//! host names, see below). Clients (Docker, containerd, podman, skopeo) pull through it;
 //! each blob is fetched from upstream once, verified, kept on disk under a byte budget, and
 //! served from disk afterwards — also when the upstream is gone.
 //!
