@@ -292,7 +292,7 @@ impl Permit {
 
     /// A draining fill on a full disk: punches out of the temp file the bytes every reader
     /// has read (they are sent; nobody else may start). `Ok(false)` if no byte can be freed
-    /// now — wait for [`Permit::readers_moved`] — or no reader is left.
+    /// now — wait for [`Permit::listen_moved`] — or no reader is left.
     pub fn free_read_bytes(&mut self) -> io::Result<bool> {
         let Some(file) = &self.file else {
             return Ok(false);
