@@ -205,6 +205,9 @@ pub struct ServeArgs {
     /// file holding a secret token (at least 16 characters) that switches on the admin actions (prefetch, pin, unpin, evict) for requests sending it as Authorization: Bearer TOKEN; re-read on SIGHUP
     #[argh(option)]
     pub admin_token_file: Option<String>,
+    /// a JSON file in which the host states its name and addresses (the SD-card OS writes /run/regmirror-os/network.json), shown in /_regmirror/status; re-read on every request
+    #[argh(option)]
+    pub host_info: Option<String>,
 }
 
 /// Re-hash every cached blob, delete the bad ones, report; exit 1 if any were bad.
@@ -247,6 +250,7 @@ impl ServeArgs {
             (Key::Keep, self.keep),
             (Key::KeepRefresh, self.keep_refresh),
             (Key::AdminTokenFile, self.admin_token_file),
+            (Key::HostInfo, self.host_info),
         ];
         for (key, value) in once {
             if let Some(v) = value {

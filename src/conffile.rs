@@ -70,11 +70,13 @@ pub enum Key {
     KeepRefresh,
     /// `admin-token-file`
     AdminTokenFile,
+    /// `host-info`
+    HostInfo,
 }
 
 impl Key {
     /// Every key, in the order `serve --help` lists the flags.
-    pub const ALL: [Key; 17] = [
+    pub const ALL: [Key; 18] = [
         Key::Listen,
         Key::CacheDir,
         Key::MaxSize,
@@ -92,6 +94,7 @@ impl Key {
         Key::Keep,
         Key::KeepRefresh,
         Key::AdminTokenFile,
+        Key::HostInfo,
     ];
 
     /// The key as written in the file, which is also the flag without its `--`.
@@ -114,6 +117,7 @@ impl Key {
             Key::Keep => "keep",
             Key::KeepRefresh => "keep-refresh",
             Key::AdminTokenFile => "admin-token-file",
+            Key::HostInfo => "host-info",
         }
     }
 

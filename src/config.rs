@@ -94,6 +94,8 @@ pub struct Config {
     pub keep_refresh: Duration,
     /// The file holding the admin token (`--admin-token-file`); `None`: admin actions off.
     pub admin_token_file: Option<PathBuf>,
+    /// The host's name and addresses as a JSON file (`--host-info`), for the status.
+    pub host_info: Option<PathBuf>,
     /// How often a prefetch held back by the upstream's allowance looks again (not a flag;
     /// tests shorten it). See `mirror::allowance::ALLOWANCE_RECHECK`.
     pub allowance_recheck: Duration,
@@ -129,6 +131,7 @@ impl Config {
             keep: None,
             keep_refresh: DEFAULT_KEEP_REFRESH,
             admin_token_file: None,
+            host_info: None,
             allowance_recheck: crate::mirror::allowance::ALLOWANCE_RECHECK,
             state_save_interval: crate::mirror::pulls::SAVE_INTERVAL,
         }

@@ -71,6 +71,7 @@
 //!                  allowance.rs (Docker Hub's allowance), evict.rs
 //! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
 //! status.rs        /_regmirror/status, /metrics, /v2/_catalog
+//! host_info.rs     `--host-info FILE`: the host's name and addresses, for the status
 //! upstream/        the only HTTP client code, our own HTTP/1.1: client.rs (connect, TLS,
 //!                  redirects), wire.rs + head.rs + chunked.rs (bytes ↔ answers, limits),
 //!                  dns.rs (the regmirror-dns thread), auth.rs, breaker.rs, health.rs,
@@ -100,6 +101,7 @@ pub mod config;
 pub mod control;
 pub mod digest;
 pub mod error;
+pub mod host_info;
 pub mod http;
 pub mod image_ref;
 pub mod keep;

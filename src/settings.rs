@@ -238,6 +238,7 @@ impl Settings {
         c.admin_token_file = self
             .single(Key::AdminTokenFile)
             .map(|s| PathBuf::from(&s.value));
+        c.host_info = self.single(Key::HostInfo).map(|s| PathBuf::from(&s.value));
         if let Some(s) = self.single(Key::Verbose) {
             c.verbose = parse_bool(&s.value).ok_or_else(|| {
                 format!(
