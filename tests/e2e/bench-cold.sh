@@ -14,10 +14,11 @@ BENCH_PAIRS=${BENCH_PAIRS:-5}          # pairs of the single-blob GET
 BENCH_PULL_PAIRS=${BENCH_PULL_PAIRS:-3} # pairs of the skopeo pulls (one and eight)
 WARM_GETS=${WARM_GETS:-10}             # warm GETs of the 100 MiB blob per CPU sample (1 GiB)
 NGINX_ADDR=127.0.0.1:5002
-CLK_TCK=$(getconf CLK_TCK)
 
-# cpu_s PID: user + system CPU seconds of the process (all its threads) so far.
-cpu_s() { awk -v t="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat"; }
+# cpu_s PID: CPU seconds of the process's threads so far, to the nanosecond (schedstat's
+# time on a CPU, summed over /proc/PID/task: /proc/PID/stat counts 10 ms ticks, too coarse
+# for a 0.15 s fill).
+cpu_s() { cat /proc/"$1"/task/*/schedstat 2> /dev/null | awk '{ s += $1 } END { printf "%.4f", s / 1e9 }'; }
 
 # median: of the numbers on stdin, one a line.
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print "-" }'; }
@@ -48,7 +49,7 @@ cold_get() {
   COLD_SCHED=$(awk -v t="$COLD_T" -v on=$((on1 - on0)) -v q=$((q1 - q0)) \
     'BEGIN { a = t - on / 1e9 - q / 1e9; if (a < 0) a = 0; printf "%.3f %.3f %.3f", on / 1e9, q / 1e9, a }')
   sleep 0.3 # the commit's fsync comes after the last byte
-  COLD_CPU=$(awk -v a="$c0" -v b="$(cpu_s "$MIRROR_PID")" 'BEGIN { printf "%.2f", b - a }')
+  COLD_CPU=$(awk -v a="$c0" -v b="$(cpu_s "$MIRROR_PID")" 'BEGIN { printf "%.4f", b - a }')
 }
 
 # warm_cpu PID URL: CPU seconds PID spends serving WARM_GETS GETs of URL.
@@ -56,7 +57,7 @@ warm_cpu() {
   local c0 i
   c0=$(cpu_s "$1")
   for ((i = 0; i < WARM_GETS; i++)); do curl_s "$2" > /dev/null || return 1; done
-  awk -v a="$c0" -v b="$(cpu_s "$1")" 'BEGIN { printf "%.2f", b - a }'
+  awk -v a="$c0" -v b="$(cpu_s "$1")" 'BEGIN { printf "%.4f", b - a }'
 }
 
 # nginx_start ROOT: nginx in the netns serving ROOT on NGINX_ADDR, one process (no master),
