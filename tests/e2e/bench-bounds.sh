@@ -3,7 +3,8 @@
 #   - restart time to the first HIT, and RSS, with 10 000 and 100 000 cached blobs
 #     (tests/tools/fake-cache.py, tests/tools/restart-to-hit.sh; warm page cache)
 #   - SHA-256 CPU-s per GB with the sha2 regmirror uses: this machine's backend, and the
-#     portable software one a Pi 4 runs (tests/tools/sha-cost, built both ways)
+#     portable software one a Pi 4 runs (tests/tools/sha-cost, built both ways); and the CPU
+#     per GB of a cold fill by regmirror itself built with the soft backend
 #   - load bounds (issue 6): RSS with 500 idle connections, 500 slowloris ones (a byte a
 #     second), 64 clients each reading a cached blob at 10 KB/s, and /v2/ latency during
 #     each (tests/e2e/load.py), beside the bound the buffer sizes give
@@ -55,6 +56,27 @@ bench_sha() {
   done
 }
 
+# bench_softfill: regmirror itself built with sha2's soft backend (target/soft; the first
+# build takes minutes, later ones are incremental): CPU-s per GB of a cold fill, median of 3.
+bench_softfill() {
+  local soft=$REPO_ROOT/target/soft/release/regmirror dir=$RUN/softfill i
+  local -a c=()
+  log "bench: regmirror with sha2's soft backend (building target/soft)"
+  if ! (cd "$REPO_ROOT" && CARGO_TARGET_DIR=$REPO_ROOT/target/soft RUSTFLAGS='--cfg sha2_backend="soft"' \
+    nice cargo build -q --release) >> "$LOGS/softfill.log" 2>&1; then
+    R[bounds,softfill_error]="the soft build failed (see $LOGS/softfill.log)"
+    return 0
+  fi
+  SCENARIO=softfill
+  for i in 1 2 3; do
+    cold_get "$soft" "$dir/cache" || { R[bounds,softfill_error]="cold GET failed"; mirror_stop; return 0; }
+    c+=("$COLD_CPU")
+    mirror_stop
+  done
+  rm -rf "$dir"
+  R[bounds,softfill_gb]=$(per_gb "$(printf '%s\n' "${c[@]}" | median)" "$BIG_SIZE")
+}
+
 bench_load() {
   local dir=$RUN/load mode out base big_path
   mkdir -p "$dir"
@@ -102,6 +124,7 @@ bench_bounds_rows() {
     echo "| restart → first HIT with $n cached blobs: s · RSS after the index · peak (MiB) | ${R[bounds,hit_$n]:--} s · ${R[bounds,rss_$n]:--} · ${R[bounds,peak_$n]:--} |"
   done
   echo "| idle RSS (MiB, fresh process on a warm cache; target ≤ 3) · of it private dirty · PSS | ${R[bounds,idle_rss]:--} · ${R[bounds,idle_private]:--} · ${R[bounds,idle_pss]:--} |"
+  echo "| regmirror built with sha2's soft backend: CPU-s per GB filled (cold GET, median of 3) | ${R[bounds,softfill_gb]:--} |"
   echo "| SHA-256 CPU-s per GB: this machine's backend · sha2 soft (as a Pi 4 runs) | ${R[bounds,sha_native]:--} (${R[bounds,sha_native_mbs]:--} MB/s) · ${R[bounds,sha_soft]:--} (${R[bounds,sha_soft_mbs]:--} MB/s) |"
   # Per connection, by design: an idle one its task; a slowloris one also the head buffer;
   # a reader its task and the boxed handler (sendfile: no user-space buffer).
@@ -115,7 +138,7 @@ bench_bounds_rows() {
   echo "| 64 readers of a cached blob at 10 KB/s: RSS max · growth ÷ 64 · by design (task + handler; sendfile, no buffer) | ${R[bounds,slowread_rss]:--} · ${R[bounds,slowread_per]:--} KiB · $rd KiB |"
   echo "| 64 slow readers: /v2/ latency median / max (ms), failed probes | ${R[bounds,slowread_v2]:--}, ${R[bounds,slowread_failed]:--} failed |"
   local k
-  for k in restart_error sha_error load_error; do
+  for k in restart_error sha_error softfill_error load_error; do
     [[ -z ${R[bounds,$k]:-} ]] || echo "| note: $k | ${R[bounds,$k]} |"
   done
 }

@@ -20,8 +20,9 @@
 #   cold — ratios, in pairs (bench-cold.sh): cold 100 MiB GET vs direct and vs distribution;
 #     CPU-s/GB filled and served, warm vs nginx sendfile; skopeo cold pull vs direct; 8 cold
 #     pulls vs one direct
-#   restart, sha, load — (bench-bounds.sh): restart to the first HIT with 10 000 / 100 000
-#     blobs; SHA-256 CPU-s/GB native and soft (Pi 4); RSS and /v2/ latency under 500 idle,
+#   restart, sha, softfill, load — (bench-bounds.sh): restart to the first HIT with 10 000 /
+#     100 000 blobs; SHA-256 CPU-s/GB native and soft (Pi 4), and a cold fill's CPU-s/GB by
+#     regmirror built with the soft backend; RSS and /v2/ latency under 500 idle,
 #     500 slowloris and 64 slow-reader connections, beside the buffer-size bound
 set -euo pipefail
 
@@ -41,7 +42,7 @@ SOCK_DIR=/tmp/rm-bench-$$
 
 REGMIRROR=${REGMIRROR:-$REPO_ROOT/target/release/regmirror}
 DISTRIBUTION=$E2E_DIR/mirror-distribution.sh
-BENCH_ONLY=${BENCH_ONLY:-regmirror,distribution,cold,restart,sha,load}
+BENCH_ONLY=${BENCH_ONLY:-regmirror,distribution,cold,restart,sha,softfill,load}
 BENCH_REPS=${BENCH_REPS:-3}      # repetitions of the single-curl throughput run (median)
 MIRROR_VERBOSE=0                 # no per-request debug logging while measuring
 SKOPEO_TIMEOUT=300
@@ -184,6 +185,7 @@ main() {
   part cold && bench_cold
   part restart && bench_restart
   part sha && bench_sha
+  part softfill && bench_softfill
   part load && bench_load
   upstream_stop
   local big line n
@@ -217,12 +219,12 @@ main() {
     done
     echo "(skopeo wall times include the TLS probe row: skopeo tries https on the port first)"
   fi
-  if part cold || part restart || part sha || part load; then
+  if part cold || part restart || part sha || part softfill || part load; then
     echo
     echo "| figure | value |"
     echo "|---|---|"
     if part cold; then bench_cold_rows; fi
-    if part restart || part sha || part load; then bench_bounds_rows; fi
+    if part restart || part sha || part softfill || part load; then bench_bounds_rows; fi
   fi
   echo "logs: $LOGS"
 }
