@@ -41,6 +41,17 @@ pub enum Route {
 }
 
 impl Route {
+    /// The upstream and repository a registry route names.
+    pub fn name(&self) -> Option<&Name> {
+        match self {
+            Route::Manifest(n, _)
+            | Route::Blob(n, _)
+            | Route::TagsList(n)
+            | Route::Referrers(n, ..) => Some(n),
+            _ => None,
+        }
+    }
+
     /// What the route is about, for the OCI code of a failure that is not the client's.
     pub fn subject(&self) -> Subject {
         match self {
@@ -147,6 +158,13 @@ fn name(segs: &[&str], ns: Option<&str>) -> Result<Name, Error> {
 pub async fn handle(mirror: &Mirror, req: &Request) -> Reply {
     let head = req.method == Method::Head;
     let route = parse(req);
+    // Only a configured upstream is a label (a client may name any).
+    let upstream = route
+        .as_ref()
+        .ok()
+        .and_then(Route::name)
+        .and_then(|n| mirror.upstreams.get(&n.upstream))
+        .map(|r| r.name().clone());
     let allowed = access::check(&mirror.access, req, route.as_ref().ok());
     let (reply, subject) = match (&req.method, allowed.and(route)) {
         (_, Err(e)) => (Err(e), Subject::Other),
@@ -163,9 +181,12 @@ pub async fn handle(mirror: &Mirror, req: &Request) -> Reply {
         }
     };
     let reply = reply.unwrap_or_else(|e| error_reply(e, subject));
-    let reply = reply.header("Docker-Distribution-API-Version", "registry/2.0");
+    let mut reply = reply.header("Docker-Distribution-API-Version", "registry/2.0");
     let failed = reply.status.is_client_error() || reply.status.is_server_error();
-    mirror.metrics.count_request(reply.outcome, failed);
+    mirror
+        .metrics
+        .count_request(upstream.as_ref(), reply.outcome, failed);
+    reply.upstream = upstream;
     if head {
         reply.into_head()
     } else {

@@ -24,6 +24,7 @@ use super::tls::{HANDSHAKE_FAILURE_ALERT, TLS_HANDSHAKE};
 use super::Limits;
 use crate::error::{Error, Subject};
 use crate::http::{parse_head, BodyLength, Head, HeadError, Method, Parsed, MAX_HEAD_BYTES};
+use crate::metrics::traffic::RecentRequest;
 use crate::mirror::Mirror;
 use crate::routes;
 use futures_lite::{future, AsyncReadExt};
@@ -281,13 +282,26 @@ async fn answer(
         http10: head.http10,
     };
     let closes = framing.closes_after(&reply);
-    let (status, outcome) = (reply.status, reply.outcome);
+    let (status, outcome, upstream) = (reply.status, reply.outcome, reply.upstream.clone());
     let (sent, result) = Box::pin(reply::send(conn, reply, framing)).await;
-    mirror.metrics.sent_bytes.add(sent);
+    let m = &mirror.metrics;
+    m.sent_bytes.add(sent);
+    m.count_sent(upstream.as_ref(), outcome, sent);
     let target = match &req.query {
         Some(q) => format!("{}?{q}", req.path),
         None => req.path.clone(),
     };
+    if req.path.starts_with("/v2/") {
+        m.remember(RecentRequest {
+            at: std::time::SystemTime::now(),
+            method: req.method.to_string(),
+            target: target.clone(),
+            status: status.code(),
+            outcome,
+            bytes: sent,
+            millis: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
+        });
+    }
     let cut = match &result {
         Ok(()) => String::new(),
         Err(e) => format!(" INCOMPLETE ({e})"),
