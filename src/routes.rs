@@ -38,6 +38,8 @@ pub enum Route {
     Log,
     /// The inventory, prefetch jobs and admin actions (`control/`).
     Control(crate::control::Route),
+    /// The status page and the image pages (`page/`).
+    Page(crate::page::Route),
 }
 
 impl Route {
@@ -82,6 +84,9 @@ pub fn parse(req: &Request) -> Result<Route, Error> {
         "/_regmirror/status" | "/_regmirror/status/" => return Ok(Route::Status),
         "/_regmirror/log" | "/_regmirror/log/" => return Ok(Route::Log),
         _ => {}
+    }
+    if let Some(p) = crate::page::parse(path) {
+        return Ok(Route::Page(p));
     }
     if let Some(c) = crate::control::parse(path) {
         return Ok(Route::Control(c));
@@ -216,6 +221,7 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
         )
         .header("Content-Type", "text/plain; charset=utf-8")),
         Route::Control(c) => crate::control::handle(mirror, req, &c),
+        Route::Page(p) => crate::page::handle(mirror, req, &p),
         Route::Manifest(n, reference) => {
             let t = target(n)?;
             let m = mirror

@@ -89,6 +89,10 @@ pub struct Mirror {
     /// Who may use it (`routes` asks [`crate::access::check`] for every request); the
     /// default until start-up sets the configured one.
     pub access: Access,
+    /// The address it listens on (the status page's fallback for a bad `Host`).
+    pub listen: Option<std::net::SocketAddr>,
+    /// The port speaks TLS too (the status page's snippets say `https`).
+    pub tls: bool,
     /// Runs fills and flights, detached from the request that started them.
     executor: Rc<LocalExecutor<'static>>,
     /// Manifest fetches and tag resolutions in flight, by (upstream, repository,
@@ -171,6 +175,8 @@ impl Mirror {
             tag_ttl,
             metrics,
             access: Access::default(),
+            listen: None,
+            tls: false,
             executor,
             manifests: Rc::new(Flights::new()),
             inventory: inventory::Inventory::default(),
