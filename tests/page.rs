@@ -291,7 +291,7 @@ fn check_ls(s: &Session) {
                     .filter(|c| !c.is_empty())
                     .collect();
                 cells.first() == i["image"].as_str().as_ref()
-                    && cells[cells.len() - 3] == i["pulls"].to_string()
+                    && cells[cells.len() - 3].parse::<u64>().ok() == i["pulls"].as_u64()
                     && cells[cells.len() - 2] == if i["pinned"] == true { "yes" } else { "no" }
             })
         })

@@ -100,14 +100,14 @@ pub fn table(mirror: &Mirror, sort: Sort) -> String {
             "<th{cls}><a href=\"/?sort={key}#images\">{title}</a></th>"
         );
     }
-    out.push_str("<th>Platforms</th></tr></thead><tbody>");
+    out.push_str("<th class=\"hide-s\">Platforms</th></tr></thead><tbody>");
     for i in list.iter().take(PAGE_IMAGES) {
         let name = i.reference().to_string();
         let _ = write!(
             out,
             "<tr data-image=\"{n}\" data-size=\"{}\" data-pulls=\"{}\" data-pinned=\"{}\" \
              data-complete=\"{}\"><td><a href=\"{}\">{n}</a><br><code class=\"muted\">{}</code>{}</td>\
-             <td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+             <td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"hide-s\">{}</td></tr>",
             i.size_bytes,
             i.pulls,
             u8::from(i.pinned),

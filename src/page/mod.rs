@@ -80,7 +80,7 @@ font-size:.72rem;font-weight:700;padding:.05rem .3rem;margin-right:.2rem}.o.hit{
 padding:.5rem;overflow-x:auto;font-size:.8rem}code{font-family:ui-monospace,monospace;font-size:.85em}\
 summary{cursor:pointer;font-weight:600;margin:.4rem 0}.jobs{list-style:none;padding:0;margin:0}\
 .jobs li{padding:.3rem 0;border-bottom:1px solid var(--line)}.fill{padding:.3rem 0}\
-a{color:var(--up)}@media(max-width:40rem){.hide-s{display:none}body{font-size:14px}}";
+a{color:var(--up)}@media(max-width:40rem){.hide-s{display:none}body{font-size:14px}main{padding:.3rem .4rem 1rem}section{padding:.5rem .6rem}.o{min-width:4.4rem}}";
 
 /// Wraps a page's sections in the document.
 fn document(title: &str, body: &str, refresh: bool) -> String {

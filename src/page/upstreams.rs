@@ -134,6 +134,30 @@ fn class(o: Outcome, status: u16) -> &'static str {
     }
 }
 
+/// Hex digits of a digest shown in the list of requests (the full target is the title).
+const SHORT_DIGEST_HEX: usize = 12;
+
+/// `target` with each `sha256:<64 hex>` cut to [`SHORT_DIGEST_HEX`] digits and `…`: a
+/// request line that fits a phone.
+pub fn shorten(target: &str) -> String {
+    let mut out = String::with_capacity(target.len());
+    let mut rest = target;
+    while let Some(at) = rest.find("sha256:") {
+        let (head, tail) = rest.split_at(at + 7);
+        out.push_str(head);
+        let hex = tail.bytes().take_while(u8::is_ascii_hexdigit).count();
+        if hex == 64 {
+            out.push_str(&tail[..SHORT_DIGEST_HEX]);
+            out.push('…');
+            rest = &tail[64..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The recent registry requests, newest first.
 pub fn recent(mirror: &Mirror) -> String {
     let now = SystemTime::now();
@@ -154,16 +178,37 @@ pub fn recent(mirror: &Mirror) -> String {
         let _ = write!(
             out,
             "<tr data-k=\"req\" data-outcome=\"{o}\"><td><span class=\"o {cls}\">{o}</span></td>\
-             <td>{}</td><td class=\"path\">{} {}</td><td class=\"n\">{}</td><td class=\"n muted\">{}</td></tr>",
+             <td>{}</td><td class=\"path\" title=\"{t}\">{} {}</td><td class=\"n\">{}</td>\
+             <td class=\"n muted hide-s\">{}</td></tr>",
             r.status,
             esc(&r.method),
-            esc(&r.target),
+            esc(&shorten(&r.target)),
             esc(&bytes(r.bytes)),
             ago(r.at, now),
             o = r.outcome,
             cls = class(r.outcome, r.status),
+            t = esc(&r.target),
         );
     }
     out.push_str("</tbody></table></div></section>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_in_request_lines_are_shortened() {
+        let d = "ab".repeat(32);
+        assert_eq!(
+            shorten(&format!("/v2/library/alpine/blobs/sha256:{d}?ns=docker.io")),
+            "/v2/library/alpine/blobs/sha256:abababababab…?ns=docker.io"
+        );
+        assert_eq!(
+            shorten("/v2/a/manifests/sha256:abc"),
+            "/v2/a/manifests/sha256:abc"
+        );
+        assert_eq!(shorten("sha256:"), "sha256:");
+    }
 }
