@@ -434,6 +434,8 @@ fn the_page_in_headless_chromium_matches_the_json_after_a_scripted_session() {
     let s = session();
     let profile = tempfile::tempdir().unwrap();
     let url = format!("http://{}/", s.m.addr);
+    let served = get(s.m.addr, "/").body.len();
+    println!("status page: {served} bytes as served");
     let dom = browse(&chrome, profile.path(), &["--dump-dom"], &url);
     assert!(dom.contains("</html>"), "{dom}");
     check_page(&s, &dom);

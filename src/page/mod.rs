@@ -59,9 +59,9 @@ h2{font-size:1.05rem;margin:.2rem 0 .5rem}h3{font-size:.95rem;margin:.6rem 0 .3r
 dd{margin:0;font-weight:600}.kv{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem}\
 .kv dd{font-weight:400;overflow-wrap:anywhere}.hit{color:var(--ok)}.miss{color:var(--up)}\
 figure{margin:.4rem 0}svg{width:100%;height:90px;display:block}svg .bg{fill:var(--bg)}\
-svg .c{fill:var(--ok)}svg .u{fill:var(--up)}svg .r{fill:none;stroke:var(--warn);stroke-width:1;\
-vector-effect:non-scaling-stroke}figcaption{display:flex;justify-content:space-between;gap:.5rem;\
-font-size:.75rem;color:var(--mu);flex-wrap:wrap}.sw{display:inline-block;width:.7rem;height:.7rem;\
+svg .g{stroke:var(--line);stroke-width:1;vector-effect:non-scaling-stroke}svg .c{fill:var(--ok)}svg .u{fill:var(--up)}svg .r{fill:none;stroke:var(--warn);stroke-width:1;\
+vector-effect:non-scaling-stroke}figcaption{font-size:.75rem;color:var(--mu)}\
+.axis{display:flex;justify-content:space-between;margin-bottom:.2rem}.sw{display:inline-block;width:.7rem;height:.7rem;\
 border-radius:2px;vertical-align:-1px}.sw.c{background:var(--ok)}.sw.u{background:var(--up)}\
 .sw.r{background:var(--warn)}.card{border-left:4px solid var(--ok);padding:.1rem .8rem;margin:.5rem 0}\
 .card.down{border-left-color:var(--err)}.tag{font-size:.75rem;border-radius:10px;padding:.05rem .45rem;\
@@ -148,8 +148,8 @@ pub fn home(mirror: &Mirror, req: &Request) -> String {
     body.push_str(&overview::work(mirror));
     body.push_str(&upstreams::section(mirror));
     body.push_str(&images::table(mirror, sort));
-    body.push_str(&upstreams::recent(mirror));
     body.push_str(&connect::section(&host(mirror, req), scheme, &names));
+    body.push_str(&upstreams::recent(mirror));
     body.push_str(
         "<p class=\"muted\">For scripts: <a href=\"/_regmirror/status\">status</a> · \
          <a href=\"/_regmirror/images\">images</a> · <a href=\"/_regmirror/prefetch\">prefetch</a> · \

@@ -133,14 +133,22 @@ pub fn chart(day: &[Bucket]) -> String {
         }
     }
     let total_req: u64 = day.iter().map(|b| b.requests).sum();
+    // A line every 6 hours.
+    let grid: String = (1..4)
+        .map(|q| {
+            let x = w * q / 4;
+            format!("<line class=\"g\" x1=\"{x}\" y1=\"0\" x2=\"{x}\" y2=\"{h}\"/>")
+        })
+        .collect();
     format!(
         "<figure><svg viewBox=\"0 0 {w} {h}\" preserveAspectRatio=\"none\" role=\"img\" \
          aria-label=\"traffic of the last 24 hours\" data-k=\"chart\" data-v=\"{total_req}\">\
-         <rect class=\"bg\" width=\"{w}\" height=\"{h}\"/>{bars}\
+         <rect class=\"bg\" width=\"{w}\" height=\"{h}\"/>{grid}{bars}\
          <polyline class=\"r\" points=\"{}\"/></svg>\
-         <figcaption><span>24 h ago</span><span><i class=\"sw c\"></i>from cache \
-         <i class=\"sw u\"></i>from upstream <i class=\"sw r\"></i>requests \
-         (peak {} / 5 min, {top_req} req)</span><span>now</span></figcaption></figure>",
+         <figcaption><div class=\"axis\"><span>24 h ago</span><span>18 h</span><span>12 h</span>\
+         <span>6 h</span><span>now</span></div><div><i class=\"sw c\"></i> from cache \
+         <i class=\"sw u\"></i> from upstream <i class=\"sw r\"></i> requests \
+         · busiest 5 min: {}, {top_req} requests</div></figcaption></figure>",
         line.trim_end(),
         esc(&bytes(if top == 1 { 0 } else { top })),
     )
