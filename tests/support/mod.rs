@@ -309,13 +309,14 @@ impl FakeUpstream {
         s.stall_blobs = None;
     }
 
-    /// The next blob body is cut (connection closed) after `bytes` bytes; later ones are whole.
+    /// The next blob body longer than `bytes` is cut (connection closed) after `bytes` bytes;
+    /// later ones are whole.
     pub fn cut_next_blob_after(&self, bytes: usize) {
         self.shared.state().cut = Some((bytes, Cut::Close));
     }
 
-    /// The next blob body stops after `bytes` bytes with the connection left open and
-    /// silent (an upstream that hangs mid-body); later ones are whole.
+    /// The next blob body longer than `bytes` stops after `bytes` bytes with the connection left
+    /// open and silent (an upstream that hangs mid-body); later ones are whole.
     pub fn stall_next_blob_after(&self, bytes: usize) {
         self.shared.state().cut = Some((bytes, Cut::Stall));
     }
