@@ -47,11 +47,11 @@ impl Sort {
     fn apply(self, list: &mut [ImageInfo]) {
         let name = |i: &ImageInfo| i.reference().to_string();
         match self {
-            Sort::Name => list.sort_by_key(name),
+            Sort::Name => list.sort_by_cached_key(name),
             Sort::Size => list.sort_by_key(|i| std::cmp::Reverse(i.size_bytes)),
             Sort::Pulls => list.sort_by_key(|i| std::cmp::Reverse(i.pulls)),
             Sort::Last => list.sort_by_key(|i| std::cmp::Reverse(i.last_pulled)),
-            Sort::Pinned => list.sort_by_key(|i| (!i.pinned, name(i))),
+            Sort::Pinned => list.sort_by_cached_key(|i| (!i.pinned, name(i))),
         }
     }
 }

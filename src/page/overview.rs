@@ -107,8 +107,9 @@ pub fn chart(day: &[Bucket]) -> String {
     let mut line = String::new();
     for (i, b) in day.iter().enumerate() {
         let x = i * BAR_W;
+        // Each is at most `h` and together they are too (both scaled down from `top`).
         let up = scale(b.upstream_bytes, top);
-        let cached = scale(b.cache_bytes, top);
+        let cached = scale(b.cache_bytes, top).min(h - up);
         if up > 0 {
             let _ = write!(
                 bars,
@@ -120,7 +121,7 @@ pub fn chart(day: &[Bucket]) -> String {
             let _ = write!(
                 bars,
                 "<rect class=\"c\" x=\"{x}\" y=\"{}\" width=\"{BAR_W}\" height=\"{cached}\"/>",
-                h - up - cached.min(h - up)
+                h - up - cached
             );
         }
         if b.requests > 0 || !line.is_empty() {
@@ -148,7 +149,7 @@ pub fn chart(day: &[Bucket]) -> String {
          <figcaption><div class=\"axis\"><span>24 h ago</span><span>18 h</span><span>12 h</span>\
          <span>6 h</span><span>now</span></div><div><i class=\"sw c\"></i> from cache \
          <i class=\"sw u\"></i> from upstream <i class=\"sw r\"></i> requests \
-         · busiest 5 min: {}, {top_req} requests</div></figcaption></figure>",
+         · peaks per 5 min: {}, {top_req} requests</div></figcaption></figure>",
         line.trim_end(),
         esc(&bytes(if top == 1 { 0 } else { top })),
     )
@@ -223,4 +224,43 @@ pub fn work(mirror: &Mirror) -> String {
     }
     out.push_str("</ul></section>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_stacks_cache_on_upstream_scaled_to_the_busiest_bucket() {
+        let mut day = vec![Bucket::default(); 4];
+        day[1] = Bucket {
+            start: 300,
+            requests: 2,
+            cache_bytes: 300,
+            upstream_bytes: 100,
+        };
+        day[3] = Bucket {
+            start: 900,
+            requests: 4,
+            cache_bytes: 100,
+            upstream_bytes: 100,
+        };
+        let svg = chart(&day);
+        // Bucket 1 is the busiest (400 bytes = the full 60): 15 upstream, 45 cache above it.
+        assert!(
+            svg.contains("<rect class=\"u\" x=\"2\" y=\"45\" width=\"2\" height=\"15\"/>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<rect class=\"c\" x=\"2\" y=\"0\" width=\"2\" height=\"45\"/>"),
+            "{svg}"
+        );
+        assert!(svg.contains("<rect class=\"u\" x=\"6\" y=\"45\" width=\"2\" height=\"15\"/>"));
+        // Requests: the line starts at the first busy bucket, 4 is the top.
+        assert!(svg.contains("points=\"3,30 5,60 7,0\""), "{svg}");
+        assert!(svg.contains("data-k=\"chart\" data-v=\"6\""));
+        assert!(svg.contains("peaks per 5 min: 400 B, 4 requests"));
+        // A quiet day draws no bars.
+        assert!(!chart(&[Bucket::default(); 3]).contains("<rect class=\"u\""));
+    }
 }
