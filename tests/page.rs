@@ -144,3 +144,47 @@ fn a_fill_in_progress_shows_its_bytes_total_and_followers_as_the_json_does() {
     assert!(!html.contains("http-equiv=\"refresh\""));
     pull(addr, "library/big", "1", &img);
 }
+
+#[test]
+fn every_metric_the_sample_grafana_dashboard_uses_is_exported() {
+    let fake = FakeUpstream::start();
+    fake.extra_header("ratelimit-limit", "100;w=21600");
+    fake.ratelimit_remaining("70");
+    let img = TestImage::new(91, &[1000]);
+    fake.push_image("library/a", "1", &img);
+    let m = Mirror::start(&fake);
+    pull(m.addr, "library/a", "1", &img);
+    let metrics = get(m.addr, "/metrics").text();
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/grafana-dashboard.json"
+    ))
+    .unwrap();
+    let d: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let mut used = 0;
+    for p in d["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            for (at, _) in expr.match_indices("regmirror_") {
+                let name: String = expr[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                let family = name.strip_suffix("_bucket").unwrap_or(&name);
+                assert!(
+                    metrics.contains(&format!("# TYPE {family} ")),
+                    "{name} (panel {}) is not in /metrics",
+                    p["title"]
+                );
+                assert!(
+                    metrics
+                        .lines()
+                        .any(|l| l.starts_with(&name) && !l.starts_with('#')),
+                    "{name} has no sample"
+                );
+                used += 1;
+            }
+        }
+    }
+    assert!(used >= 12, "{used}");
+}
