@@ -95,6 +95,7 @@ pub fn start(
     mirror.access = Access::from_config(config)?;
     mirror.listen = listener.local_addr().ok();
     mirror.tls = listener.tls();
+    mirror.host_info = config.host_info.clone();
     log::info!("{}", mirror.access.describe());
     let mirror = Rc::new(mirror);
     mirror.start_background(Background::from(config), keep);

@@ -71,6 +71,7 @@ pub fn status(mirror: &Mirror) -> String {
             "disk_free_bytes": disk_free(mirror),
         },
         "fills": fills,
+        "host": mirror.host_info.as_deref().map(crate::host_info::read),
         "tag_ttl_seconds": mirror.tag_ttl.as_secs(),
         "upstreams": upstreams,
         "requests": {

@@ -41,6 +41,27 @@ pub struct UpstreamCounts {
     pub fetched_bytes: u64,
 }
 
+/// One answered request, as the server saw it after sending the reply.
+#[derive(Debug)]
+pub struct Answered<'a> {
+    /// The configured upstream it was about.
+    pub upstream: Option<&'a UpstreamName>,
+    /// A registry API request (`/v2/…`): the status page lists those.
+    pub registry: bool,
+    /// Its method.
+    pub method: &'a crate::http::Method,
+    /// Its path and query.
+    pub target: &'a str,
+    /// The status sent.
+    pub status: u16,
+    /// Its cache outcome.
+    pub outcome: Outcome,
+    /// Body bytes sent.
+    pub sent: u64,
+    /// From the request's head to the reply's last byte.
+    pub took: Duration,
+}
+
 /// A histogram with [`FILL_SECONDS_BUCKETS`].
 #[derive(Debug, Default)]
 pub struct Histogram {
@@ -218,6 +239,24 @@ impl Metrics {
                     &mut c.relayed_bytes
                 };
                 *n = n.saturating_add(bytes);
+            });
+        }
+    }
+
+    /// Counts a request's sent bytes (in total, and by where they came from) and
+    /// remembers a registry request for the status page.
+    pub fn answered(&self, a: Answered<'_>) {
+        self.sent_bytes.add(a.sent);
+        self.count_sent(a.upstream, a.outcome, a.sent);
+        if a.registry {
+            self.remember(RecentRequest {
+                at: SystemTime::now(),
+                method: a.method.to_string(),
+                target: a.target.to_owned(),
+                status: a.status,
+                outcome: a.outcome,
+                bytes: a.sent,
+                millis: a.took.as_millis().try_into().unwrap_or(u64::MAX),
             });
         }
     }

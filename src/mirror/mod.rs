@@ -93,6 +93,9 @@ pub struct Mirror {
     pub listen: Option<std::net::SocketAddr>,
     /// The port speaks TLS too (the status page's snippets say `https`).
     pub tls: bool,
+    /// The host's own account of its name and addresses (`--host-info`), shown in the
+    /// status; set by start-up.
+    pub host_info: Option<PathBuf>,
     /// Runs fills and flights, detached from the request that started them.
     executor: Rc<LocalExecutor<'static>>,
     /// Manifest fetches and tag resolutions in flight, by (upstream, repository,
@@ -177,6 +180,7 @@ impl Mirror {
             access: Access::default(),
             listen: None,
             tls: false,
+            host_info: None,
             executor,
             manifests: Rc::new(Flights::new()),
             inventory: inventory::Inventory::default(),

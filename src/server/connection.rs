@@ -24,7 +24,7 @@ use super::tls::{HANDSHAKE_FAILURE_ALERT, TLS_HANDSHAKE};
 use super::Limits;
 use crate::error::{Error, Subject};
 use crate::http::{parse_head, BodyLength, Head, HeadError, Method, Parsed, MAX_HEAD_BYTES};
-use crate::metrics::traffic::RecentRequest;
+use crate::metrics::Answered;
 use crate::mirror::Mirror;
 use crate::routes;
 use futures_lite::{future, AsyncReadExt};
@@ -284,24 +284,20 @@ async fn answer(
     let closes = framing.closes_after(&reply);
     let (status, outcome, upstream) = (reply.status, reply.outcome, reply.upstream.clone());
     let (sent, result) = Box::pin(reply::send(conn, reply, framing)).await;
-    let m = &mirror.metrics;
-    m.sent_bytes.add(sent);
-    m.count_sent(upstream.as_ref(), outcome, sent);
     let target = match &req.query {
         Some(q) => format!("{}?{q}", req.path),
         None => req.path.clone(),
     };
-    if req.path.starts_with("/v2/") {
-        m.remember(RecentRequest {
-            at: std::time::SystemTime::now(),
-            method: req.method.to_string(),
-            target: target.clone(),
-            status: status.code(),
-            outcome,
-            bytes: sent,
-            millis: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
-        });
-    }
+    mirror.metrics.answered(Answered {
+        upstream: upstream.as_ref(),
+        registry: req.path.starts_with("/v2/"),
+        method: &req.method,
+        target: &target,
+        status: status.code(),
+        outcome,
+        sent,
+        took: started.elapsed(),
+    });
     let cut = match &result {
         Ok(()) => String::new(),
         Err(e) => format!(" INCOMPLETE ({e})"),
@@ -412,49 +408,4 @@ pub fn loggable(text: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What an idle connection costs besides its socket: its task's future. The handler's
-    /// and the reply writer's futures are boxed while they run, so this stays small.
-    const MAX_CONNECTION_FUTURE: usize = 4096;
-
-    #[test]
-    fn an_idle_connection_is_a_small_future() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = crate::config::Config::new(dir.path().to_path_buf());
-        let metrics = Rc::new(crate::metrics::Metrics::new());
-        let cache = crate::cache::Cache::open(dir.path(), None, metrics.clone()).unwrap();
-        let upstreams = crate::upstream::Upstreams::new(&config, metrics.clone()).unwrap();
-        let ex = Rc::new(smol::LocalExecutor::new());
-        let mirror = Rc::new(Mirror::new(cache, upstreams, config.tag_ttl, ex, metrics));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (sock, peer) = listener.accept().unwrap();
-        let conn = Conn::new(smol::Async::new(sock).unwrap(), Duration::from_secs(1));
-        let limits = Limits::from(&config);
-        let slots = super::super::slots::Slots::new(4);
-        let slot = slots.admit(peer.ip(), Instant::now()).1.unwrap();
-        let req = crate::http::Request::get("/v2/");
-        let handler = std::mem::size_of_val(&routes::handle(&mirror, &req));
-        let f = serve(conn, peer, mirror, limits, slot, None);
-        let size = std::mem::size_of_val(&f);
-        eprintln!("connection future {size} bytes, handler {handler}");
-        assert!(
-            size <= MAX_CONNECTION_FUTURE,
-            "{size} bytes (handler: {handler})"
-        );
-        assert!(handler > size, "the handler's future is boxed");
-        drop(client);
-    }
-
-    #[test]
-    fn log_text_is_cut_and_escaped() {
-        assert_eq!(loggable("/v2/", 10), "/v2/");
-        assert_eq!(
-            loggable(&"a".repeat(20), 10),
-            format!("{}…", "a".repeat(10))
-        );
-        assert_eq!(loggable("a\nb", 10), "a\\nb");
-    }
-}
+mod tests;
