@@ -188,3 +188,26 @@ fn every_metric_the_sample_grafana_dashboard_uses_is_exported() {
     }
     assert!(used >= 12, "{used}");
 }
+
+#[test]
+fn the_page_says_what_the_host_calls_itself_escaped() {
+    let fake = FakeUpstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let info = dir.path().join("network.json");
+    std::fs::write(
+        &info,
+        r#"{"hostname":"pi","mdns_name":"regmirror.local","addresses":[
+            {"interface":"eth0","address":"192.168.1.20"},
+            {"interface":"wlan0","address":"<img src=x onerror=alert(1)>"}]}"#,
+    )
+    .unwrap();
+    let m = Mirror::start_with(&fake, |c| c.host_info = Some(info.clone()));
+    let html = get(m.addr, "/").text();
+    assert!(
+        html.contains(
+            "This box: <b>regmirror.local</b> (192.168.1.20, &lt;img src=x onerror=alert(1)&gt;)"
+        ),
+        "{html}"
+    );
+    assert!(!html.contains("<img"));
+}

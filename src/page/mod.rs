@@ -136,6 +136,28 @@ pub fn handle(mirror: &Mirror, req: &Request, route: &Route) -> Result<Reply, Er
         .header("X-Content-Type-Options", "nosniff"))
 }
 
+/// "This box: NAME (ADDRESSES)" from `--host-info`, if given and readable.
+fn this_box(mirror: &Mirror) -> String {
+    let Some(info) = mirror.host_info.as_deref().map(crate::host_info::read) else {
+        return String::new();
+    };
+    let text = |k: &str| info[k].as_str().map(str::to_owned);
+    let Some(name) = text("mdns_name").or_else(|| text("hostname")) else {
+        return String::new();
+    };
+    let addresses: Vec<&str> = info["addresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["address"].as_str())
+        .collect();
+    format!(
+        "<p class=\"muted\" data-k=\"this-box\">This box: <b>{}</b> {}</p>",
+        esc(&name),
+        esc(&format!("({})", addresses.join(", ")))
+    )
+}
+
 /// The status page.
 pub fn home(mirror: &Mirror, req: &Request) -> String {
     let sort = images::Sort::parse(req.query_param("sort"));
@@ -144,6 +166,7 @@ pub fn home(mirror: &Mirror, req: &Request) -> String {
     let busy = mirror.cache.stats().fills > 0
         || mirror.prefetches().iter().any(|j| !j.state.is_finished());
     let mut body = String::with_capacity(32 * 1024);
+    body.push_str(&this_box(mirror));
     body.push_str(&overview::summary(mirror));
     body.push_str(&overview::work(mirror));
     body.push_str(&upstreams::section(mirror));
