@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// day is a few hundred points.
 pub const BUCKET_SECS: u64 = 300;
 
-/// Buckets kept: 24 h of [`BUCKET_SECS`] (288 × 40 bytes ≈ 11 KiB at most).
+/// Buckets kept: 24 h of [`BUCKET_SECS`] (288 × 32 bytes = 9 KiB at most).
 pub const CHART_BUCKETS: usize = 288;
 
 /// Registry requests the page lists: a screenful on a phone, and a bounded memory cost
@@ -196,6 +196,11 @@ mod tests {
         c.request(t(day0));
         assert_eq!(c.buckets.back().unwrap().requests, 2);
         assert_eq!(c.buckets.len(), CHART_BUCKETS);
+    }
+
+    #[test]
+    fn a_bucket_is_as_big_as_the_bound_says() {
+        assert_eq!(std::mem::size_of::<Bucket>(), 32);
     }
 
     #[test]
