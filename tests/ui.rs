@@ -53,7 +53,15 @@ fn the_page_in_headless_chromium_matches_the_json_after_a_scripted_session() {
     let profile = tempfile::tempdir().unwrap();
     let url = format!("http://{}/", s.m.addr);
     let served = get(s.m.addr, "/").body.len();
-    println!("status page: {served} bytes as served");
+    const VIEWS: u32 = 50;
+    let t0 = std::time::Instant::now();
+    for _ in 0..VIEWS {
+        assert_eq!(get(s.m.addr, "/").status, 200);
+    }
+    println!(
+        "status page: {served} bytes as served, {:.1} ms per view ({VIEWS} views, this build)",
+        t0.elapsed().as_secs_f64() * 1000.0 / f64::from(VIEWS)
+    );
     let dom = browse(&chrome, profile.path(), &["--dump-dom"], &url);
     assert!(dom.contains("</html>"), "{dom}");
     check_page(&s, &dom);
