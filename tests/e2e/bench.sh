@@ -1,7 +1,8 @@
 #!/bin/bash
 # Benchmark regmirror — against the same seeded upstream straight, CNCF distribution's proxy
 # and nginx — inside a loopback-only network namespace. Prints figures and ratios; not
-# pass/fail. One run prints everything (about 10 minutes on 2 cores):
+# pass/fail. One run prints everything (about 5 minutes on 2 cores; the first run also builds
+# tests/tools/sha-cost and regmirror with sha2's soft backend into target/, a few minutes more):
 #
 #   tests/e2e/bench.sh                         # regmirror = target/release/regmirror
 #   REGMIRROR=/path/to/regmirror tests/e2e/bench.sh
