@@ -228,7 +228,7 @@ network_json() {  # what the image knows, for regmirror's status (/run/regmirror
 }
 check "boot 1: /run/regmirror-os/network.json has the name, the mode and the address" network_json
 status_host() {  # regmirror reads that file (--host-info) and shows it in its status
-    curl -fsS "http://$MIRROR_ADDR/_regmirror/status" | jq -c .host | tee -a /dev/stderr \
+    nsx curl -fsS --max-time 10 "http://$MIRROR_ADDR/_regmirror/status" | jq -c .host | tee -a /dev/stderr \
         | jq -e '.mdns_name == "regmirror.local"
                  and any(.addresses[]; .interface == "eth0" and .address == "10.0.2.15/24")' >/dev/null
 }
