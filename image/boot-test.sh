@@ -227,6 +227,12 @@ network_json() {  # what the image knows, for regmirror's status (/run/regmirror
                  and any(.addresses[]; .interface == "eth0" and .address == "10.0.2.15/24")' >/dev/null
 }
 check "boot 1: /run/regmirror-os/network.json has the name, the mode and the address" network_json
+status_host() {  # regmirror reads that file (--host-info) and shows it in its status
+    curl -fsS "http://$MIRROR_ADDR/_regmirror/status" | jq -c .host | tee -a /dev/stderr \
+        | jq -e '.mdns_name == "regmirror.local"
+                 and any(.addresses[]; .interface == "eth0" and .address == "10.0.2.15/24")' >/dev/null
+}
+check "boot 1: /_regmirror/status shows the name and the address" status_host
 check "boot 1: pull multi-arch index through the Pi image (digests match)" \
     pull_verify library/alpine latest "$WORK/out1" ""
 check "boot 1: pull Docker v2 image through the Pi image (digests match)" \

@@ -144,7 +144,7 @@ startup_line() {
     local line
     line=$(in_box journalctl -u regmirror -o cat --no-pager | grep -m1 "listening on") || return 1
     echo "$line"
-    case "$line" in *"cache /var/cache/regmirror: "*" budget ("*) ;; *) return 1 ;; esac
+    case "$line" in *"cache /var/cache/regmirror: "*"budget"*) ;; *) return 1 ;; esac
 }
 check "the start-up line names the cache and the budget" startup_line
 hardening() {

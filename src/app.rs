@@ -93,6 +93,7 @@ pub fn start(
     };
     let mut mirror = Mirror::new(cache, upstreams, config.tag_ttl, executor, metrics);
     mirror.access = Access::from_config(config)?;
+    mirror.host_info = config.host_info.clone();
     log::info!("{}", mirror.access.describe());
     let mirror = Rc::new(mirror);
     mirror.start_background(Background::from(config), keep);

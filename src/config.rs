@@ -1,13 +1,20 @@
-//! The validated configuration every other module reads, and the parsers for its values
-//! (sizes, durations, listen addresses, upstream URLs). Built once by `cli` and `settings`;
-//! nothing else reads flags, the configuration file or env.
+//! The validated configuration every other module reads, with its upstream URLs and
+//! credentials. Built once by `cli` and `settings`; nothing else reads flags, the
+//! configuration file or env. The parsers for sizes, durations and listen addresses are
+//! `config/values.rs`.
 
 use crate::access::cidr::Cidr;
 use crate::reference::{Repository, UpstreamName};
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod values;
+pub use values::{
+    human_duration, human_size, parse_duration, parse_listen, parse_size, MAX_SIZE_FRACTION_DIGITS,
+    SIZE_UNITS,
+};
 
 /// Where Docker Hub's registry API lives (`docker.io` itself is only the name).
 pub const DOCKER_HUB_URL: &str = "https://registry-1.docker.io";
@@ -87,6 +94,8 @@ pub struct Config {
     pub keep_refresh: Duration,
     /// The file holding the admin token (`--admin-token-file`); `None`: admin actions off.
     pub admin_token_file: Option<PathBuf>,
+    /// The host's name and addresses as a JSON file (`--host-info`), for the status.
+    pub host_info: Option<PathBuf>,
     /// How often a prefetch held back by the upstream's allowance looks again (not a flag;
     /// tests shorten it). See `mirror::allowance::ALLOWANCE_RECHECK`.
     pub allowance_recheck: Duration,
@@ -122,6 +131,7 @@ impl Config {
             keep: None,
             keep_refresh: DEFAULT_KEEP_REFRESH,
             admin_token_file: None,
+            host_info: None,
             allowance_recheck: crate::mirror::allowance::ALLOWANCE_RECHECK,
             state_save_interval: crate::mirror::pulls::SAVE_INTERVAL,
         }
@@ -294,311 +304,5 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Every size unit [`parse_size`] accepts, as its messages list them.
-pub const SIZE_UNITS: &str = "B, kB, MB, GB, TB (powers of 1000), KiB, MiB, GiB, TiB or K, M, G, T (powers of 1024); case does not matter";
-
-/// Digits after the decimal point a size may have (`1.5G`, `0.25TB`): more precision than
-/// any budget needs, and few enough that the fraction's arithmetic stays in `u64`.
-pub const MAX_SIZE_FRACTION_DIGITS: usize = 6;
-
-/// Parses `500MB`, `20GiB`, `1.5G`, `1048576`. SI units (`kB`, `MB`, `GB`, `TB`) are powers
-/// of 1000; IEC units (`KiB`…) and bare `K`/`M`/`G`/`T` are powers of 1024. Integer
-/// arithmetic, checked: a value that does not fit in 64 bits is an error, never rounded.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let not_a_size =
-        || format!("{s:?}: expected a size such as 500MB or 20GiB (units: {SIZE_UNITS})");
-    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-    if int.is_empty() && frac.is_empty() || frac.contains('.') {
-        return Err(not_a_size());
-    }
-    if frac.len() > MAX_SIZE_FRACTION_DIGITS {
-        return Err(format!(
-            "{s:?}: at most {MAX_SIZE_FRACTION_DIGITS} digits after the decimal point"
-        ));
-    }
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1000,
-        "mb" => 1000_u64.pow(2),
-        "gb" => 1000_u64.pow(3),
-        "tb" => 1000_u64.pow(4),
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "t" | "tib" => 1 << 40,
-        _ => return Err(format!("{s:?}: unknown size unit; use {SIZE_UNITS}")),
-    };
-    let too_big = || format!("{s:?}: size out of range");
-    let whole: u64 = if int.is_empty() {
-        0
-    } else {
-        int.parse().map_err(|_| too_big())?
-    };
-    // frac digits as a fraction of 10^len: (frac * mult) / 10^len, exact for whole bytes.
-    let frac_value: u64 = if frac.is_empty() {
-        0
-    } else {
-        let digits: u64 = frac.parse().map_err(|_| not_a_size())?;
-        let scale = 10_u64.pow(frac.len() as u32);
-        let part = u128::from(digits) * u128::from(mult) / u128::from(scale);
-        u64::try_from(part).map_err(|_| too_big())?
-    };
-    whole
-        .checked_mul(mult)
-        .and_then(|w| w.checked_add(frac_value))
-        .ok_or_else(too_big)
-}
-
-/// A duration for people, in the largest whole unit: `5m`, `1h`, `90s`, `250ms` (what
-/// [`parse_duration`] reads).
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0 => format!("{}ms", d.as_millis()),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
-/// A byte count for people: `0 B`, `512 B`, `1.5 KiB`, `23.3 GiB` (powers of 1024, one
-/// decimal). [`parse_size`] reads the result back to within the rounding.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut unit = 0;
-    let mut scaled = bytes as f64;
-    while scaled >= 1024.0 && unit < UNITS.len() - 1 {
-        scaled /= 1024.0;
-        unit += 1;
-    }
-    format!("{scaled:.1} {}", UNITS[unit])
-}
-
-/// Parses a `--listen` address: `0.0.0.0:5000`, `:5000` (every IPv4 interface, like the
-/// default), `localhost:5000` (127.0.0.1), `[::]:5000` (every interface, IPv6 and — unless
-/// the system says otherwise — IPv4), `[::1]:5000`, `192.168.1.10:5000`. Other host names
-/// are refused rather than looked up: a name can resolve to another machine's address.
-pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    let t = s.trim();
-    let fix = "expected ADDRESS:PORT such as 0.0.0.0:5000, :5000 (every interface), localhost:5000 or [::]:5000";
-    if let Ok(a) = t.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    let Some((host, port)) = t.rsplit_once(':') else {
-        return Err(if t.parse::<u16>().is_ok() {
-            format!("{s:?}: a port alone is not an address; write :{t} for every interface")
-        } else {
-            format!("{s:?}: {fix}")
-        });
-    };
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("{s:?}: the port must be a number from 0 to 65535; {fix}"))?;
-    let ip: IpAddr = match host {
-        "" | "*" => Ipv4Addr::UNSPECIFIED.into(),
-        h if h.eq_ignore_ascii_case("localhost") => Ipv4Addr::LOCALHOST.into(),
-        h if h.contains(':') && !h.starts_with('[') => {
-            return Err(format!(
-                "{s:?}: write an IPv6 address in brackets, e.g. [::]:{port}"
-            ))
-        }
-        _ => {
-            return Err(format!(
-                "{s:?}: {fix} (host names other than localhost are not looked up)"
-            ))
-        }
-    };
-    Ok(SocketAddr::new(ip, port))
-}
-
-/// Parses `0s`, `90s`, `5m`, `1h`, `1d`, `1h30m`. A unit is required: `300` is ambiguous.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let err = || format!("{s:?}: expected a duration such as 0s, 90s, 5m, 1h or 1h30m");
-    let mut total: u64 = 0;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(err());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-        if digits == 0 {
-            return Err(err());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| err())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let secs = match &rest[..unit_len] {
-            "ms" => {
-                total = total.checked_add(n / 1000).ok_or_else(err)?;
-                rest = &rest[unit_len..];
-                continue;
-            }
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86400,
-            _ => return Err(err()),
-        };
-        total = n
-            .checked_mul(secs)
-            .and_then(|x| total.checked_add(x))
-            .ok_or_else(err)?;
-        rest = &rest[unit_len..];
-    }
-    Ok(Duration::from_secs(total))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("500MB"), Ok(500_000_000));
-        assert_eq!(parse_size("20GiB"), Ok(20 << 30));
-        assert_eq!(parse_size("1.5G"), Ok(3 << 29));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("10 kB"), Ok(10_000));
-        assert_eq!(parse_size("0.25TB"), Ok(250_000_000_000));
-        assert_eq!(parse_size(".5k"), Ok(512));
-        assert_eq!(parse_size("16T"), Ok(16 << 40));
-        assert_eq!(parse_size("18446744073709551615"), Ok(u64::MAX));
-        for bad in ["ten", "5XB", "", ".", "1.2.3G", "-5G", "1.0000001G"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
-        // Out of range is an error, never a rounded or wrapped number.
-        for huge in [
-            "18446744073709551616",
-            "16777216T",
-            "99999999999999999999999G",
-        ] {
-            let e = parse_size(huge).unwrap_err();
-            assert!(e.contains("out of range"), "{huge}: {e}");
-        }
-    }
-
-    #[test]
-    fn size_errors_list_every_unit() {
-        for bad in ["5XB", "lots"] {
-            let e = parse_size(bad).unwrap_err();
-            for unit in [
-                "B", "kB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB", "K", "M", "G", "T",
-            ] {
-                assert!(
-                    e.split(|c: char| !c.is_ascii_alphabetic())
-                        .any(|w| w == unit),
-                    "{bad}: {unit} missing from {e}"
-                );
-            }
-        }
-        // …and every unit listed is accepted, in any case.
-        for unit in [
-            "B", "kB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB", "K", "M", "G", "T",
-        ] {
-            assert!(parse_size(&format!("1{unit}")).is_ok(), "{unit}");
-            assert!(
-                parse_size(&format!("1{}", unit.to_lowercase())).is_ok(),
-                "{unit}"
-            );
-        }
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(500_000_000), "476.8 MiB");
-        assert_eq!(human_size(25 << 30), "25.0 GiB");
-        assert_eq!(human_size(u64::MAX), "16384.0 PiB");
-        let back = parse_size(&human_size(25 << 30).replace(' ', "")).unwrap();
-        assert_eq!(back, 25 << 30);
-    }
-
-    #[test]
-    fn listen_addresses() {
-        let ok = |s: &str| parse_listen(s).map(|a| a.to_string());
-        assert_eq!(ok("0.0.0.0:5000").as_deref(), Ok("0.0.0.0:5000"));
-        assert_eq!(ok(":5000").as_deref(), Ok("0.0.0.0:5000"));
-        assert_eq!(ok("*:5000").as_deref(), Ok("0.0.0.0:5000"));
-        assert_eq!(ok("localhost:5000").as_deref(), Ok("127.0.0.1:5000"));
-        assert_eq!(ok("LOCALHOST:80").as_deref(), Ok("127.0.0.1:80"));
-        assert_eq!(ok("[::]:5000").as_deref(), Ok("[::]:5000"));
-        assert_eq!(ok("[::1]:0").as_deref(), Ok("[::1]:0"));
-        assert_eq!(ok("192.168.1.10:5000").as_deref(), Ok("192.168.1.10:5000"));
-        let e = parse_listen("5000").unwrap_err();
-        assert!(e.contains(":5000"), "{e}");
-        let e = parse_listen("::5000").unwrap_err();
-        assert!(e.contains("brackets"), "{e}");
-        for bad in ["nowhere", "pi.local:5000", ":http", ":65536", "", "[::]"] {
-            let e = parse_listen(bad).unwrap_err();
-            assert!(!e.contains('\n'), "{e}");
-        }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
-        for bad in ["", "300", "5x", "m", "1h 5m", "-1s"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn upstream_urls() {
-        let u = UpstreamUrl::parse("http://127.0.0.1:5000").unwrap();
-        assert_eq!(
-            (u.https, u.host.as_str(), u.port),
-            (false, "127.0.0.1", 5000)
-        );
-        let u = UpstreamUrl::parse("https://ghcr.io/").unwrap();
-        assert_eq!((u.https, u.host.as_str(), u.port), (true, "ghcr.io", 443));
-        let u = UpstreamUrl::parse("http://[::1]:8080").unwrap();
-        assert_eq!(u.authority(), "[::1]:8080");
-        let u = UpstreamUrl::parse("http://central:5000/ghcr.io/").unwrap();
-        assert_eq!(u.prefix.as_ref().map(|p| p.as_str()), Some("ghcr.io"));
-        assert_eq!(
-            (u.origin(), u.to_string()),
-            (
-                "http://central:5000".into(),
-                "http://central:5000/ghcr.io".into()
-            )
-        );
-        let u = UpstreamUrl::parse("https://harbor.example/proxy/hub").unwrap();
-        assert_eq!(u.prefix.unwrap().as_str(), "proxy/hub");
-        for bad in [
-            "ftp://x",
-            "https://",
-            "https://h/Path",
-            "https://h/../x",
-            "https://h/a?ns=b",
-            "http://u:p@h",
-            "http://h:port",
-        ] {
-            assert!(UpstreamUrl::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn credentials_debug_is_redacted() {
-        let c = Credentials {
-            user: "bob".into(),
-            password: "hunter2".into(),
-        };
-        assert!(!format!("{c:?}").contains("hunter2"));
-    }
-}
+mod tests;

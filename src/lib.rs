@@ -1,14 +1,15 @@
 //! regmirror — a pull-through Docker/OCI registry mirror for small boards.
 //!
-//! One process; one thread runs all our work: a smol `LocalExecutor` runs every connection
-//! and every upstream fill. Clients (Docker, containerd, podman, skopeo) pull through it;
+//! One process; one thread runs all our tasks: a smol `LocalExecutor` runs every connection
+//! and every upstream fill (the one other thread running our code only resolves upstream
+//! host names, see below). Clients (Docker, containerd, podman, skopeo) pull through it;
 //! each blob is fetched from upstream once, verified, kept on disk under a byte budget, and
 //! served from disk afterwards — also when the upstream is gone.
 //!
 //! # Threads
 //! Exactly these exist (`ls /proc/PID/task; cat /proc/PID/task/*/comm`), all started at
-//! start-up; nothing a client sends starts one (`tests/hostile.rs` checks every kind of
-//! request against the running binary):
+//! start-up; nothing a client sends starts one (`tests/hostile_binary.rs` checks every
+//! kind of request against the running binary):
 //! - `regmirror`, the main thread: runs the executor inside `smol::block_on`, so every task
 //!   of ours — connections, fills, revalidations — and all file I/O (direct `pread`,
 //!   `pwrite`, `sendfile`) run here.
@@ -24,6 +25,8 @@
 //! pair the reactor reads (`server/signals.rs`).
 //!
 //! # Layout
+//! A file's unit tests, where they would crowd it, are its `tests.rs` sibling: `x.rs`'s in
+//! `x/tests.rs`, `x/mod.rs`'s in `x/tests.rs`.
 //! ```text
 //! main.rs          argv → Config → logger → app::start → LocalExecutor running server::serve
 //! access/          who may pull: mod.rs (the one check every request passes), cidr.rs
@@ -31,7 +34,7 @@
 //! cli.rs           flags (argh): --help, --version, the subcommands (the only reader of argv)
 //! conffile.rs      the configuration file's syntax (`key = value`), a pure parser
 //! settings.rs      file + flags → validated Config, errors naming the flag or file line
-//! config.rs        Config and the parsers for sizes, durations, addresses, upstream URLs
+//! config.rs        Config, upstream URLs; config/values.rs: sizes, durations, addresses
 //! budget.rs        the default byte budget from the cache's filesystem; --max-size checks
 //! app.rs           start-up: bind, open the cache, start-up errors and line; spawn (tests)
 //! logger.rs        `log` to stderr + a ring of recent lines for /_regmirror/log
@@ -68,16 +71,19 @@
 //!                  allowance.rs (Docker Hub's allowance), evict.rs
 //! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
 //! status.rs        /_regmirror/status, /metrics, /v2/_catalog
+//! host_info.rs     `--host-info FILE`: the host's name and addresses, for the status
 //! upstream/        the only HTTP client code, our own HTTP/1.1: client.rs (connect, TLS,
 //!                  redirects), wire.rs + head.rs + chunked.rs (bytes ↔ answers, limits),
 //!                  dns.rs (the regmirror-dns thread), auth.rs, breaker.rs, health.rs,
-//!                  registry.rs (one upstream's manifest/blob/tag calls)
+//!                  registry.rs (one upstream's manifest/blob calls; registry/pages.rs:
+//!                  tags/list and referrers)
 //! cache/           store.rs (files, commit, scan), partial.rs (partial blobs kept for a
-//!                  resume), index.rs (budget, recency), permit.rs (the permit a fill
-//!                  writes through), fill.rs (the fill its readers follow), checked.rs
-//!                  (the hash that decides how far they may read), relay.rs (an uncached
-//!                  blob shared through a bounded window), tags.rs (tag → digest); never
-//!                  talks to an upstream
+//!                  resume), index.rs (budget, recency), rebuild.rs (the start-up scan
+//!                  that rebuilds the index), permit.rs (the permit a fill writes
+//!                  through; permit/settle.rs: how it ends), fill.rs (the fill its readers
+//!                  follow), checked.rs (the hash that decides how far they may read),
+//!                  relay.rs (an uncached blob shared through a bounded window), tags.rs
+//!                  (tag → digest); never talks to an upstream
 //! tls_init.rs      `regmirror tls init`: a local CA and a server certificate (rcgen), and
 //!                  where each client must put the CA
 //! metrics.rs       one Metrics per mirror: counters; Prometheus text at /metrics
@@ -95,6 +101,7 @@ pub mod config;
 pub mod control;
 pub mod digest;
 pub mod error;
+pub mod host_info;
 pub mod http;
 pub mod image_ref;
 pub mod keep;

@@ -36,6 +36,7 @@ pub fn status(mirror: &Mirror) -> String {
             "blobs": c.blobs,
             "fills_in_progress": c.fills,
         },
+        "host": mirror.host_info.as_deref().map(crate::host_info::read),
         "tag_ttl_seconds": mirror.tag_ttl.as_secs(),
         "upstreams": upstreams,
         "requests": {

@@ -258,3 +258,34 @@ fn status_and_metrics_count_exactly_what_happened() {
         assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     }
 }
+
+#[test]
+fn the_status_shows_what_the_host_says_of_its_name_and_addresses() {
+    let fake = FakeUpstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("network.json");
+    std::fs::write(
+        &file,
+        r#"{"hostname":"pi","mdns_name":"pi.local","mode":"dhcp",
+           "addresses":[{"interface":"eth0","address":"192.168.1.5/24"}]}"#,
+    )
+    .unwrap();
+    let path = file.clone();
+    let m = Mirror::start_with(&fake, |c| c.host_info = Some(path));
+    let host = &get(m.addr, "/_regmirror/status").json()["host"];
+    assert_eq!(host["mdns_name"], "pi.local", "{host}");
+    assert_eq!(host["addresses"][0]["address"], "192.168.1.5/24", "{host}");
+    // Re-read on every request: a new DHCP lease shows without a restart.
+    std::fs::write(&file, r#"{"addresses":[{"address":"10.0.0.9/8"}]}"#).unwrap();
+    let host = &get(m.addr, "/_regmirror/status").json()["host"];
+    assert_eq!(host["addresses"][0]["address"], "10.0.0.9/8", "{host}");
+    std::fs::remove_file(&file).unwrap();
+    let host = &get(m.addr, "/_regmirror/status").json()["host"];
+    assert!(
+        host["error"].as_str().unwrap().contains("network.json"),
+        "{host}"
+    );
+    // Without the flag there is no such key's value.
+    let plain = Mirror::start(&fake);
+    assert!(get(plain.addr, "/_regmirror/status").json()["host"].is_null());
+}

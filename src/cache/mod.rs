@@ -5,12 +5,12 @@
 //! resume, `index.rs` decides evictions, `permit.rs` is the permit a fill writes through,
 //! `fill.rs` the fill its readers follow, `checked.rs` the hash that decides how far they
 //! may read, `relay.rs` the bounded window through which readers share a stream that
-//! cannot be kept, `tags.rs` remembers tag → digest. How a blob is fetched is not the
+//! cannot be kept, `tags.rs` remembers tag → digest (and holds the cache's tag methods). How a blob is fetched is not the
 //! cache's business (`mirror/fill.rs`); the cache never talks to an upstream.
 //!
 //! Start-up does not grow with the cache: [`Cache::open`] makes the directories and lists
-//! `tmp/`; the index is rebuilt by [`Cache::rebuild_index`], a task that scans `blobs/` in
-//! batches and yields between them. Hits need no index (a blob is found by its path), so
+//! `tmp/`; the index is rebuilt by [`Cache::rebuild_index`] (`rebuild.rs`), a task that
+//! scans `blobs/` in batches and yields between them. Hits need no index (a blob is found by its path), so
 //! they are answered at once; fills wait for the index only when they reserve budget.
 //!
 //! The `Cache` is shared as `Rc<Cache>` on the executor thread; its `RefCell`s are never
@@ -21,18 +21,18 @@ pub mod fill;
 pub mod index;
 pub mod partial;
 pub mod permit;
+pub mod rebuild;
 pub mod relay;
 pub mod store;
 pub mod tags;
 
-use crate::config::human_size;
-use crate::media_type::MediaType;
 use crate::metrics::Metrics;
-use crate::reference::{Digest, Repository, Tag, UpstreamName};
+use crate::reference::Digest;
 use event_listener::Event;
 use fill::Fill;
 use index::{Index, Victim};
 use permit::{Books, Permit};
+pub use rebuild::{let_io_in, SCAN_BATCH, SCAN_SLICE};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -42,35 +42,13 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use store::{Partial, Small, Store};
-use tags::{TagRecord, Tags};
+use tags::Tags;
 
 /// A partial blob older than this is deleted at start instead of resumed: a layer nobody
 /// asked for in a week is unlikely to be wanted, and its upstream may have moved on.
 pub const PARTIAL_MAX_AGE: Duration = Duration::from_secs(7 * 86400);
-
-/// Most blobs the start-up scan indexes between yields to the executor.
-pub const SCAN_BATCH: usize = 64;
-
-/// Longest the start-up scan runs between yields: with a cold page cache each `stat` may
-/// wait for the disk (an SD card's random reads take about a millisecond), so a batch is
-/// cut short by time too. A request waits at most about this long for the thread.
-pub const SCAN_SLICE: Duration = Duration::from_millis(2);
-
-/// How long [`let_io_in`] parks: long enough that the timer is still pending when it is
-/// first polled (so the task really waits for the reactor), short enough to cost nothing.
-const IO_YIELD: Duration = Duration::from_micros(10);
-
-/// Lets the other tasks run *and* the reactor look at the sockets before going on.
-/// `yield_now` alone is not enough for work that is always ready (a scan, a fill from a
-/// fast upstream): the executor runs up to 200 ready tasks before it polls for I/O, so new
-/// connections and requests would wait for the whole scan. Waiting on a timer makes the
-/// executor idle, and an idle executor polls the reactor.
-pub async fn let_io_in() {
-    futures_lite::future::yield_now().await;
-    smol::Timer::after(IO_YIELD).await;
-}
 
 /// The cache: blobs on disk under a byte budget, fills in progress, tag records.
 #[derive(Debug)]
@@ -163,79 +141,6 @@ impl Cache {
             metrics,
             changes: Cell::new(Changes::default()),
         })
-    }
-
-    /// Rebuilds the index from the blobs on disk, at most [`SCAN_BATCH`] blobs or
-    /// [`SCAN_SLICE`] at a time, letting requests in between ([`let_io_in`]); then sets a
-    /// derived budget and evicts down to it if the disk holds more. Run it as a task of
-    /// its own.
-    pub async fn rebuild_index(self: Rc<Self>) {
-        let started = Instant::now();
-        match self.store.scan() {
-            Ok(mut scan) => loop {
-                let slice = Instant::now();
-                let mut done = true;
-                {
-                    let mut index = self.index.borrow_mut();
-                    for (n, found) in scan.by_ref().enumerate() {
-                        index.insert_found(found.digest, found.size, found.used);
-                        if n + 1 >= SCAN_BATCH || slice.elapsed() >= SCAN_SLICE {
-                            done = false;
-                            break;
-                        }
-                    }
-                }
-                if done {
-                    break;
-                }
-                let_io_in().await;
-            },
-            Err(e) => log::error!("cannot scan {}: {e}", self.store.root().display()),
-        }
-        let evict = {
-            let mut index = self.index.borrow_mut();
-            match (self.max_size, crate::budget::space(self.store.root())) {
-                (None, Ok(space)) => {
-                    let max = crate::budget::derived(&space, index.cached_bytes());
-                    index.set_max(max);
-                }
-                (Some(max), Ok(space)) => {
-                    let warning = crate::budget::check_explicit(&space, max, index.cached_bytes());
-                    if let Some(warning) = warning {
-                        log::warn!("{warning}");
-                    }
-                }
-                (_, Err(e)) => log::warn!("cannot read free space: {e}"),
-            }
-            index.set_complete();
-            if index.cached_bytes() + index.reserved_bytes() > index.max_bytes() {
-                index.reserve(0).map(|a| a.evict).unwrap_or_default()
-            } else {
-                Vec::new()
-            }
-        };
-        self.evict(&evict);
-        self.indexed.notify(usize::MAX);
-        let s = self.stats();
-        log::info!(
-            "cache index rebuilt in {} ms: {} blobs, {} ({} in partial blobs) of a {} budget",
-            started.elapsed().as_millis(),
-            s.blobs,
-            human_size(s.cached),
-            human_size(s.partial),
-            human_size(s.max)
-        );
-    }
-
-    /// Waits until the start-up scan is done (eviction needs the whole index).
-    pub async fn index_ready(&self) {
-        loop {
-            let listener = self.indexed.listen();
-            if self.index.borrow().is_complete() {
-                return;
-            }
-            listener.await;
-        }
     }
 
     /// The one lookup of a blob request: the cached file (recording the hit), the fill in
@@ -394,70 +299,6 @@ impl Cache {
     /// Where blob `d` is (or would be) stored.
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
         self.store.blob_path(d)
-    }
-
-    /// The record for a tag, if one was saved and is readable.
-    pub fn tag(&self, upstream: &UpstreamName, repo: &Repository, tag: &Tag) -> Option<TagRecord> {
-        self.tags.get(upstream, repo, tag)
-    }
-
-    /// Saves a tag record, replacing any older one atomically.
-    pub fn put_tag(
-        &self,
-        upstream: &UpstreamName,
-        repo: &Repository,
-        tag: &Tag,
-        digest: &Digest,
-        media_type: &MediaType,
-    ) -> io::Result<()> {
-        let rec = TagRecord {
-            digest: *digest,
-            media_type: media_type.clone(),
-            checked: SystemTime::now(),
-        };
-        self.put_tag_record(upstream, repo, tag, &rec)
-    }
-
-    /// Saves a tag record as it is (tests, imports).
-    pub fn put_tag_record(
-        &self,
-        upstream: &UpstreamName,
-        repo: &Repository,
-        tag: &Tag,
-        rec: &TagRecord,
-    ) -> io::Result<()> {
-        // One small read, once per revalidation: a tag confirmed again changes nothing
-        // derived from it.
-        let moved = self
-            .tags
-            .get(upstream, repo, tag)
-            .is_none_or(|old| old.digest != rec.digest || old.media_type != rec.media_type);
-        let written = self.tags.put(upstream, repo, tag, rec);
-        if moved {
-            self.changed(|c| c.tags += 1);
-        }
-        written
-    }
-
-    /// Forgets a tag upstream says no longer exists (or an operator evicted).
-    pub fn remove_tag(&self, upstream: &UpstreamName, repo: &Repository, tag: &Tag) {
-        self.tags.remove(upstream, repo, tag);
-        self.changed(|c| c.tags += 1);
-    }
-
-    /// Every tag record, sorted by upstream, repository and tag.
-    pub fn tag_records(&self) -> Vec<tags::TagEntry> {
-        self.tags.all()
-    }
-
-    /// Tags known for a repository, sorted (the offline fallback for `tags/list`).
-    pub fn tag_names(&self, upstream: &UpstreamName, repo: &Repository) -> Vec<String> {
-        self.tags.list(upstream, repo)
-    }
-
-    /// Every `(upstream, repository)` with at least one tag record, sorted (`_catalog`).
-    pub fn repositories(&self) -> Vec<(UpstreamName, String)> {
-        self.tags.repositories()
     }
 
     /// The partial blobs found at start (handed out once, for the mirror to check that

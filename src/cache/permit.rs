@@ -13,11 +13,11 @@
 //! page-cached local file that is microseconds, cheaper than handing each chunk to a
 //! thread pool (which the design rules out anyway). The `fsync` at the commit is not
 //! microseconds: it comes after the readers have been let send the last byte.
+//!
+//! How a permit ends — verify and commit, pass, fail, or `Drop` — is `permit/settle.rs`.
 
-use super::checked::Mismatch;
-use super::fill::{Fill, FillFailure, Phase};
+use super::fill::{Fill, Phase};
 use super::index::{Index, Victim};
-use super::relay::Relay;
 use super::store::{self, Origin, Store};
 use crate::reference::Digest;
 use event_listener::EventListener;
@@ -30,7 +30,9 @@ use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::SystemTime;
+
+mod settle;
+pub use settle::Finish;
 
 /// A failed fill keeps its partial file for a later resume (across a restart too) only if
 /// it holds at least this much: below it, fetching again is cheaper than a second request.
@@ -290,7 +292,7 @@ impl Permit {
 
     /// A draining fill on a full disk: punches out of the temp file the bytes every reader
     /// has read (they are sent; nobody else may start). `Ok(false)` if no byte can be freed
-    /// now — wait for [`Permit::readers_moved`] — or no reader is left.
+    /// now — wait for [`Permit::listen_moved`] — or no reader is left.
     pub fn free_read_bytes(&mut self) -> io::Result<bool> {
         let Some(file) = &self.file else {
             return Ok(false);
@@ -340,119 +342,10 @@ impl Permit {
         Ok(())
     }
 
-    /// All bytes are written: checks the length and the digest. On success readers may read
-    /// the last byte — before the `fsync` of [`Permit::commit`], which would only delay
-    /// them. On a mismatch nothing changes: restart the permit, or drop it.
-    pub fn verify(&mut self) -> Result<(), Finish> {
-        let len = self.fill.written();
-        if let Some(total) = self.total.filter(|t| *t != len) {
-            return Err(Finish::Short { len, total });
-        }
-        self.fill
-            .update(|s| s.checked.verify())
-            .map_err(Finish::Mismatch)
-    }
-
-    /// After [`Permit::verify`]: makes the file the blob — `fsync`, rename, index. A
-    /// draining fill ends `Streamed` instead (it was never going to be kept).
-    pub fn commit(&mut self) -> io::Result<()> {
-        let (Some(file), true) = (self.file.clone(), self.fill.state().checked.is_verified())
-        else {
-            return Err(io::Error::other("commit of an unverified fill"));
-        };
-        let len = self.fill.written();
-        if self.draining {
-            self.fill
-                .update(|s| s.phase = Phase::Streamed { total: len });
-            return Ok(());
-        }
-        file.sync_all()?;
-        self.books.store().commit_partial(&self.fill.digest())?;
-        self.committed = true;
-        self.release(self.reserved);
-        self.books.committed(self.fill.digest(), len);
-        self.books.end_fill(&self.fill);
-        self.fill
-            .update(|s| s.phase = Phase::Committed { total: len, file });
-        Ok(())
-    }
-
-    /// Readers share an upstream stream through `relay` instead (the blob cannot fit).
-    /// The fill stays findable until the permit is dropped, so later requests join too.
-    pub fn pass(&mut self, relay: Rc<Relay>) {
-        self.fill.update(|s| s.phase = Phase::Pass(relay));
-    }
-
-    /// Ends the fill as failed (readers get `f`); the partial file is kept if `f` leaves
-    /// it worth resuming.
-    pub fn fail(self, f: FillFailure) {
-        match &f {
-            // The client asked for something upstream doesn't have: its 404 says enough.
-            FillFailure::NotFound { .. } => {
-                log::debug!("fill {}: not found upstream", self.fill.digest())
-            }
-            _ => log::warn!("fill {} failed: {f:?}", self.fill.digest()),
-        }
-        self.fill.update(|s| s.phase = Phase::Failed(f));
-    }
-
     fn release(&mut self, n: u64) {
         let n = n.min(self.reserved);
         self.reserved -= n;
         self.books.index().release(n);
-    }
-}
-
-/// Why [`Permit::verify`] found the bytes are not the blob.
-#[derive(Debug)]
-pub enum Finish {
-    /// The bytes do not hash to the digest.
-    Mismatch(Mismatch),
-    /// Upstream ended before the announced length.
-    Short {
-        /// Bytes received.
-        len: u64,
-        /// Bytes announced.
-        total: u64,
-    },
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        let (final_phase, failure) = {
-            let s = self.fill.state();
-            let failure = match &s.phase {
-                Phase::Failed(f) => Some(f.clone()),
-                _ => None,
-            };
-            (s.phase.is_final(), failure)
-        };
-        if !final_phase {
-            log::warn!("fill {} abandoned", self.fill.digest());
-            self.fill
-                .update(|s| s.phase = Phase::Failed(FillFailure::Abandoned));
-        }
-        let failure = failure.or((!final_phase).then_some(FillFailure::Abandoned));
-        self.books.end_fill(&self.fill);
-        self.release(self.reserved);
-        if self.committed || self.draining {
-            return;
-        }
-        let written = self.fill.written();
-        let keep = self.file.is_some()
-            && written >= KEEP_PARTIAL_MIN
-            && failure.is_some_and(|f| f.keeps_partial());
-        if keep {
-            self.books
-                .index()
-                .insert_partial(self.fill.digest(), written, SystemTime::now());
-            log::info!(
-                "kept {written} bytes of {} for a resume",
-                self.fill.digest()
-            );
-        } else if self.file.is_some() || self.partial > 0 {
-            self.books.store().remove_partial(&self.fill.digest());
-        }
     }
 }
 

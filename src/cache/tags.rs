@@ -8,7 +8,10 @@
 //! Records are replaced by write-to-temp + rename (atomic) but not `fsync`ed: losing the
 //! newest confirmation in a power cut only means one extra revalidation, and SD cards are
 //! spared a flush per tag check.
+//!
+//! [`Cache`]'s tag methods are here too: the cache's face of these records.
 
+use super::Cache;
 use crate::media_type::MediaType;
 use crate::reference::{Digest, Repository, Tag, UpstreamName};
 use std::fs;
@@ -169,6 +172,74 @@ fn collect_repos(
             };
             collect_repos(&entry.path(), repo, upstream, out);
         }
+    }
+}
+
+/// The cache's tag records, through [`Cache`]: a tag whose digest or type changes counts
+/// as a change of its contents ([`super::Changes`]).
+impl Cache {
+    /// The record for a tag, if one was saved and is readable.
+    pub fn tag(&self, upstream: &UpstreamName, repo: &Repository, tag: &Tag) -> Option<TagRecord> {
+        self.tags.get(upstream, repo, tag)
+    }
+
+    /// Saves a tag record, replacing any older one atomically.
+    pub fn put_tag(
+        &self,
+        upstream: &UpstreamName,
+        repo: &Repository,
+        tag: &Tag,
+        digest: &Digest,
+        media_type: &MediaType,
+    ) -> io::Result<()> {
+        let rec = TagRecord {
+            digest: *digest,
+            media_type: media_type.clone(),
+            checked: SystemTime::now(),
+        };
+        self.put_tag_record(upstream, repo, tag, &rec)
+    }
+
+    /// Saves a tag record as it is (tests, imports).
+    pub fn put_tag_record(
+        &self,
+        upstream: &UpstreamName,
+        repo: &Repository,
+        tag: &Tag,
+        rec: &TagRecord,
+    ) -> io::Result<()> {
+        // One small read, once per revalidation: a tag confirmed again changes nothing
+        // derived from it.
+        let moved = self
+            .tags
+            .get(upstream, repo, tag)
+            .is_none_or(|old| old.digest != rec.digest || old.media_type != rec.media_type);
+        let written = self.tags.put(upstream, repo, tag, rec);
+        if moved {
+            self.changed(|c| c.tags += 1);
+        }
+        written
+    }
+
+    /// Forgets a tag upstream says no longer exists (or an operator evicted).
+    pub fn remove_tag(&self, upstream: &UpstreamName, repo: &Repository, tag: &Tag) {
+        self.tags.remove(upstream, repo, tag);
+        self.changed(|c| c.tags += 1);
+    }
+
+    /// Every tag record, sorted by upstream, repository and tag.
+    pub fn tag_records(&self) -> Vec<TagEntry> {
+        self.tags.all()
+    }
+
+    /// Tags known for a repository, sorted (the offline fallback for `tags/list`).
+    pub fn tag_names(&self, upstream: &UpstreamName, repo: &Repository) -> Vec<String> {
+        self.tags.list(upstream, repo)
+    }
+
+    /// Every `(upstream, repository)` with at least one tag record, sorted (`_catalog`).
+    pub fn repositories(&self) -> Vec<(UpstreamName, String)> {
+        self.tags.repositories()
     }
 }
 

@@ -6,6 +6,7 @@ use super::permit::{self, NoRoom};
 use super::store::Origin;
 use super::*;
 use crate::http::Progress;
+use crate::reference::{Repository, UpstreamName};
 use futures_lite::future;
 use std::task::{Context, Poll};
 

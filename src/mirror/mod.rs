@@ -89,6 +89,9 @@ pub struct Mirror {
     /// Who may use it (`routes` asks [`crate::access::check`] for every request); the
     /// default until start-up sets the configured one.
     pub access: Access,
+    /// The host's own account of its name and addresses (`--host-info`), shown in the
+    /// status; set by start-up.
+    pub host_info: Option<PathBuf>,
     /// Runs fills and flights, detached from the request that started them.
     executor: Rc<LocalExecutor<'static>>,
     /// Manifest fetches and tag resolutions in flight, by (upstream, repository,
@@ -171,6 +174,7 @@ impl Mirror {
             tag_ttl,
             metrics,
             access: Access::default(),
+            host_info: None,
             executor,
             manifests: Rc::new(Flights::new()),
             inventory: inventory::Inventory::default(),

@@ -171,6 +171,31 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// A write or flush that is ready ends the stall; one still pending starts the write
+    /// timeout (or goes on with the one running), and fails when it fires.
+    fn within_write_timeout<T>(
+        &mut self,
+        poll: Poll<io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Ready(r) => {
+                self.stalled = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let timeout = self.write_timeout;
+                let timer = self.stalled.get_or_insert_with(|| Timer::after(timeout));
+                match Pin::new(timer).poll(cx) {
+                    Poll::Ready(_) => Poll::Ready(Err(stalled())),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
 fn stalled() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "client accepted no data in time")
 }
@@ -199,20 +224,7 @@ impl AsyncWrite for Conn {
             Socket::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Socket::Tls(t) => Pin::new(t.as_mut()).poll_write(cx, buf),
         };
-        match written {
-            Poll::Ready(r) => {
-                this.stalled = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => {
-                let timeout = this.write_timeout;
-                let timer = this.stalled.get_or_insert_with(|| Timer::after(timeout));
-                match Pin::new(timer).poll(cx) {
-                    Poll::Ready(_) => Poll::Ready(Err(stalled())),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
-        }
+        this.within_write_timeout(written, cx)
     }
 
     /// A TLS flush may wait for the client to take queued records: the write timeout
@@ -223,20 +235,7 @@ impl AsyncWrite for Conn {
             Socket::Plain(s) => return Pin::new(s).poll_flush(cx),
             Socket::Tls(t) => Pin::new(t.as_mut()).poll_flush(cx),
         };
-        match flushed {
-            Poll::Ready(r) => {
-                this.stalled = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => {
-                let timeout = this.write_timeout;
-                let timer = this.stalled.get_or_insert_with(|| Timer::after(timeout));
-                match Pin::new(timer).poll(cx) {
-                    Poll::Ready(_) => Poll::Ready(Err(stalled())),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
-        }
+        this.within_write_timeout(flushed, cx)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -3,7 +3,8 @@
 //! (`connection.rs`: our own head reader on `httparse`, see `http::parse_head`),
 //! the client socket (`conn.rs`: plain or TLS, write timeout, `sendfile`), TLS on the same
 //! port (`tls.rs`: why one port, the first byte that decides), writing replies
-//! (`reply.rs`), and the signals that stop it (`signals.rs`).
+//! (`reply.rs`), and the signals that stop it or reload its keep list and admin token
+//! (`signals.rs`).
 //!
 //! Neither async-h1 nor http-types serves clients: their decoder panicked on obs-text
 //! header values, lost pipelined requests, buffered a head without a newline before its

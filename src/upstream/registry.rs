@@ -1,6 +1,7 @@
-//! One upstream registry ([`Registry`]): manifest, blob and tag-list requests with the
-//! token flow, status mapping, digest checks, and its [`Health`] (circuit breaker, last
-//! failure, rate-limit headers).
+//! One upstream registry ([`Registry`]): manifest and blob requests with the token flow,
+//! status mapping, digest checks, and its [`Health`] (circuit breaker, last failure,
+//! rate-limit headers). Its listing pages (`tags/list`, `referrers`) are
+//! `registry/pages.rs`.
 
 use super::answers::{BlobStream, Manifest, RegistryStatus};
 use super::auth::Auth;
@@ -22,31 +23,8 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Instant;
 
-/// Largest `tags/list` answer passed through: the same bound as a manifest (the body is
-/// held in memory whole). Paginated lists stay far below it.
-const MAX_TAGS_LIST_BYTES: usize = MAX_MANIFEST_BYTES;
-
-/// One page of `tags/list` as upstream sent it.
-#[derive(Debug)]
-pub struct TagsPage {
-    /// `Content-Type` as sent (`application/json` if none).
-    pub content_type: String,
-    /// `Link` as sent: where the next page is (`<…?last=…&n=…>; rel="next"`), if any.
-    pub link: Option<String>,
-    /// The body (≤ 4 MiB).
-    pub body: Vec<u8>,
-}
-
-/// A `referrers` answer as upstream sent it.
-#[derive(Debug)]
-pub struct ReferrersPage {
-    /// `Content-Type` as sent (the OCI index type if none).
-    pub content_type: String,
-    /// `OCI-Filters-Applied` as sent.
-    pub filters_applied: Option<String>,
-    /// The image index (≤ 4 MiB), byte for byte.
-    pub body: Vec<u8>,
-}
+mod pages;
+pub use pages::{ReferrersPage, TagsPage};
 
 /// Whether a call's success is known when its head arrives.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -245,84 +223,6 @@ impl Registry {
         content_length(&res).ok_or_else(|| protocol(&res, "blob HEAD without Content-Length"))
     }
 
-    /// GET `tags/list`, passing on only the `n` and `last` parameters of `query`.
-    pub async fn tags_list(
-        &self,
-        repo: &Repository,
-        query: Option<&str>,
-    ) -> Result<TagsPage, UpstreamError> {
-        let repo = &self.remote(repo)?;
-        let mut url = self.api_url(repo, "tags/list")?;
-        if let Some(q) = query.filter(|q| !q.is_empty()) {
-            let parsed = Url::parse(&format!("http://x/?{q}")).map_err(|_| {
-                UpstreamError::Protocol(format!("{}: bad tags/list query", self.url.host))
-            })?;
-            let kept: Vec<(String, String)> = parsed
-                .query_pairs()
-                .filter(|(k, _)| k == "n" || k == "last")
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
-            if !kept.is_empty() {
-                url.query_pairs_mut().extend_pairs(kept);
-            }
-        }
-        let res = self
-            .call(
-                Method::Get,
-                url,
-                &[("accept", "application/json")],
-                repo,
-                Outcome::AtHead,
-            )
-            .await?;
-        let content_type = header(&res, "content-type")
-            .unwrap_or("application/json")
-            .to_owned();
-        let link = header(&res, "link").map(str::to_owned);
-        let body = self.read_body(res, MAX_TAGS_LIST_BYTES).await?;
-        Ok(TagsPage {
-            content_type,
-            link,
-            body,
-        })
-    }
-
-    /// GET `referrers/<digest>` (distribution-spec 1.1), with `artifactType` passed on if
-    /// given (already checked to be a media type). A registry without the API answers 404
-    /// (`NotFound`): the caller then falls back to the tag schema.
-    pub async fn referrers(
-        &self,
-        repo: &Repository,
-        digest: &Digest,
-        artifact_type: Option<&str>,
-    ) -> Result<ReferrersPage, UpstreamError> {
-        let repo = &self.remote(repo)?;
-        let mut url = self.api_url(repo, &format!("referrers/{digest}"))?;
-        if let Some(t) = artifact_type {
-            url.query_pairs_mut().append_pair("artifactType", t);
-        }
-        let accept = MediaType::OCI_INDEX.to_string();
-        let res = self
-            .call(
-                Method::Get,
-                url,
-                &[("accept", &accept)],
-                repo,
-                Outcome::AtHead,
-            )
-            .await?;
-        let content_type = header(&res, "content-type")
-            .unwrap_or(MediaType::OCI_INDEX.as_str())
-            .to_owned();
-        let filters_applied = header(&res, "oci-filters-applied").map(str::to_owned);
-        let body = self.read_body(res, MAX_MANIFEST_BYTES).await?;
-        Ok(ReferrersPage {
-            content_type,
-            filters_applied,
-            body,
-        })
-    }
-
     /// Breaker state, failure count, the last failure's cause, the rate-limit headers.
     pub fn status(&self) -> RegistryStatus {
         self.health.status(self.url.to_string())
@@ -447,42 +347,4 @@ impl Registry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-    use crate::upstream::Upstreams;
-
-    #[test]
-    fn urls_are_built_from_validated_parts() {
-        let mut config = Config::new("/nonexistent".into());
-        config.set_upstream(
-            "r.example".parse().unwrap(),
-            UpstreamUrl::parse("https://r.example:8443").unwrap(),
-        );
-        let ups = Upstreams::new(&config, Default::default()).unwrap();
-        let r = ups.get(&"r.example".parse().unwrap()).unwrap();
-        let repo = Repository::parse("org/app").unwrap();
-        let digest = Digest::of(b"");
-        let url = r.api_url(&repo, &format!("blobs/{digest}")).unwrap();
-        assert_eq!(
-            url.as_str(),
-            format!("https://r.example:8443/v2/org/app/blobs/{digest}")
-        );
-        assert!(ups.get(&"evil.example".parse().unwrap()).is_none());
-        config.set_upstream(
-            "ghcr.io".parse().unwrap(),
-            UpstreamUrl::parse("http://central:5000/ghcr.io").unwrap(),
-        );
-        let chained = Upstreams::new(&config, Default::default()).unwrap();
-        let g = chained.get(&"ghcr.io".parse().unwrap()).unwrap();
-        let url = g.api_url(&g.remote(&repo).unwrap(), "tags/list").unwrap();
-        assert_eq!(
-            url.as_str(),
-            "http://central:5000/v2/ghcr.io/org/app/tags/list"
-        );
-        assert_eq!(ups.all().count(), 2, "docker.io plus ours");
-        let s = r.status();
-        assert!(s.available && s.consecutive_failures == 0 && s.ratelimit_remaining.is_none());
-        assert!(s.last_failure.is_none() && s.ratelimit_limit.is_none());
-    }
-}
+mod tests;

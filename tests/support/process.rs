@@ -2,8 +2,10 @@
 //! to completion with a deadline ([`run`]), or keep a `serve` running ([`Server`]) that is
 //! killed and reaped when dropped, pass or fail. Nothing reaches the network: every `serve`
 //! listens on `127.0.0.1:0` with Docker Hub replaced by a closed port ([`NO_UPSTREAM`]).
+//! [`flag_words`] reads the flags out of its help text.
 
 use super::client::{get, Resp};
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -268,4 +270,11 @@ pub fn listening_address(stderr: &str) -> Option<SocketAddr> {
     let rest = &stderr[stderr.find("listening on ")? + "listening on ".len()..];
     let end = rest.find(|c: char| c == ';' || c.is_whitespace())?;
     rest[..end].parse().ok()
+}
+
+/// The words of a help text that look like flags (`--upstream-ca`, `-v`).
+pub fn flag_words(text: &str) -> BTreeSet<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with('-') && w.len() > 1)
+        .collect()
 }

@@ -7,6 +7,9 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+/// Long enough for any answer the mirror gives at once; far below the header timeout.
+pub const AT_ONCE: Duration = Duration::from_secs(2);
+
 /// A response as sent: status line, headers (names lower-cased), body.
 #[derive(Debug, Clone)]
 pub struct Raw {

@@ -210,7 +210,11 @@ fn blob(req: &Req, s: &mut State, repo: &str, digest: &str) -> Answer {
         .header("Docker-Content-Digest", digest)
         .header("Accept-Ranges", "bytes");
     if req.method == "GET" {
-        answer.cut = s.cut.take().or(s.stall_blobs.map(|n| (n, Cut::Stall)));
+        // A one-shot cut waits for a blob long enough to be cut part-way, so that which blob
+        // a client fetches first (a 50-byte config or the layer) does not decide the test.
+        let long_enough = s.cut.is_some_and(|(n, _)| n < answer.body.len());
+        let once = if long_enough { s.cut.take() } else { None };
+        answer.cut = once.or(s.stall_blobs.map(|n| (n, Cut::Stall)));
     }
     answer.chunked = s.chunked_blobs;
     answer
