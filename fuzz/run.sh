@@ -13,6 +13,8 @@
 # memory (2 GiB) stops that target; its input is kept in fuzz/artifacts/TARGET/ and the
 # exit status is 1. Prints one line per target: executions, seconds, result.
 #
+# FUZZ_MAX_LEN: libFuzzer's -max_len, the longest input tried (default: its own, 4096
+# bytes or the longest corpus input).
 # FUZZ_TARGET_DIR: where the targets are built (default fuzz/target). The targets are built
 # once, then their binaries run: edits to the sources during a long run change nothing.
 # FUZZ_SANITIZER: cargo fuzz's -s (default address; none is ~10x faster — our code is
@@ -39,6 +41,7 @@ else
 fi
 limits=(-max_total_time="$secs" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -print_final_stats=1)
 [ -z "${FUZZ_RUNS:-}" ] || limits+=(-runs="$FUZZ_RUNS")
+[ -z "${FUZZ_MAX_LEN:-}" ] || limits+=(-max_len="$FUZZ_MAX_LEN")
 failed=()
 for t in "${targets[@]}"; do
     mkdir -p "$work/$t" "artifacts/$t"
