@@ -169,6 +169,25 @@ not_oom() {  # NAME: running, never OOM-killed
 }
 check "docker: the container runs under --memory 32m, not OOM-killed" not_oom regmirror
 docker_ rm -f regmirror >/dev/null || true; docker_ volume rm regmirror-cache >/dev/null || true
+memory_6m() {  # README's figure: Docker's smallest --memory, 8 simultaneous cold pulls
+    local port=5003 i pid hwm rc=0 pids=()
+    docker_ run -d --name regmirror-6m --memory 6m -p "$port:5000" -v regmirror-6m:/var/lib/regmirror \
+        "regmirror:$VERSION" --upstream "$BRIDGE_UP" >/dev/null || return 1
+    wait_http "http://127.0.0.1:$port/v2/" 60 || { docker_ logs regmirror-6m 2>&1 | tail -5; return 1; }
+    for i in 1 2 3 4; do
+        MIRROR_ADDR=127.0.0.1:$port pull_verify library/alpine latest "$WORK/m6-a$i" "" & pids+=($!)
+        MIRROR_ADDR=127.0.0.1:$port pull_verify library/busybox v2 "$WORK/m6-b$i" "" & pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || rc=1; done
+    pid=$(docker_ inspect -f '{{.State.Pid}}' regmirror-6m)
+    hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
+    docker_ inspect -f '{{.State.Running}} oom={{.State.OOMKilled}} memory={{.HostConfig.Memory}}' regmirror-6m \
+        | tee -a /dev/stderr | grep -q '^true oom=false memory=6291456$' || rc=1
+    echo "8 simultaneous cold pulls (4 x alpine --all, 4 x busybox:v2) under --memory 6m: rc $rc, peak resident $hwm kB"
+    docker_ rm -f regmirror-6m >/dev/null || true; docker_ volume rm regmirror-6m >/dev/null || true
+    return $rc
+}
+check "docker: 8 simultaneous cold pulls under --memory 6m (Docker's smallest), not OOM-killed" memory_6m
 
 # 4. boot2docker, as the README says.
 mkdir -p "$B2D"

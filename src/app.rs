@@ -93,6 +93,8 @@ pub fn start(
     };
     let mut mirror = Mirror::new(cache, upstreams, config.tag_ttl, executor, metrics);
     mirror.access = Access::from_config(config)?;
+    mirror.listen = listener.local_addr().ok();
+    mirror.tls = listener.tls();
     mirror.host_info = config.host_info.clone();
     log::info!("{}", mirror.access.describe());
     let mirror = Rc::new(mirror);

@@ -71,6 +71,10 @@
 //!                  allowance.rs (Docker Hub's allowance), evict.rs
 //! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
 //! status.rs        /_regmirror/status, /metrics, /v2/_catalog
+//! page/            the status page at `/` and a page per image: server-rendered HTML,
+//!                  inline CSS and SVG (mod.rs: routes and layout; overview.rs, upstreams.rs,
+//!                  images.rs: its sections; connect.rs: client snippets for the `Host`
+//!                  the browser used; html.rs: escaping and formatting)
 //! host_info.rs     `--host-info FILE`: the host's name and addresses, for the status
 //! upstream/        the only HTTP client code, our own HTTP/1.1: client.rs (connect, TLS,
 //!                  redirects), wire.rs + head.rs + chunked.rs (bytes ↔ answers, limits),
@@ -87,7 +91,9 @@
 //!                  (tag → digest); never talks to an upstream
 //! tls_init.rs      `regmirror tls init`: a local CA and a server certificate (rcgen), and
 //!                  where each client must put the CA
-//! metrics.rs       one Metrics per mirror: counters; Prometheus text at /metrics
+//! metrics/         one Metrics per mirror: counters, per upstream too, the fill histogram
+//!                  (mod.rs); Prometheus text at /metrics (render.rs); the page's 24 h
+//!                  chart and recent requests, in memory and bounded (traffic.rs)
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
@@ -112,6 +118,7 @@ pub mod manifest;
 pub mod media_type;
 pub mod metrics;
 pub mod mirror;
+pub mod page;
 pub mod reference;
 pub mod remote;
 pub mod routes;

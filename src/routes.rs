@@ -38,9 +38,22 @@ pub enum Route {
     Log,
     /// The inventory, prefetch jobs and admin actions (`control/`).
     Control(crate::control::Route),
+    /// The status page and the image pages (`page/`).
+    Page(crate::page::Route),
 }
 
 impl Route {
+    /// The upstream and repository a registry route names.
+    pub fn name(&self) -> Option<&Name> {
+        match self {
+            Route::Manifest(n, _)
+            | Route::Blob(n, _)
+            | Route::TagsList(n)
+            | Route::Referrers(n, ..) => Some(n),
+            _ => None,
+        }
+    }
+
     /// What the route is about, for the OCI code of a failure that is not the client's.
     pub fn subject(&self) -> Subject {
         match self {
@@ -71,6 +84,9 @@ pub fn parse(req: &Request) -> Result<Route, Error> {
         "/_regmirror/status" | "/_regmirror/status/" => return Ok(Route::Status),
         "/_regmirror/log" | "/_regmirror/log/" => return Ok(Route::Log),
         _ => {}
+    }
+    if let Some(p) = crate::page::parse(path) {
+        return Ok(Route::Page(p));
     }
     if let Some(c) = crate::control::parse(path) {
         return Ok(Route::Control(c));
@@ -147,6 +163,13 @@ fn name(segs: &[&str], ns: Option<&str>) -> Result<Name, Error> {
 pub async fn handle(mirror: &Mirror, req: &Request) -> Reply {
     let head = req.method == Method::Head;
     let route = parse(req);
+    // Only a configured upstream is a label (a client may name any).
+    let upstream = route
+        .as_ref()
+        .ok()
+        .and_then(Route::name)
+        .and_then(|n| mirror.upstreams.get(&n.upstream))
+        .map(|r| r.name().clone());
     let allowed = access::check(&mirror.access, req, route.as_ref().ok());
     let (reply, subject) = match (&req.method, allowed.and(route)) {
         (_, Err(e)) => (Err(e), Subject::Other),
@@ -163,9 +186,12 @@ pub async fn handle(mirror: &Mirror, req: &Request) -> Reply {
         }
     };
     let reply = reply.unwrap_or_else(|e| error_reply(e, subject));
-    let reply = reply.header("Docker-Distribution-API-Version", "registry/2.0");
+    let mut reply = reply.header("Docker-Distribution-API-Version", "registry/2.0");
     let failed = reply.status.is_client_error() || reply.status.is_server_error();
-    mirror.metrics.count_request(reply.outcome, failed);
+    mirror
+        .metrics
+        .count_request(upstream.as_ref(), reply.outcome, failed);
+    reply.upstream = upstream;
     if head {
         reply.into_head()
     } else {
@@ -195,6 +221,7 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
         )
         .header("Content-Type", "text/plain; charset=utf-8")),
         Route::Control(c) => crate::control::handle(mirror, req, &c),
+        Route::Page(p) => crate::page::handle(mirror, req, &p),
         Route::Manifest(n, reference) => {
             let t = target(n)?;
             let m = mirror
@@ -299,106 +326,4 @@ pub fn error_reply(e: Error, subject: Subject) -> Reply {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn route(path: &str) -> Result<Route, Error> {
-        parse(&Request::get(path))
-    }
-
-    fn name(up: &str, repo: &str) -> Name {
-        Name {
-            upstream: up.parse().unwrap(),
-            repo: Repository::parse(repo).unwrap(),
-        }
-    }
-
-    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-    #[test]
-    fn docker_hub_names_get_library() {
-        let Ok(Route::Manifest(n, Reference::Tag(t))) = route("/v2/alpine/manifests/latest") else {
-            panic!()
-        };
-        assert_eq!(
-            (n, t.as_str()),
-            (name("docker.io", "library/alpine"), "latest")
-        );
-        let Ok(Route::Blob(n, _)) = route(&format!("/v2/myorg/team/app/blobs/{D}")) else {
-            panic!()
-        };
-        assert_eq!(n, name("docker.io", "myorg/team/app"));
-    }
-
-    #[test]
-    fn ns_query_and_path_prefix_choose_the_upstream() {
-        let Ok(Route::Manifest(n, _)) = route("/v2/owner/app/manifests/1?ns=ghcr.io") else {
-            panic!()
-        };
-        assert_eq!(n, name("ghcr.io", "owner/app"));
-        let Ok(Route::TagsList(n)) = route("/v2/ghcr.io/owner/app/tags/list") else {
-            panic!()
-        };
-        assert_eq!(n, name("ghcr.io", "owner/app"));
-        let Ok(Route::Manifest(n, _)) = route("/v2/library/alpine/manifests/1?ns=docker.io") else {
-            panic!()
-        };
-        assert_eq!(n, name("docker.io", "library/alpine"));
-    }
-
-    #[test]
-    fn bad_input_is_refused_with_the_right_error() {
-        assert!(matches!(
-            route("/v2/../etc/manifests/x"),
-            Err(Error::Invalid(_))
-        ));
-        assert!(matches!(
-            route("/v2/a/manifests/..%2f"),
-            Err(Error::Invalid(_))
-        ));
-        assert!(matches!(
-            route("/v2/a/blobs/sha256:abc"),
-            Err(Error::Invalid(_))
-        ));
-        assert!(matches!(
-            route("/v2/a/manifests/x?ns=../../x"),
-            Err(Error::UnknownUpstream(_))
-        ));
-        assert!(matches!(route("/v2/a/blobs/uploads/"), Ok(Route::Write)));
-        assert!(matches!(route("/etc/passwd"), Err(Error::NotFound)));
-        assert!(matches!(route("/v2/a/b"), Err(Error::NotFound)));
-        assert!(matches!(
-            route("/v2/Alpine/manifests/x"),
-            Err(Error::Invalid(_))
-        ));
-    }
-
-    #[test]
-    fn referrers_route_with_its_filter() {
-        let Ok(Route::Referrers(n, d, None)) = route(&format!("/v2/alpine/referrers/{D}")) else {
-            panic!()
-        };
-        assert_eq!(
-            (n, d.to_string()),
-            (name("docker.io", "library/alpine"), D.into())
-        );
-        let path = format!("/v2/ghcr.io/o/a/referrers/{D}?artifactType=application%2Fspdx%2Bjson");
-        let Ok(Route::Referrers(n, _, Some(t))) = route(&path) else {
-            panic!()
-        };
-        assert_eq!(
-            (n, t.as_str()),
-            (name("ghcr.io", "o/a"), "application/spdx+json")
-        );
-        assert!(route(&format!("/v2/a/referrers/{D}?artifactType=%zz")).is_err());
-        assert!(route("/v2/a/referrers/latest").is_err());
-    }
-
-    #[test]
-    fn fixed_routes() {
-        assert_eq!(route("/v2/").unwrap(), Route::Base);
-        assert_eq!(route("/v2").unwrap(), Route::Base);
-        assert_eq!(route("/v2/_catalog").unwrap(), Route::Catalog);
-        assert_eq!(route("/_regmirror/status").unwrap(), Route::Status);
-    }
-}
+mod tests;

@@ -1,9 +1,19 @@
-//! The mirror's own read-only endpoints: `/_regmirror/status` (JSON for people and
-//! scripts; on a headless Pi this is the dashboard), `/metrics` (Prometheus), `/v2/_catalog`
-//! (repositories in the cache).
+//! The mirror's own read-only endpoints: `/_regmirror/status` (JSON for scripts; the
+//! status page at `/` shows the same numbers, `page/`), `/metrics` (Prometheus),
+//! `/v2/_catalog` (repositories in the cache).
 
+use crate::metrics::render::{family, label};
+use crate::mirror::allowance::Allowance;
+use crate::mirror::pulls::unix;
 use crate::mirror::Mirror;
 use serde_json::json;
+
+/// Free bytes on the cache's filesystem, if it can be measured.
+pub fn disk_free(mirror: &Mirror) -> Option<u64> {
+    crate::budget::space(mirror.cache.root())
+        .ok()
+        .map(|s| s.avail)
+}
 
 /// `/_regmirror/status`
 pub fn status(mirror: &Mirror) -> String {
@@ -19,7 +29,29 @@ pub fn status(mirror: &Mirror) -> String {
                 "url": s.url,
                 "available": s.available,
                 "consecutive_failures": s.consecutive_failures,
-                "ratelimit_remaining": s.ratelimit_remaining.map(|r| r.value),
+                "ratelimit_remaining": s.ratelimit_remaining.as_ref().map(|r| &r.value),
+                "ratelimit_limit": s.ratelimit_limit.as_ref().map(|r| &r.value),
+                "ratelimit_seen_unix": s.ratelimit_remaining.as_ref().map(|r| unix(r.at)),
+                "last_failure": s.last_failure.as_ref().map(|f| &f.cause),
+                "last_failure_unix": s.last_failure.as_ref().map(|f| unix(f.at)),
+                "user": r.user(),
+                "requests": m.upstream(r.name()).requests,
+                "cache_bytes": m.upstream(r.name()).cache_bytes,
+                "fetched_bytes": m.upstream(r.name()).fetched_bytes,
+            })
+        })
+        .collect();
+    let fills: Vec<_> = mirror
+        .cache
+        .fills_in_progress()
+        .iter()
+        .map(|f| {
+            json!({
+                "digest": f.digest().to_string(),
+                "written_bytes": f.written(),
+                "total_bytes": f.total(),
+                "followers": f.followers(),
+                "seconds": f.started().elapsed().as_secs_f64(),
             })
         })
         .collect();
@@ -35,7 +67,10 @@ pub fn status(mirror: &Mirror) -> String {
             "budget_bytes": c.max,
             "blobs": c.blobs,
             "fills_in_progress": c.fills,
+            "pinned_bytes": c.pinned,
+            "disk_free_bytes": disk_free(mirror),
         },
+        "fills": fills,
         "host": mirror.host_info.as_deref().map(crate::host_info::read),
         "tag_ttl_seconds": mirror.tag_ttl.as_secs(),
         "upstreams": upstreams,
@@ -49,6 +84,9 @@ pub fn status(mirror: &Mirror) -> String {
         },
         "upstream_bytes": m.upstream_bytes.get(),
         "sent_bytes": m.sent_bytes.get(),
+        "saved_bytes": m.saved_bytes.get(),
+        "evictions": m.evictions.get(),
+        "evicted_bytes": m.evicted_bytes.get(),
     })
     .to_string()
 }
@@ -69,19 +107,64 @@ pub fn metrics(mirror: &Mirror) -> String {
             "upstream fills in progress",
             c.fills as u64,
         ),
+        (
+            "regmirror_pinned_bytes",
+            "bytes of pinned images (never evicted; counted against the budget)",
+            c.pinned,
+        ),
+        (
+            "regmirror_partial_bytes",
+            "bytes of partial blobs kept for a resume",
+            c.partial,
+        ),
+        (
+            "regmirror_disk_free_bytes",
+            "free bytes on the cache's filesystem",
+            disk_free(mirror).unwrap_or(0),
+        ),
     ]);
-    out.push_str(
-        "# HELP regmirror_upstream_available 1 while the upstream's circuit breaker is closed\n",
-    );
-    out.push_str("# TYPE regmirror_upstream_available gauge\n");
+    let mut available = Vec::new();
+    let (mut limit, mut remaining, mut window) = (Vec::new(), Vec::new(), Vec::new());
     for r in mirror.upstreams.all() {
         let s = r.status();
-        out.push_str(&format!(
-            "regmirror_upstream_available{{upstream=\"{}\"}} {}\n",
-            s.name,
-            u8::from(s.available)
-        ));
+        let up = format!("upstream=\"{}\"", label(&s.name));
+        available.push((up.clone(), u64::from(s.available)));
+        if let Some(a) = Allowance::of(&s) {
+            limit.push((up.clone(), a.limit));
+            remaining.push((up.clone(), a.remaining));
+            if let Some(w) = a.window_secs {
+                window.push((up, w));
+            }
+        }
     }
+    family(
+        &mut out,
+        "regmirror_upstream_available",
+        "gauge",
+        "1 while the upstream's circuit breaker is closed",
+        &available,
+    );
+    family(
+        &mut out,
+        "regmirror_upstream_ratelimit_limit",
+        "gauge",
+        "pulls allowed per window, as the upstream last said (ratelimit-limit)",
+        &limit,
+    );
+    family(
+        &mut out,
+        "regmirror_upstream_ratelimit_remaining",
+        "gauge",
+        "pulls left in the window, as the upstream last said (ratelimit-remaining)",
+        &remaining,
+    );
+    family(
+        &mut out,
+        "regmirror_upstream_ratelimit_window_seconds",
+        "gauge",
+        "the allowance's window (w= of ratelimit-limit)",
+        &window,
+    );
     out
 }
 

@@ -28,6 +28,7 @@ fn an_address_outside_allow_gets_403_denied_with_the_fix() {
         "/v2/library/alpine/manifests/latest",
         "/metrics",
         "/_regmirror/status",
+        "/",
         "/v2/_catalog",
     ] {
         let r = get(m.addr, path);
@@ -125,6 +126,7 @@ fn htpasswd_challenges_then_serves_a_user_of_the_file() {
     // The pages follow --allow only.
     assert_eq!(get(m.addr, "/metrics").status, 200);
     assert_eq!(get(m.addr, "/_regmirror/status").status, 200);
+    assert_eq!(get(m.addr, "/").status, 200);
 }
 
 #[test]

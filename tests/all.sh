@@ -10,6 +10,9 @@
 #   e2e      real clients (skopeo, podman, containerd, dockerd) through a release build,
 #            Debian's docker-registry as upstream, all in a private network namespace; then
 #            tests/e2e/crash.sh with CRASH_ROUNDS (10) rounds of kill -9 during cold pulls
+#   ui       the status page in Debian's headless chromium after a scripted session, checked
+#            against the JSON and /metrics, in a private network namespace; saves and
+#            prints its screenshots (tests/ui/run.sh)
 #   cross    static aarch64 and armv6 builds, each pulled through under qemu-user
 #   image    the multi-arch FROM-scratch OCI image and its docker-archives (skopeo, docker
 #            load + run with no registry, podman load, the README's container and
@@ -24,7 +27,7 @@
 # dockerd). Prints `stages: N passed, M failed` last and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-STAGES=${STAGES:-rust fuzz e2e cross image docs pkg}
+STAGES=${STAGES:-rust fuzz e2e ui cross image docs pkg}
 [ "$(id -u)" = 0 ] || { echo "tests/all.sh: run as root (network namespaces, dockerd)" >&2; exit 2; }
 
 passed=0 failed=0 failures=()
@@ -105,6 +108,7 @@ images() {
 want rust && stage rust rust_checks
 want fuzz && stage fuzz fuzz_targets
 want e2e && stage e2e e2e
+want ui && stage ui tests/ui/run.sh
 want cross && stage cross-aarch64 cross_target aarch64
 want cross && stage cross-armv6 cross_target armv6
 want image && stage image images

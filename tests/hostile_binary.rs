@@ -78,6 +78,10 @@ fn no_request_of_any_kind_starts_a_thread() {
         "/_regmirror/prefetch?id=1,2".to_owned(),
         "/_regmirror/pins".to_owned(),
         "/_regmirror/allowance".to_owned(),
+        "/".to_owned(),
+        "/?sort=size".to_owned(),
+        "/_regmirror/".to_owned(),
+        "/_regmirror/image?image=team%2Fapp%3A1".to_owned(),
         "/nowhere".to_owned(),
     ];
     for p in &paths {

@@ -101,7 +101,9 @@ enum Class {
 fn class(route: Option<&Route>) -> Class {
     match route {
         Some(Route::Control(c)) if c.is_admin() => Class::Admin,
-        Some(Route::Status | Route::Metrics | Route::Log | Route::Control(_)) => Class::Pages,
+        Some(Route::Status | Route::Metrics | Route::Log | Route::Control(_) | Route::Page(_)) => {
+            Class::Pages
+        }
         _ => Class::Registry,
     }
 }

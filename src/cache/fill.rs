@@ -131,6 +131,8 @@ pub(super) struct State {
 /// A fill in progress, shared by its permit and every reader of the digest.
 pub struct Fill {
     digest: Digest,
+    /// When the fill started (for its duration and rate).
+    started: std::time::Instant,
     pub(super) state: RefCell<State>,
     /// Notified whenever the phase or the readable limit changes.
     changed: Event,
@@ -148,6 +150,7 @@ impl Fill {
     pub(super) fn new(digest: Digest) -> Fill {
         Fill {
             digest,
+            started: std::time::Instant::now(),
             state: RefCell::new(State {
                 phase: Phase::Connecting,
                 checked: Checked::new(digest),
@@ -186,6 +189,27 @@ impl Fill {
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.state().checked.len()
+    }
+
+    /// When the fill started.
+    pub fn started(&self) -> std::time::Instant {
+        self.started
+    }
+
+    /// The blob's length, once upstream said.
+    pub fn total(&self) -> Option<u64> {
+        match &self.state().phase {
+            Phase::Writing { total, .. } => *total,
+            Phase::Committed { total, .. } | Phase::Streamed { total } => Some(*total),
+            Phase::Pass(relay) => relay.total(),
+            Phase::Connecting | Phase::Failed(_) => None,
+        }
+    }
+
+    /// Requests reading the fill or waiting to.
+    pub fn followers(&self) -> usize {
+        let s = self.state();
+        s.readers.len() + s.waiting as usize
     }
 
     /// Waits until `ready` accepts the phase (checked at once, then after every change),

@@ -7,9 +7,12 @@
 //! reserved and new bytes fit under the low watermark, so the next few fills need no eviction. A blob that
 //! cannot fit even in an empty cache is refused (the caller streams it through).
 //!
-//! Memory: one hash-map entry per blob (32-byte digest + 16 bytes), nothing else — no list
+//! Memory: one hash-map entry per blob (32-byte digest + 24 bytes), nothing else — no list
 //! links, no second copy of the start-up scan. Recency is a last-use time in seconds, so
-//! the scan can insert blobs in directory order and the order is still right. Choosing
+//! the scan can insert blobs in directory order and the order is still right; uses within
+//! the same second are ordered by a use counter, so that a pull's reservation for its
+//! layer never evicts the manifest it committed a moment before in favour of an older
+//! image's blob that happened to share the second. Choosing
 //! victims walks the map (a few ms at 100 000 blobs), which happens once per low-watermark
 //! pass, not per fill. Eviction is refused until the start-up scan has seen every blob
 //! ([`Index::set_complete`]): before that the index does not know what is oldest, nor how
@@ -38,6 +41,8 @@ struct Entry {
     used: u32,
     /// When the mtime on disk was last set, seconds since the Unix epoch.
     touched: u32,
+    /// The index's use counter at the last use: orders uses within one second.
+    seq: u64,
 }
 
 /// What an eviction deletes.
@@ -67,6 +72,8 @@ pub struct Index {
     pins: HashSet<Digest>,
     /// Bytes of `blobs` whose digest is in `pins`.
     pinned: u64,
+    /// Counts inserts and hits (see [`Entry::seq`]).
+    uses: u64,
 }
 
 /// A granted reservation: what must be deleted first to honour it.
@@ -98,6 +105,7 @@ impl Index {
             complete: false,
             pins: HashSet::new(),
             pinned: 0,
+            uses: 0,
         }
     }
 
@@ -135,6 +143,7 @@ impl Index {
             size,
             used: t,
             touched: t,
+            seq: self.next_use(),
         };
         if let Some(old) = self.blobs.insert(d, entry) {
             self.cached -= old.size;
@@ -163,6 +172,7 @@ impl Index {
             size,
             used: t,
             touched: t,
+            seq: self.next_use(),
         };
         if let Some(old) = self.partials.insert(d, entry) {
             self.cached -= old.size;
@@ -183,8 +193,12 @@ impl Index {
     #[must_use]
     pub fn hit(&mut self, d: &Digest, now: SystemTime) -> bool {
         let now = secs(now);
+        let seq = self.next_use();
         match self.blobs.get_mut(d) {
             Some(e) => {
+                if now >= e.used {
+                    e.seq = seq;
+                }
                 e.used = e.used.max(now);
                 if now.saturating_sub(e.touched) as u64 >= TOUCH_INTERVAL.as_secs() {
                     e.touched = now;
@@ -282,6 +296,11 @@ impl Index {
         evict
     }
 
+    fn next_use(&mut self) -> u64 {
+        self.uses = self.uses.wrapping_add(1);
+        self.uses
+    }
+
     fn low_watermark(&self) -> u64 {
         self.max / 100 * LOW_WATERMARK_PERCENT
     }
@@ -294,19 +313,19 @@ impl Index {
         if need == 0 {
             return Vec::new();
         }
-        // Max-heap on (used, …): the newest of the chosen is on top and leaves first once
-        // the others already cover `need`.
-        let mut chosen: BinaryHeap<(u32, Victim, u64)> = BinaryHeap::new();
+        // Max-heap on (used, seq, …): the newest of the chosen is on top and leaves first
+        // once the others already cover `need`.
+        let mut chosen: BinaryHeap<((u32, u64), Victim, u64)> = BinaryHeap::new();
         let mut covered = 0u64;
         let pins = &self.pins;
         let all = self
             .blobs
             .iter()
-            .map(|(d, e)| (e.used, Victim::Blob(*d), e.size))
+            .map(|(d, e)| ((e.used, e.seq), Victim::Blob(*d), e.size))
             .chain(
                 self.partials
                     .iter()
-                    .map(|(d, e)| (e.used, Victim::Partial(*d), e.size)),
+                    .map(|(d, e)| ((e.used, e.seq), Victim::Partial(*d), e.size)),
             )
             .filter(|(_, v, _)| match v {
                 Victim::Blob(d) | Victim::Partial(d) => !pins.contains(d),
@@ -326,7 +345,7 @@ impl Index {
                 }
             }
         }
-        let mut victims: Vec<(u32, Victim, u64)> = chosen.into_vec();
+        let mut victims: Vec<((u32, u64), Victim, u64)> = chosen.into_vec();
         victims.sort_by_key(|v| v.0);
         victims
             .into_iter()

@@ -270,7 +270,7 @@ impl Cache {
                 Ok(()) => {
                     self.index.borrow_mut().remove(d);
                     freed += size.unwrap_or(0);
-                    self.metrics.evictions.inc();
+                    self.metrics.count_eviction(size.unwrap_or(0));
                     log::info!("evicted {d} on request");
                 }
                 Err(e) => log::warn!("could not evict {d}: {e}"),
@@ -330,19 +330,30 @@ impl Cache {
         }
     }
 
+    /// The fills in progress, oldest first.
+    pub fn fills_in_progress(&self) -> Vec<Rc<Fill>> {
+        let mut v: Vec<Rc<Fill>> = self.fills.borrow().values().cloned().collect();
+        v.sort_by_key(|f| f.started());
+        v
+    }
+
     /// Deletes what the index chose to evict.
     fn evict(&self, victims: &[Victim]) {
         for v in victims {
-            let (d, result) = match v {
-                Victim::Blob(d) => (d, self.store.remove_blob(d)),
+            // The index has already forgotten the size: the file still knows it.
+            let (d, size, result) = match v {
+                Victim::Blob(d) => {
+                    let size = std::fs::metadata(self.store.blob_path(d)).map_or(0, |m| m.len());
+                    (d, size, self.store.remove_blob(d))
+                }
                 Victim::Partial(d) => {
                     self.store.remove_partial(d);
-                    (d, Ok(()))
+                    (d, 0, Ok(()))
                 }
             };
             match result {
                 Ok(()) => {
-                    self.metrics.evictions.inc();
+                    self.metrics.count_eviction(size);
                     log::info!("evicted {d}");
                 }
                 Err(e) => log::warn!("could not evict {d}: {e}"),
@@ -354,6 +365,9 @@ impl Cache {
     }
 
     fn committed(&self, d: Digest, size: u64) {
+        if let Some(fill) = self.fills.borrow().get(&d) {
+            self.metrics.fill_seconds.observe(fill.started().elapsed());
+        }
         self.index.borrow_mut().insert(d, size, SystemTime::now());
         self.changed(|c| c.blobs += 1);
     }

@@ -9,6 +9,7 @@ use super::store::Store;
 use crate::reference::{Digest, Repository, UpstreamName};
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -96,12 +97,40 @@ impl Store {
         if origin.total.is_some_and(|t| meta.len() >= t) {
             return None; // complete but never committed: cheaper to fetch than to trust
         }
+        if meta.blocks().saturating_mul(512) > meta.len() {
+            // Left by a process that died while filling it: its preallocation is still there.
+            if let Ok(f) = fs::OpenOptions::new().write(true).open(path) {
+                Store::trim_partial(&f, meta.len());
+            }
+        }
         Some(Partial {
             digest,
             len: meta.len(),
             modified,
             origin,
         })
+    }
+
+    /// Reserves the disk blocks of a partial file's whole blob at once (`fallocate` with
+    /// `KEEP_SIZE`: its length stays the bytes written), as the budget already counts them:
+    /// one extent rather than an allocation per page as bytes arrive — on ext4 about 3 %
+    /// less CPU per cold fill (issue 11) — and less fragmentation on an SD card. Best
+    /// effort: a filesystem without it, or a disk short of room, allocates as bytes arrive,
+    /// and a full disk is met as before.
+    pub(super) fn preallocate(file: &File, total: u64) {
+        if let Err(e) = rustix::fs::fallocate(file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, total)
+        {
+            log::debug!("preallocating {total} bytes: {e}");
+        }
+    }
+
+    /// Gives back the blocks a partial file holds beyond its `len` bytes (see
+    /// [`Store::preallocate`]): a partial kept for a resume takes on disk what the budget
+    /// counts for it. (`ftruncate` to the same length drops the blocks past it.)
+    pub(super) fn trim_partial(file: &File, len: u64) {
+        if let Err(e) = file.set_len(len) {
+            log::debug!("trimming a partial to {len} bytes: {e}");
+        }
     }
 
     fn partial_path(&self, d: &Digest) -> PathBuf {

@@ -174,6 +174,9 @@ impl Permit {
             }
             other => other?,
         };
+        if let Some(t) = total {
+            Store::preallocate(&file, t);
+        }
         let file = Arc::new(file);
         self.file = Some(file.clone());
         self.total = total;
@@ -331,6 +334,9 @@ impl Permit {
                 .store()
                 .create_partial(&self.fill.digest(), origin)?,
         );
+        if let Some(t) = self.total {
+            Store::preallocate(&file, t);
+        }
         self.partial = 0;
         self.file = Some(file.clone());
         let total = self.total;

@@ -238,6 +238,61 @@ fn a_partial_blob_is_kept_counted_and_resumed_after_a_restart() {
     assert_eq!(fs_count(&dir.path().join("tmp")), 0);
 }
 
+/// Disk blocks a file holds (not its length).
+fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+#[test]
+fn a_fill_preallocates_its_blob_and_a_kept_partial_holds_only_its_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob: Vec<u8> = (0..8 * permit::KEEP_PARTIAL_MIN)
+        .map(|i| (i % 11) as u8)
+        .collect();
+    let d = Digest::of(&blob);
+    let (n, half) = (blob.len() as u64, blob.len() / 2);
+    let part = dir.path().join("tmp").join(format!("{}.part", d.hex()));
+    // A kept partial may hold a page or so more than its bytes.
+    let slack = 64 * 1024;
+    {
+        let cache = open(dir.path(), Some(10 * n));
+        let mut permit = lead(&cache, &d);
+        future::block_on(permit.begin(Some(n), &origin(Some(n))))
+            .unwrap()
+            .unwrap();
+        permit.write(&blob[..half]).unwrap();
+        if allocated(&part) < n {
+            eprintln!("this filesystem does not preallocate: nothing to check");
+            return;
+        }
+        assert_eq!(std::fs::metadata(&part).unwrap().len(), half as u64);
+        permit.fail(FillFailure::Upstream(
+            crate::error::UpstreamError::Unavailable("cut".into()),
+        ));
+        assert_eq!(cache.stats().partial, half as u64, "kept");
+        assert!(
+            allocated(&part) <= half as u64 + slack,
+            "a kept partial gives back its preallocation: {} bytes on disk",
+            allocated(&part)
+        );
+        // Resumed, preallocated again; then the process dies without a word (kill -9).
+        let mut permit = lead(&cache, &d);
+        future::block_on(permit.begin(Some(n), &origin(Some(n))))
+            .unwrap()
+            .unwrap();
+        assert!(allocated(&part) >= n);
+        std::mem::forget(permit);
+    }
+    let cache = open(dir.path(), Some(10 * n));
+    assert_eq!(cache.stats().partial, half as u64, "found at start");
+    assert!(
+        allocated(&part) <= half as u64 + slack,
+        "a partial found at start gives back its preallocation: {} bytes on disk",
+        allocated(&part)
+    );
+}
+
 #[test]
 fn hits_are_answered_before_the_index_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();

@@ -229,6 +229,8 @@ pub struct Reply {
     pub head_len: Option<u64>,
     /// Cache outcome for the log.
     pub outcome: Outcome,
+    /// The configured upstream the request was about, for the per-upstream counters.
+    pub upstream: Option<crate::reference::UpstreamName>,
     /// Reason phrase for the status line instead of the standard one: error replies carry
     /// their cause there, because that line is what skopeo, podman and Docker print.
     pub reason: Option<String>,
@@ -246,6 +248,7 @@ impl Reply {
             body,
             head_len: None,
             outcome: Outcome::None,
+            upstream: None,
             reason: None,
         }
     }

@@ -89,6 +89,10 @@ pub struct Mirror {
     /// Who may use it (`routes` asks [`crate::access::check`] for every request); the
     /// default until start-up sets the configured one.
     pub access: Access,
+    /// The address it listens on (the status page's fallback for a bad `Host`).
+    pub listen: Option<std::net::SocketAddr>,
+    /// The port speaks TLS too (the status page's snippets say `https`).
+    pub tls: bool,
     /// The host's own account of its name and addresses (`--host-info`), shown in the
     /// status; set by start-up.
     pub host_info: Option<PathBuf>,
@@ -174,6 +178,8 @@ impl Mirror {
             tag_ttl,
             metrics,
             access: Access::default(),
+            listen: None,
+            tls: false,
             host_info: None,
             executor,
             manifests: Rc::new(Flights::new()),

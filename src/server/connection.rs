@@ -24,6 +24,7 @@ use super::tls::{HANDSHAKE_FAILURE_ALERT, TLS_HANDSHAKE};
 use super::Limits;
 use crate::error::{Error, Subject};
 use crate::http::{parse_head, BodyLength, Head, HeadError, Method, Parsed, MAX_HEAD_BYTES};
+use crate::metrics::Answered;
 use crate::mirror::Mirror;
 use crate::routes;
 use futures_lite::{future, AsyncReadExt};
@@ -281,13 +282,22 @@ async fn answer(
         http10: head.http10,
     };
     let closes = framing.closes_after(&reply);
-    let (status, outcome) = (reply.status, reply.outcome);
+    let (status, outcome, upstream) = (reply.status, reply.outcome, reply.upstream.clone());
     let (sent, result) = Box::pin(reply::send(conn, reply, framing)).await;
-    mirror.metrics.sent_bytes.add(sent);
     let target = match &req.query {
         Some(q) => format!("{}?{q}", req.path),
         None => req.path.clone(),
     };
+    mirror.metrics.answered(Answered {
+        upstream: upstream.as_ref(),
+        registry: req.path.starts_with("/v2/"),
+        method: &req.method,
+        target: &target,
+        status: status.code(),
+        outcome,
+        sent,
+        took: started.elapsed(),
+    });
     let cut = match &result {
         Ok(()) => String::new(),
         Err(e) => format!(" INCOMPLETE ({e})"),

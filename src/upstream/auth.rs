@@ -74,6 +74,11 @@ impl Auth {
         }
     }
 
+    /// The configured user name, if credentials are configured (never the password).
+    pub(crate) fn user(&self) -> Option<&str> {
+        self.credentials.as_ref().map(|c| c.user.as_str())
+    }
+
     /// The `Authorization` to send up front for `repo`, if any is known.
     pub(crate) fn header_for(&self, repo: &Repository, now: Instant) -> Option<String> {
         if let Some(c) = self.tokens.borrow().get(repo).filter(|c| c.until > now) {

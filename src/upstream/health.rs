@@ -51,6 +51,11 @@ impl Health {
         }
     }
 
+    /// The upstream's name.
+    pub(crate) fn name(&self) -> &UpstreamName {
+        &self.name
+    }
+
     /// May a call go out now? `Unavailable` while the breaker is open, saying why it opened.
     pub(crate) fn admit(&self) -> Result<(), UpstreamError> {
         let mut s = self.state.borrow_mut();

@@ -223,6 +223,16 @@ impl Registry {
         content_length(&res).ok_or_else(|| protocol(&res, "blob HEAD without Content-Length"))
     }
 
+    /// The user name of the configured credentials, if any (the password stays inside).
+    pub fn user(&self) -> Option<&str> {
+        self.auth.user()
+    }
+
+    /// Where the upstream is (`https://registry-1.docker.io`).
+    pub fn url(&self) -> String {
+        self.url.to_string()
+    }
+
     /// Breaker state, failure count, the last failure's cause, the rate-limit headers.
     pub fn status(&self) -> RegistryStatus {
         self.health.status(self.url.to_string())

@@ -40,8 +40,8 @@ pub(crate) async fn read_limited(res: Response, limit: usize) -> Result<Vec<u8>,
     Ok(buf)
 }
 
-/// A blob body as callers read it: counts its bytes into the mirror's `upstream_bytes`
-/// (the one place blob bytes from upstream are counted) and a read error into
+/// A blob body as callers read it: counts its bytes into the mirror's `upstream_bytes`,
+/// per upstream too (the one place blob bytes from upstream are counted) and a read error into
 /// `upstream_failures`, and tells the upstream's
 /// [`Health`] how it went — its first bytes or a clean end are a success, its first read
 /// error a failure (except `InvalidData`: a malformed body is not an outage), so that a
@@ -79,7 +79,7 @@ impl AsyncRead for BodyReader {
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         match &polled {
             Poll::Ready(Ok(n)) => {
-                this.metrics.upstream_bytes.add(*n as u64);
+                this.metrics.count_fetched(this.health.name(), *n as u64);
                 if !this.flowed && !this.failed && (*n > 0 || !buf.is_empty()) {
                     this.flowed = true;
                     this.health.success();

@@ -1,26 +1,38 @@
 #!/bin/bash
-# Benchmark regmirror against CNCF distribution's proxy on the same seeded
-# upstream, inside a loopback-only network namespace. Not part of pass/fail.
+# Benchmark regmirror — against the same seeded upstream straight, CNCF distribution's proxy
+# and nginx — inside a loopback-only network namespace. Prints figures and ratios; not
+# pass/fail. One run prints everything (about 5 minutes on 2 cores; the first run also builds
+# tests/tools/sha-cost and regmirror with sha2's soft backend into target/, a few minutes more):
 #
 #   tests/e2e/bench.sh                         # regmirror = target/release/regmirror
 #   REGMIRROR=/path/to/regmirror tests/e2e/bench.sh
-#   BENCH_ONLY=regmirror tests/e2e/bench.sh    # one column only (regmirror|distribution)
+#   BENCH_ONLY=cold,load tests/e2e/bench.sh    # some parts only (the list below)
 #
-# Mirrors run one after the other (2 cores: running them together would make
-# each one's numbers depend on the other). Per mirror:
-#   - 8 simultaneous cold skopeo pulls of library/big:latest (fresh cache):
-#     upstream GETs per blob and upstream bytes, from the upstream access log;
-#     VmHWM of the mirror over those pulls
-#   - one cold and one warm skopeo pull of library/big:latest (fresh cache)
-#   - time of a TLS ClientHello against the plain port (skopeo/podman probe
-#     https first; that time is part of every skopeo pull)
-#   - idle VmRSS after start on the warm cache; cached 100 MiB blob throughput
-#     with 1 and 16 parallel curls
-#   - VmHWM of a freshly started mirror under 32 parallel GETs of that blob
+# Parts (BENCH_ONLY, comma-separated; default all):
+#   regmirror, distribution — the side-by-side table, per mirror (run one after the other:
+#     on 2 cores, running them together would make each one's numbers depend on the other):
+#     - 8 simultaneous cold skopeo pulls of library/big:latest (fresh cache): upstream GETs
+#       per blob and upstream bytes, from the upstream access log; the mirror's VmHWM
+#     - one cold and one warm skopeo pull of library/big:latest (fresh cache)
+#     - time of a TLS ClientHello against the plain port (skopeo/podman probe https first;
+#       that time is part of every skopeo pull)
+#     - idle VmRSS after start on the warm cache; cached 100 MiB blob throughput with 1 and
+#       16 parallel curls; VmHWM of a freshly started mirror under 32 parallel GETs
+#   cold — ratios, in pairs (bench-cold.sh): cold 100 MiB GET vs direct and vs distribution;
+#     CPU-s/GB filled and served, warm vs nginx sendfile; skopeo cold pull vs direct; 8 cold
+#     pulls vs one direct
+#   restart, sha, softfill, load — (bench-bounds.sh): restart to the first HIT with 10 000 /
+#     100 000 blobs; SHA-256 CPU-s/GB native and soft (Pi 4), and a cold fill's CPU-s/GB by
+#     regmirror built with the soft backend; RSS and /v2/ latency under 500 idle,
+#     500 slowloris and 64 slow-reader connections, beside the buffer-size bound
 set -euo pipefail
 
 # shellcheck source=tests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=tests/e2e/bench-cold.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-cold.sh"
+# shellcheck source=tests/e2e/bench-bounds.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-bounds.sh"
 
 # The same work dir, seeded upstream and image JSON as tests/e2e/run.sh.
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,7 +43,7 @@ SOCK_DIR=/tmp/rm-bench-$$
 
 REGMIRROR=${REGMIRROR:-$REPO_ROOT/target/release/regmirror}
 DISTRIBUTION=$E2E_DIR/mirror-distribution.sh
-BENCH_ONLY=${BENCH_ONLY:-}
+BENCH_ONLY=${BENCH_ONLY:-regmirror,distribution,cold,restart,sha,softfill,load}
 BENCH_REPS=${BENCH_REPS:-3}      # repetitions of the single-curl throughput run (median)
 MIRROR_VERBOSE=0                 # no per-request debug logging while measuring
 SKOPEO_TIMEOUT=300
@@ -146,6 +158,9 @@ row() { # row LABEL KEY [SUFFIX]
   echo "$line"
 }
 
+# part NAME: whether BENCH_ONLY includes NAME.
+part() { [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
+
 main() {
   [[ $EUID -eq 0 ]] || die "run as root"
   mkdir -p "$WORK"
@@ -161,44 +176,57 @@ main() {
   upstream_start "$LOGS/upstream.log"
   seed_upstream full
 
-  local t0=$SECONDS
-  if [[ -z $BENCH_ONLY || $BENCH_ONLY == regmirror ]]; then
-    [[ -x $REGMIRROR ]] || die "no $REGMIRROR (cargo build --release, or set REGMIRROR)"
-    bench_one regmirror "$REGMIRROR"
-  fi
-  if [[ -z $BENCH_ONLY || $BENCH_ONLY == distribution ]]; then
-    bench_one distribution "$DISTRIBUTION"
-  fi
-
+  BIG_LAYER=$(jq -r '[.images[] | select(.repo == "library/big") | .platforms[0].blobs[]] | max_by(.size) | .digest' "$IMAGES_JSON")
+  BIG_SIZE=$(jq -r --arg d "$BIG_LAYER" '[.images[].platforms[].blobs[] | select(.digest == $d)][0].size' "$IMAGES_JSON")
+  [[ -x $REGMIRROR ]] || die "no $REGMIRROR (cargo build --release, or set REGMIRROR)"
+  local t0=$SECONDS load0
+  load0=$(cut -d' ' -f1-3 /proc/loadavg)
+  part regmirror && bench_one regmirror "$REGMIRROR"
+  part distribution && bench_one distribution "$DISTRIBUTION"
+  part cold && bench_cold
+  part restart && bench_restart
+  part sha && bench_sha
+  part softfill && bench_softfill
+  part load && bench_load
   upstream_stop
-  local big
+  local big line n
   big=$(img_q library/big latest .total_blob_bytes)
   echo
-  echo "library/big:latest: $(awk -v b="$big" 'BEGIN { printf "%.1f MB", b / 1e6 }') in $(img_q library/big latest '.platforms[0].blobs | length') blobs; loopback, $(nproc) cores; $((SECONDS - t0)) s"
-  local line n
-  line=$(printf '%-52s' "")
-  for n in "${NAMES[@]}"; do line+=$(printf ' %16s' "$n"); done
-  echo "$line"
-  row "8 cold pulls of big: upstream GETs of 100 MiB layer" big_gets
-  row "8 cold pulls of big: upstream GETs per blob" gets_range
-  row "8 cold pulls of big: upstream MB" up_mb
-  row "8 cold pulls of big: wall s" cold8_s
-  row "8 cold pulls of big: failed pulls" cold8_failed
-  row "8 cold pulls of big: peak RSS MiB (VmHWM)" cold8_hwm
-  row "skopeo cold pull of big: wall s" cold_s
-  row "skopeo warm pull of big: wall s" warm_s
-  row "TLS ClientHello on the plain port: ms to refuse" tls_ms
-  row "cached 100 MiB blob, 1 curl: MiB/s (median)" tp1
-  row "cached 100 MiB blob, 16 curls: MiB/s" tp16
-  row "cached 100 MiB blob, 32 curls: MiB/s" tp32
-  row "idle RSS MiB (VmRSS after start, warm cache)" idle_rss
-  row "peak RSS MiB, 32 parallel GETs (VmHWM)" hwm32
-  for n in "${NAMES[@]}"; do
-    for k in error cold_failed warm_failed curl_failed; do
-      [[ -z ${R[$n,$k]:-} ]] || echo "note: $n: $k ${R[$n,$k]}"
+  echo "$("$REGMIRROR" --version 2>/dev/null || echo "regmirror ?"), $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, loopback; load average $load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; $((SECONDS - t0)) s"
+  echo "library/big:latest: $(awk -v b="$big" 'BEGIN { printf "%.1f MB", b / 1e6 }') in $(img_q library/big latest '.platforms[0].blobs | length') blobs; its largest layer $BIG_SIZE bytes"
+  if ((${#NAMES[@]})); then
+    echo
+    line=$(printf '%-52s' "")
+    for n in "${NAMES[@]}"; do line+=$(printf ' %16s' "$n"); done
+    echo "$line"
+    row "8 cold pulls of big: upstream GETs of 100 MiB layer" big_gets
+    row "8 cold pulls of big: upstream GETs per blob" gets_range
+    row "8 cold pulls of big: upstream MB" up_mb
+    row "8 cold pulls of big: wall s" cold8_s
+    row "8 cold pulls of big: failed pulls" cold8_failed
+    row "8 cold pulls of big: peak RSS MiB (VmHWM)" cold8_hwm
+    row "skopeo cold pull of big: wall s" cold_s
+    row "skopeo warm pull of big: wall s" warm_s
+    row "TLS ClientHello on the plain port: ms to refuse" tls_ms
+    row "cached 100 MiB blob, 1 curl: MiB/s (median)" tp1
+    row "cached 100 MiB blob, 16 curls: MiB/s" tp16
+    row "cached 100 MiB blob, 32 curls: MiB/s" tp32
+    row "idle RSS MiB (VmRSS after start, warm cache)" idle_rss
+    row "peak RSS MiB, 32 parallel GETs (VmHWM)" hwm32
+    for n in "${NAMES[@]}"; do
+      for k in error cold_failed warm_failed curl_failed; do
+        [[ -z ${R[$n,$k]:-} ]] || echo "note: $n: $k ${R[$n,$k]}"
+      done
     done
-  done
-  echo "(skopeo wall times include the TLS probe row: skopeo tries https on the port first)"
+    echo "(skopeo wall times include the TLS probe row: skopeo tries https on the port first)"
+  fi
+  if part cold || part restart || part sha || part softfill || part load; then
+    echo
+    echo "| figure | value |"
+    echo "|---|---|"
+    if part cold; then bench_cold_rows; fi
+    if part restart || part sha || part softfill || part load; then bench_bounds_rows; fi
+  fi
   echo "logs: $LOGS"
 }
 

@@ -7,5 +7,5 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
 apt_ensure docker-registry skopeo podman containerd docker.io iproute2 util-linux curl jq \
-    python3 uidmap crun runc ca-certificates xz-utils procps coreutils findutils
+    python3 uidmap nginx-light crun runc ca-certificates xz-utils procps coreutils findutils
 log "all packages present"

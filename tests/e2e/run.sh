@@ -28,7 +28,7 @@ MIRROR_VERBOSE=${E2E_VERBOSE:-1}
 CLIENT_TIMEOUT=${E2E_TIMEOUT:-300}
 SOCK_DIR=/tmp/rm-e2e-$$
 
-SCENARIOS=(protocol skopeo podman containerd docker coalesce warm offline crash budget tls access chain artifacts)
+SCENARIOS=(protocol skopeo podman containerd docker coalesce warm offline crash resume budget tls access chain artifacts)
 E2E_KEEP=${E2E_KEEP:-0}
 KEEP_PULLS=$E2E_KEEP
 E2E_MAX_SIZE=${E2E_MAX_SIZE:-150MB}           # passed to --max-size
@@ -429,6 +429,58 @@ with open(sys.argv[1], "r+b") as f:
   tail -3 "$LOGS/verify-$SCENARIO.log"
 }
 
+# Issue 11's "Done when": kill -9 halfway through the cold 100 MiB layer, restart, and the
+# upstream's access log shows only the remainder fetched — one GET answered 206 with exactly
+# the bytes the partial file lacked. The netns's loopback is slowed (tc tbf) for the first
+# run so the kill lands mid-blob.
+RESUME_RATE=${RESUME_RATE:-80mbit}   # ~10 MB/s: the 100 MiB layer takes ~10 s
+
+sc_resume() {
+  upstream_start "$LOGS/upstream-$SCENARIO.log"
+  local cache=$SCEN_DIR/cache layer size hex part n=0 t0 cpid
+  layer=$(jq -r '[.images[] | select(.repo == "library/big") | .platforms[0].blobs[]] | max_by(.size) | .digest' "$IMAGES_JSON")
+  size=$(jq -r --arg d "$layer" '[.images[].platforms[].blobs[] | select(.digest == $d)][0].size' "$IMAGES_JSON")
+  hex=${layer#sha256:}
+  part=$cache/tmp/$hex.part
+  nsx tc qdisc add dev lo root tbf rate "$RESUME_RATE" burst 256kb latency 200ms
+  mirror_start "$cache" --tag-ttl 1h
+  { nsx curl -s -o /dev/null --max-time 120 "http://$MIRROR_ADDR/v2/library/big/blobs/$layer" || true; } &
+  cpid=$!   # cut short by the kill
+  t0=$SECONDS
+  while ((SECONDS - t0 < 60)); do
+    n=$(stat -c %s "$part" 2>/dev/null || echo 0)
+    ((n < size / 2)) || break
+    sleep 0.05
+  done
+  mirror_kill9
+  n=$(stat -c %s "$part" 2>/dev/null || echo 0)
+  wait "$cpid" || true
+  nsx tc qdisc del dev lo root
+  echo "#   killed the mirror with SIGKILL at $n of $size bytes"
+  check "resume: the kill landed mid-blob (partial file of $n bytes, blob $size)" \
+    test "$n" -gt 0 -a "$n" -lt "$size"
+  if ! mirror_start "$cache" --tag-ttl 1h; then
+    not_ok "resume: mirror restarts on the same cache dir"
+    return 0
+  fi
+  upstream_mark
+  check "resume: the blob after the restart hashes to its digest" \
+    expect_eq "$layer" body_sha "http://$MIRROR_ADDR/v2/library/big/blobs/$layer"
+  check "resume: upstream sent only the remainder (one GET, 206, $((size - n)) bytes)" \
+    only_remainder_fetched "$hex" "$((size - n))"
+  check "resume: tmp/ is empty after the resumed fill" tmp_is_empty "$cache"
+  mirror_stop
+}
+
+# only_remainder_fetched HEX BYTES: since the mark, the upstream answered exactly one GET of
+# the blob, with 206 and BYTES bytes.
+only_remainder_fetched() {
+  local lines
+  lines=$(upstream_access | awk -v d="/blobs/sha256:$1" '$6 == "\"GET" && index($7, d) { print $9, $10 }')
+  echo "upstream GETs of the blob (status bytes): ${lines:-none}"
+  [[ $lines == "206 $2" ]]
+}
+
 # --max-size below the sum of all images: pulls succeed, blobs/ stays in budget.
 sc_budget() {
   upstream_start "$LOGS/upstream-$SCENARIO.log"
@@ -457,6 +509,7 @@ scenario_cleanup() {
   [[ -z ${EDGE_PID:-} ]] || stop_pid "$EDGE_PID" 15
   [[ -z ${UP_PID:-} ]] || stop_pid "$UP_PID" 15
   [[ -z ${UP2_PID:-} ]] || stop_pid "$UP2_PID" 15
+  nsx tc qdisc del dev lo root 2> /dev/null || true   # resume's slowed loopback, if it aborted
   umount_under "$SCEN_DIR"
   umount_under "$SOCK_DIR"; rm -rf "$SOCK_DIR"
   if [[ $E2E_KEEP != 1 ]]; then

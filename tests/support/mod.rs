@@ -38,6 +38,7 @@ pub mod process;
 pub mod raw;
 pub mod raw_upstream;
 mod registry;
+pub mod session;
 mod tls;
 pub mod upstream;
 

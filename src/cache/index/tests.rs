@@ -41,6 +41,23 @@ fn eviction_goes_to_the_low_watermark_in_lru_order() {
 }
 
 #[test]
+fn within_one_second_the_first_used_goes_first() {
+    // An image's manifest, config and layer arrive within a second of the older
+    // images' last use: the reservation for its layer must not evict its own manifest,
+    // whatever the digests' order.
+    for (older, newer) in [(d(9), d(1)), (d(1), d(9))] {
+        let mut ix = complete(1000);
+        ix.insert(older, 300, t(0)); // an older image, same second
+        ix.insert(newer, 300, t(0)); // the new image's manifest, just committed
+        let _ = ix.hit(&older, t(0));
+        let _ = ix.hit(&newer, t(0)); // and used again after the older one
+        let a = ix.reserve(600).unwrap();
+        assert_eq!(a.evict, vec![Victim::Blob(older)]);
+        assert!(ix.contains(&newer));
+    }
+}
+
+#[test]
 fn the_scan_may_insert_in_any_order() {
     let mut ix = complete(1000);
     for (n, age) in [(3u8, 30u64), (1, 10), (4, 40), (2, 20), (5, 50)] {

@@ -7,6 +7,7 @@ use super::{Permit, KEEP_PARTIAL_MIN};
 use crate::cache::checked::Mismatch;
 use crate::cache::fill::{FillFailure, Phase};
 use crate::cache::relay::Relay;
+use crate::cache::store::Store;
 use std::io;
 use std::rc::Rc;
 use std::time::SystemTime;
@@ -109,6 +110,9 @@ impl Drop for Permit {
             && written >= KEEP_PARTIAL_MIN
             && failure.is_some_and(|f| f.keeps_partial());
         if keep {
+            if let Some(file) = &self.file {
+                Store::trim_partial(file, written);
+            }
             self.books
                 .index()
                 .insert_partial(self.fill.digest(), written, SystemTime::now());
