@@ -34,7 +34,8 @@ ROUNDS=${CRASH_ROUNDS:-200}
 # The kill falls in [0, KILL_WINDOW_MS): the big image's fills take a few seconds here, so
 # this spans "nothing fetched yet" to "everything committed".
 KILL_WINDOW_MS=${CRASH_KILL_WINDOW_MS:-5000}
-# Clients: how many pull at once, and how long one may take (a cold pull is ~5–20 s here).
+# Clients: how many pull at once, and how long one may take (3 cold pulls of the big image
+# took 1–3 s on the 2-core build machine; longer when it is loaded).
 PULLERS=3
 PULL_TIMEOUT=120
 E2E_WORK=${E2E_WORK:-$REPO_ROOT/tests/e2e/work}
