@@ -209,8 +209,9 @@ impl UpstreamUrl {
             })?),
         };
         let default_port = if https { 443 } else { 80 };
-        let (host, port) =
-            split_host_port(authority).ok_or_else(|| format!("{s:?}: bad host or port"))?;
+        let (host, port) = split_host_port(authority)
+            .filter(|(host, _)| valid_host(host, authority.starts_with('[')))
+            .ok_or_else(|| format!("{s:?}: bad host or port"))?;
         Ok(UpstreamUrl {
             https,
             host: host.to_owned(),
@@ -243,6 +244,29 @@ impl fmt::Display for UpstreamUrl {
             None => Ok(()),
         }
     }
+}
+
+/// Longest DNS name (RFC 1035 §2.3.4) and label.
+const MAX_HOST_NAME_LEN: usize = 253;
+const MAX_HOST_LABEL_LEN: usize = 63;
+
+/// An upstream host we can connect to and name in TLS: an IPv6 address (it was in
+/// brackets), or a DNS name or IPv4 address — dot-separated labels of letters, digits, `-`
+/// (not at either end) and `_` (seen in internal names).
+fn valid_host(host: &str, bracketed: bool) -> bool {
+    if bracketed {
+        return host.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    host.len() <= MAX_HOST_NAME_LEN
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= MAX_HOST_LABEL_LEN
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// Splits `host`, `host:port`, `[v6]:port`; `None` if the port is not a number.

@@ -51,12 +51,13 @@ impl ImageRef {
             Some((name, tag)) if !tag.contains('/') => (name, tag),
             _ => (path, "latest"),
         };
-        let mut repo = Repository::parse(name).map_err(|e| match e {
+        let bad_name = |e| match e {
             Invalid::Name(why) => format!("{s:?}: {why}"),
             _ => format!("{s:?}: not a repository name"),
-        })?;
+        };
+        let mut repo = Repository::parse(name).map_err(bad_name)?;
         if upstream.is_docker_hub() {
-            repo = repo.with_library_prefix();
+            repo = repo.with_library_prefix().map_err(bad_name)?;
         }
         let tag = Tag::parse(tag).map_err(|_| {
             format!("{s:?}: {tag:?} is not a tag (letters, digits, _ . -, at most 128)")

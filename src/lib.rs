@@ -80,7 +80,8 @@
 //!                  redirects), wire.rs + head.rs + chunked.rs (bytes ↔ answers, limits),
 //!                  dns.rs (the regmirror-dns thread), auth.rs, breaker.rs, health.rs,
 //!                  registry.rs (one upstream's manifest/blob calls; registry/pages.rs:
-//!                  tags/list and referrers)
+//!                  tags/list and referrers), fuzz.rs (entry points the fuzz targets in
+//!                  `fuzz/` call into the crate-private parsers)
 //! cache/           store.rs (files, commit, scan), partial.rs (partial blobs kept for a
 //!                  resume), index.rs (budget, recency), rebuild.rs (the start-up scan
 //!                  that rebuilds the index), permit.rs (the permit a fill writes

@@ -54,11 +54,12 @@ impl Repository {
     }
 
     /// Docker Hub's official images live under `library/`: `alpine` means `library/alpine`.
-    pub fn with_library_prefix(self) -> Repository {
+    /// An error when the prefix would take the name past [`MAX_REPOSITORY_LEN`].
+    pub fn with_library_prefix(self) -> Result<Repository, Invalid> {
         if self.0.contains('/') {
-            self
+            Ok(self)
         } else {
-            Repository(format!("library/{}", self.0))
+            Repository::parse(&format!("library/{}", self.0))
         }
     }
 
@@ -301,9 +302,11 @@ mod tests {
     #[test]
     fn library_prefix_only_for_single_segment_names() {
         let r = Repository::parse("alpine").unwrap().with_library_prefix();
-        assert_eq!(r.as_str(), "library/alpine");
+        assert_eq!(r.unwrap().as_str(), "library/alpine");
         let r = Repository::parse("org/app").unwrap().with_library_prefix();
-        assert_eq!(r.as_str(), "org/app");
+        assert_eq!(r.unwrap().as_str(), "org/app");
+        let long = Repository::parse(&"a".repeat(MAX_REPOSITORY_LEN - 5)).unwrap();
+        assert!(long.with_library_prefix().is_err());
     }
 
     #[test]

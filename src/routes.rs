@@ -154,7 +154,7 @@ fn name(segs: &[&str], ns: Option<&str>) -> Result<Name, Error> {
     };
     let mut repo = Repository::parse(&repo_segs.join("/"))?;
     if upstream.is_docker_hub() {
-        repo = repo.with_library_prefix();
+        repo = repo.with_library_prefix()?;
     }
     Ok(Name { upstream, repo })
 }

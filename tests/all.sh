@@ -5,8 +5,11 @@
 # if no cargo is on PATH), then runs, in order, each stage as one pass/fail line:
 #   rust     cargo fmt --check, clippy -D warnings, cargo test (unit tests + in-process
 #            integration tests against our fake upstream)
+#   fuzz     every fuzz target (fuzz/, cargo-fuzz + libFuzzer) for FUZZ_SECONDS (20) each,
+#            from its seed corpus; installs cargo-fuzz (crates.io) and g++ if missing
 #   e2e      real clients (skopeo, podman, containerd, dockerd) through a release build,
-#            Debian's docker-registry as upstream, all in a private network namespace
+#            Debian's docker-registry as upstream, all in a private network namespace; then
+#            tests/e2e/crash.sh with CRASH_ROUNDS (10) rounds of kill -9 during cold pulls
 #   ui       the status page in Debian's headless chromium after a scripted session, checked
 #            against the JSON and /metrics, in a private network namespace; saves and
 #            prints its screenshots (tests/ui/run.sh)
@@ -24,7 +27,7 @@
 # dockerd). Prints `stages: N passed, M failed` last and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-STAGES=${STAGES:-rust e2e ui cross image docs pkg}
+STAGES=${STAGES:-rust fuzz e2e ui cross image docs pkg}
 [ "$(id -u)" = 0 ] || { echo "tests/all.sh: run as root (network namespaces, dockerd)" >&2; exit 2; }
 
 passed=0 failed=0 failures=()
@@ -62,9 +65,30 @@ rust_checks() {
     cargo test --locked
 }
 
+# fuzz: cargo-fuzz from crates.io if missing (about 3 min to build), g++ for libFuzzer
+# itself; AddressSanitizer when the toolchain ships its runtime (rustup's does), else
+# coverage-guided without it (Debian's rustc-web may not ship it).
+fuzz_targets() {
+    apt_ensure g++ || return 1
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        cargo install --locked cargo-fuzz || return 1
+    fi
+    if cargo fmt --version >/dev/null 2>&1; then
+        cargo fmt --manifest-path fuzz/Cargo.toml -- --check || return 1
+    fi
+    local triple san=none
+    triple=$(rustc -vV | sed -n 's/^host: //p')
+    if compgen -G "$(rustc --print sysroot)/lib/rustlib/$triple/lib/*rt.asan.a" >/dev/null; then
+        san=address
+    fi
+    FUZZ_SANITIZER=$san fuzz/run.sh "${FUZZ_SECONDS:-20}"
+}
+
 e2e() {
     tests/e2e/install-deps.sh && cargo build --release --locked &&
-        MIRROR="$PWD/target/release/regmirror" tests/e2e/run.sh
+        MIRROR="$PWD/target/release/regmirror" tests/e2e/run.sh &&
+        CRASH_ROUNDS=${CRASH_ROUNDS:-10} MIRROR="$PWD/target/release/regmirror" tests/e2e/crash.sh
 }
 
 cross_target() { # build and test one ARM target under qemu-user
@@ -82,6 +106,7 @@ images() {
 }
 
 want rust && stage rust rust_checks
+want fuzz && stage fuzz fuzz_targets
 want e2e && stage e2e e2e
 want ui && stage ui tests/ui/run.sh
 want cross && stage cross-aarch64 cross_target aarch64

@@ -1,7 +1,8 @@
 //! Address ranges for `--allow`: [`Cidr`] (`10.0.0.0/8`, `fd00::/8`, `192.168.1.10`) and the
 //! default set, [`PRIVATE`]: loopback, the private ranges (RFC 1918, RFC 4193 ULA),
 //! link-local and CGNAT. IPv4-mapped IPv6 peers (`::ffff:a.b.c.d`, what a `[::]` socket
-//! reports for an IPv4 client) are matched as the IPv4 address they carry.
+//! reports for an IPv4 client) are matched as the IPv4 address they carry, and an
+//! IPv4-mapped range (`::ffff:10.0.0.0/104`) is the IPv4 range it maps (`10.0.0.0/8`).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -13,6 +14,9 @@ pub struct Cidr {
     net: IpAddr,
     prefix: u8,
 }
+
+/// Bits of `::ffff:0:0/96`, the prefix of IPv4-mapped IPv6 addresses (RFC 4291 §2.5.5.2).
+const IPV4_MAPPED_PREFIX: u8 = 96;
 
 /// What `--allow private` means, and the default: who is on the same site.
 pub const PRIVATE: &[&str] = &[
@@ -50,6 +54,20 @@ impl Cidr {
                 n
             }
             Some(_) => return Err(bad()),
+        };
+        // A peer's IPv4-mapped address is compared as IPv4 (`contains`), so such a range is
+        // the IPv4 range it maps — or, shorter than the mapped prefix, none we can match.
+        let (net, prefix) = match net {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) if prefix >= IPV4_MAPPED_PREFIX => (IpAddr::V4(v4), prefix - IPV4_MAPPED_PREFIX),
+                Some(_) => {
+                    return Err(format!(
+                        "{s:?}: an IPv4-mapped range needs a prefix of at least /{IPV4_MAPPED_PREFIX}; write the IPv4 range instead"
+                    ))
+                }
+                None => (net, prefix),
+            },
+            IpAddr::V4(_) => (net, prefix),
         };
         let c = Cidr { net, prefix };
         if c.masked(net) != net {
