@@ -311,7 +311,7 @@ fn sigint_stops_an_idle_server_at_once_with_exit_0() {
 }
 
 #[test]
-fn sighup_is_logged_as_unsupported_and_does_not_stop_the_server() {
+fn sighup_is_logged_and_does_not_stop_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), &[]);
     server.signal("HUP");
