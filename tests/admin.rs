@@ -332,6 +332,7 @@ fn tags_are_revalidated_less_often_while_the_allowance_is_low() {
     let manifest = "/v2/library/app/manifests/1";
     let heads = || fake.count("HEAD", "/manifests/1");
     assert_eq!(get(m.addr, manifest).status, 200);
+    assert!(!get(m.addr, "/").text().contains("Saving pulls"));
     std::thread::sleep(Duration::from_millis(400));
     fake.ratelimit_remaining("10;w=21600");
     assert_eq!(get(m.addr, manifest).status, 200);
@@ -341,7 +342,14 @@ fn tags_are_revalidated_less_often_while_the_allowance_is_low() {
     assert_eq!(heads(), 1, "the TTL is stretched now");
     let a = &get(m.addr, "/_regmirror/allowance").json()["upstreams"][0];
     assert_eq!(a["ttl_stretched"], true);
-    assert_eq!(a["tag_ttl_seconds"], 3, "{a}"); // 300 ms × 12
+    // 300 ms × 12
+    assert_eq!(a["tag_ttl_seconds"], 3, "{a}");
+    // The status page says so too, beside the allowance.
+    let page = get(m.addr, "/").text();
+    assert!(
+        page.contains("Saving pulls") && page.contains("tags revalidated every"),
+        "{page}"
+    );
     let log = get(m.addr, "/_regmirror/log").text();
     assert!(
         log.contains("10 of 100 pulls left (below 20 %): tags are revalidated every"),
