@@ -90,7 +90,7 @@ EOF
 }
 
 bench_cold() {
-  local dir=$RUN/cold rep a b m t pulls8 i t0 failed
+  local dir=$RUN/cold rep a b m t pulls8 i t0 failed ms
   mkdir -p "$dir"
   SCENARIO=cold
   local son sq sa
@@ -160,28 +160,16 @@ bench_cold() {
     pb+=("$(awk '$4 == "GET" && $5 ~ /\/blobs\// { ms = $(NF - 1); sub(/ms$/, "", ms); s += ms } END { print s + 0 }' "$MIRROR_LOG")")
     rm -rf "$dir/out" "$dir/cache1"
     mirror_start "$dir/cache8" --tag-ttl 1h || { R[cold,error]="regmirror did not start"; return 0; }
-    local -a pids=()
-    t0=$(ms_now)
-    for ((i = 1; i <= 8; i++)); do
-      skopeo_copy library/big:latest "$dir/out$i" --all > "$dir/out$i.log" 2>&1 &
-      pids+=($!)
-    done
-    failed=0
-    for i in "${pids[@]}"; do wait "$i" || failed=$((failed + 1)); done
-    p8+=("$(($(ms_now) - t0))")
+    read -r ms failed < <(pulls_at_once 8 "$dir" out)
+    p8+=("$ms")
     ((failed == 0)) || R[cold,pull8_failed]=$failed
     mirror_stop
     rm -rf "$dir"/out? "$dir/cache8"
     # The same 8 pulls straight from upstream: what the clients' own work costs on this
     # machine, with no mirror in the way (the bound any mirror's 8-pull ratio meets).
-    pids=()
-    t0=$(ms_now)
-    for ((i = 1; i <= 8; i++)); do
-      MIRROR_ADDR=$UP_ADDR skopeo_copy library/big:latest "$dir/out$i" --all > "$dir/direct$i.log" 2>&1 &
-      pids+=($!)
-    done
-    for i in "${pids[@]}"; do wait "$i" || R[cold,direct8_failed]=1; done
-    d8+=("$(($(ms_now) - t0))")
+    read -r ms failed < <(MIRROR_ADDR=$UP_ADDR pulls_at_once 8 "$dir" direct)
+    ((failed == 0)) || R[cold,direct8_failed]=$failed
+    d8+=("$ms")
     rm -rf "$dir"/out?
     rd8+=("$(ratio "${d8[-1]}" "${pd[-1]}")")
     r88+=("$(ratio "${p8[-1]}" "${d8[-1]}")")

@@ -52,6 +52,19 @@ declare -A R=()
 NAMES=()
 
 ms_now() { echo $(($(date +%s%N) / 1000000)); }
+# pulls_at_once N DIR LOG: N simultaneous `skopeo copy --all library/big:latest` from
+# $MIRROR_ADDR into DIR/out1..N (logs DIR/LOG1..N.log); prints "MILLISECONDS FAILED".
+pulls_at_once() {
+  local n=$1 dir=$2 log=$3 i t0 failed=0
+  local -a pids=()
+  t0=$(ms_now)
+  for ((i = 1; i <= n; i++)); do
+    skopeo_copy library/big:latest "$dir/out$i" --all > "$dir/$log$i.log" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || failed=$((failed + 1)); done
+  echo "$(($(ms_now) - t0)) $failed"
+}
 kib_of() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }     # KiB -> MiB
 
@@ -85,15 +98,8 @@ bench_one() {
   # 1. 8 simultaneous cold pulls.
   mirror_start "$dir/cache-cold8" --tag-ttl 1h || { R[$name,error]="did not start"; return 0; }
   upstream_mark
-  local -a pids=()
-  t0=$(ms_now)
-  for ((i = 1; i <= 8; i++)); do
-    skopeo_copy library/big:latest "$dir/out$i" --all > "$dir/out$i.log" 2>&1 &
-    pids+=($!)
-  done
-  failed=0
-  for i in "${pids[@]}"; do wait "$i" || failed=$((failed + 1)); done
-  R[$name,cold8_s]=$(awk -v ms=$(($(ms_now) - t0)) 'BEGIN { printf "%.1f", ms / 1000 }')
+  read -r ms failed < <(pulls_at_once 8 "$dir" out)
+  R[$name,cold8_s]=$(awk -v ms="$ms" 'BEGIN { printf "%.1f", ms / 1000 }')
   R[$name,cold8_failed]=$failed
   R[$name,cold8_hwm]=$(mb "$(kib_of "$MIRROR_PID" VmHWM)")
   mirror_stop
