@@ -85,7 +85,8 @@
 //! cache/           store.rs (files, commit, scan), partial.rs (partial blobs kept for a
 //!                  resume), index.rs (budget, recency), rebuild.rs (the start-up scan
 //!                  that rebuilds the index), permit.rs (the permit a fill writes
-//!                  through; permit/settle.rs: how it ends), fill.rs (the fill its readers
+//!                  through; permit/settle.rs: how it ends; books.rs: the cache's side of
+//!                  it — eviction, commit), fill.rs (the fill its readers
 //!                  follow), checked.rs (the hash that decides how far they may read),
 //!                  relay.rs (an uncached blob shared through a bounded window), tags.rs
 //!                  (tag → digest); never talks to an upstream

@@ -2,7 +2,8 @@
 //! in-flight fills and the tag records together, behind methods.
 //!
 //! `store.rs` owns paths and crash-safe commits, `partial.rs` the partial blobs kept for a
-//! resume, `index.rs` decides evictions, `permit.rs` is the permit a fill writes through,
+//! resume, `index.rs` decides evictions, `permit.rs` is the permit a fill writes through
+//! (`books.rs`: what the cache does for it — eviction, commit, the end of a fill),
 //! `fill.rs` the fill its readers follow, `checked.rs` the hash that decides how far they
 //! may read, `relay.rs` the bounded window through which readers share a stream that
 //! cannot be kept, `tags.rs` remembers tag → digest (and holds the cache's tag methods). How a blob is fetched is not the
@@ -16,6 +17,7 @@
 //! The `Cache` is shared as `Rc<Cache>` on the executor thread; its `RefCell`s are never
 //! borrowed across an `.await`.
 
+mod books;
 pub mod checked;
 pub mod fill;
 pub mod index;
@@ -30,16 +32,14 @@ use crate::metrics::Metrics;
 use crate::reference::Digest;
 use event_listener::Event;
 use fill::Fill;
-use index::{Index, Victim};
-use permit::{Books, Permit};
+use index::Index;
+use permit::Permit;
 pub use rebuild::{let_io_in, SCAN_BATCH, SCAN_SLICE};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -335,82 +335,6 @@ impl Cache {
         let mut v: Vec<Rc<Fill>> = self.fills.borrow().values().cloned().collect();
         v.sort_by_key(|f| f.started());
         v
-    }
-
-    /// Deletes what the index chose to evict.
-    fn evict(&self, victims: &[Victim]) {
-        for v in victims {
-            // The index has already forgotten the size: the file still knows it.
-            let (d, size, result) = match v {
-                Victim::Blob(d) => {
-                    let size = std::fs::metadata(self.store.blob_path(d)).map_or(0, |m| m.len());
-                    (d, size, self.store.remove_blob(d))
-                }
-                Victim::Partial(d) => {
-                    self.store.remove_partial(d);
-                    (d, 0, Ok(()))
-                }
-            };
-            match result {
-                Ok(()) => {
-                    self.metrics.count_eviction(size);
-                    log::info!("evicted {d}");
-                }
-                Err(e) => log::warn!("could not evict {d}: {e}"),
-            }
-        }
-        if !victims.is_empty() {
-            self.changed(|c| c.blobs += 1);
-        }
-    }
-
-    fn committed(&self, d: Digest, size: u64) {
-        if let Some(fill) = self.fills.borrow().get(&d) {
-            self.metrics.fill_seconds.observe(fill.started().elapsed());
-        }
-        self.index.borrow_mut().insert(d, size, SystemTime::now());
-        self.changed(|c| c.blobs += 1);
-    }
-}
-
-impl Books for Cache {
-    fn store(&self) -> &Store {
-        &self.store
-    }
-
-    fn index(&self) -> std::cell::RefMut<'_, Index> {
-        self.index.borrow_mut()
-    }
-
-    fn index_ready(&self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
-        Box::pin(Cache::index_ready(self))
-    }
-
-    /// The disk is full: the index learns what it really held (cached plus what the fills
-    /// wrote), and picks victims.
-    fn disk_full(&self) -> Vec<Victim> {
-        let written: u64 = self.fills.borrow().values().map(|f| f.written()).sum();
-        let mut index = self.index.borrow_mut();
-        let unwritten = index.reserved_bytes().saturating_sub(written);
-        index.disk_full(unwritten)
-    }
-
-    fn evict(&self, victims: &[Victim]) {
-        Cache::evict(self, victims)
-    }
-
-    fn committed(&self, d: Digest, size: u64) {
-        Cache::committed(self, d, size)
-    }
-
-    fn end_fill(&self, fill: &Rc<Fill>) {
-        let mut fills = self.fills.borrow_mut();
-        if fills
-            .get(&fill.digest())
-            .is_some_and(|f| Rc::ptr_eq(f, fill))
-        {
-            fills.remove(&fill.digest());
-        }
     }
 }
 
