@@ -182,7 +182,7 @@ memory_6m() {  # README's figure: Docker's smallest --memory, 8 simultaneous col
     pid=$(docker_ inspect -f '{{.State.Pid}}' regmirror-6m)
     hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
     docker_ inspect -f '{{.State.Running}} oom={{.State.OOMKilled}} memory={{.HostConfig.Memory}}' regmirror-6m \
-        | tee -a /dev/stderr | grep -q '^true oom=false memory=6291456$' || rc=1
+        | tee -a /dev/stderr | grep '^true oom=false memory=6291456$' >/dev/null || rc=1
     echo "8 simultaneous cold pulls (4 x alpine --all, 4 x busybox:v2) under --memory 6m: rc $rc, peak resident $hwm kB"
     docker_ rm -f regmirror-6m >/dev/null || true; docker_ volume rm regmirror-6m >/dev/null || true
     return $rc
@@ -218,7 +218,11 @@ docker_pull_through() {  # Docker Engine as the client, via --registry-mirror
     want=$(img_digest library/busybox v2)
     docker_ pull -q busybox:v2 || return 1
     docker_ image inspect -f '{{json .RepoDigests}}' busybox:v2 | tee -a /dev/stderr | grep "busybox@$want" >/dev/null || return 1
-    docker_ logs regmirror 2>&1 | grep -m1 -E '(GET|HEAD) /v2/library/busybox/manifests/v2 200'
+    # Read the whole log first: `grep -m1` at the end of a pipe can stop docker's writes with
+    # SIGPIPE, which pipefail turns into a failure (seen: exit 141).
+    local log
+    log=$(docker_ logs regmirror 2>&1)
+    grep -m1 -E '(GET|HEAD) /v2/library/busybox/manifests/v2 200' <<< "$log"
 }
 check "boot2docker: the host's own docker pull busybox:v2 goes through the mirror" docker_pull_through
 cache_on_disk() {
