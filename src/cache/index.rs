@@ -135,16 +135,21 @@ impl Index {
         self.blobs.get(d).map(|e| e.size)
     }
 
-    /// Records a blob committed now, or found by a hit before the scan reached it.
-    /// Re-inserting a known blob only refreshes it.
-    pub fn insert(&mut self, d: Digest, size: u64, used: SystemTime) {
+    /// An entry of `size` bytes last used at `used`, next in the use order.
+    fn new_entry(&mut self, size: u64, used: SystemTime) -> Entry {
         let t = secs(used);
-        let entry = Entry {
+        Entry {
             size,
             used: t,
             touched: t,
             seq: self.next_use(),
-        };
+        }
+    }
+
+    /// Records a blob committed now, or found by a hit before the scan reached it.
+    /// Re-inserting a known blob only refreshes it.
+    pub fn insert(&mut self, d: Digest, size: u64, used: SystemTime) {
+        let entry = self.new_entry(size, used);
         if let Some(old) = self.blobs.insert(d, entry) {
             self.cached -= old.size;
             if self.pins.contains(&d) {
@@ -167,13 +172,7 @@ impl Index {
 
     /// Records a partial blob kept for a later resume.
     pub fn insert_partial(&mut self, d: Digest, size: u64, used: SystemTime) {
-        let t = secs(used);
-        let entry = Entry {
-            size,
-            used: t,
-            touched: t,
-            seq: self.next_use(),
-        };
+        let entry = self.new_entry(size, used);
         if let Some(old) = self.partials.insert(d, entry) {
             self.cached -= old.size;
         }
