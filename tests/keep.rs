@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 use support::client::get;
 use support::mirror::{pull, spawn_in, wait_until, Mirror};
-use support::process::{run, Server};
+use support::process::{run, serve_args, Server};
 use support::{FakeUpstream, TestImage};
 
 fn keep_file(dir: &Path, text: &str) -> std::path::PathBuf {
@@ -177,23 +177,14 @@ fn a_keep_list_too_big_for_the_budget_stops_the_mirror_with_a_start_up_error() {
     );
     let dir = tempfile::tempdir().unwrap();
     let keep = keep_file(dir.path(), "big:1\nbigger:1\n");
-    let upstream = format!("docker.io={}", fake.url());
-    let cache = dir.path().join("cache");
+    let args = serve_args(
+        dir.path(),
+        &fake,
+        &["--max-size", "200MB", "--keep", keep.to_str().unwrap()],
+    );
     let r = run(
         dir.path(),
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &upstream,
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--max-size",
-            "200MB",
-            "--keep",
-            keep.to_str().unwrap(),
-        ],
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
     assert_eq!(r.code(), Some(2), "a configuration that cannot work: {r:?}");
     let last = r
@@ -224,21 +215,10 @@ fn sighup_rereads_the_keep_list() {
     fake.push_image("library/b", "1", &b);
     let dir = tempfile::tempdir().unwrap();
     let keep = keep_file(dir.path(), "a:1\n");
-    let upstream = format!("docker.io={}", fake.url());
-    let cache = dir.path().join("cache");
+    let args = serve_args(dir.path(), &fake, &["--keep", keep.to_str().unwrap()]);
     let server = Server::start_args(
         dir.path(),
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &upstream,
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--keep",
-            keep.to_str().unwrap(),
-        ],
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
     assert!(server.wait_for_log(
         "keep list: docker.io/library/a:1 is on disk",

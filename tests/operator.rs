@@ -7,25 +7,14 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 use support::mirror::pull;
-use support::process::{run, Server};
+use support::process::{run, serve_args, Server};
 use support::{FakeUpstream, TestImage};
 
 const TOKEN: &str = "operator-token-0123456789";
 
 fn serve(dir: &Path, fake: &FakeUpstream, extra: &[&str]) -> Server {
-    let upstream = format!("docker.io={}", fake.url());
-    let cache = dir.join("cache");
-    let mut args = vec![
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    Server::start_args(dir, &args)
+    let args = serve_args(dir, fake, extra);
+    Server::start_args(dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 #[test]

@@ -71,6 +71,19 @@ impl Drop for Reaped {
 
 /// Runs `regmirror ARGS` in `cwd` and waits for it to exit; panics (after killing it) if it
 /// is still running after [`EXIT_WITHIN`] — a bad flag must never leave a server running.
+/// `serve` on port 0 of loopback, Docker Hub at `fake`, the cache in `dir/cache`, then
+/// `extra`: the argument list most binary tests start from.
+pub fn serve_args(dir: &Path, fake: &super::FakeUpstream, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["serve", "--listen", "127.0.0.1:0", "--upstream"]
+        .map(String::from)
+        .into();
+    args.push(format!("docker.io={}", fake.url()));
+    args.push("--cache-dir".into());
+    args.push(dir.join("cache").to_str().unwrap().into());
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
 pub fn run(cwd: &Path, args: &[&str]) -> Finished {
     let child = Command::new(BIN)
         .args(args)
