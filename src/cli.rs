@@ -208,6 +208,9 @@ pub struct ServeArgs {
     /// a JSON file in which the host states its name and addresses (the SD-card OS writes /run/regmirror-os/network.json), shown in /_regmirror/status; re-read on every request
     #[argh(option)]
     pub host_info: Option<String>,
+    /// once a client GETs an image manifest, fetch the config and layers it names that are not cached, one at a time, so the next blob it asks for is ready: yes (the default) or no
+    #[argh(option)]
+    pub read_ahead: Option<String>,
 }
 
 /// Re-hash every cached blob, delete the bad ones, report; exit 1 if any were bad.
@@ -251,6 +254,7 @@ impl ServeArgs {
             (Key::KeepRefresh, self.keep_refresh),
             (Key::AdminTokenFile, self.admin_token_file),
             (Key::HostInfo, self.host_info),
+            (Key::ReadAhead, self.read_ahead),
         ];
         for (key, value) in once {
             if let Some(v) = value {

@@ -72,11 +72,13 @@ pub enum Key {
     AdminTokenFile,
     /// `host-info`
     HostInfo,
+    /// `read-ahead`
+    ReadAhead,
 }
 
 impl Key {
     /// Every key, in the order `serve --help` lists the flags.
-    pub const ALL: [Key; 18] = [
+    pub const ALL: [Key; 19] = [
         Key::Listen,
         Key::CacheDir,
         Key::MaxSize,
@@ -95,6 +97,7 @@ impl Key {
         Key::KeepRefresh,
         Key::AdminTokenFile,
         Key::HostInfo,
+        Key::ReadAhead,
     ];
 
     /// The key as written in the file, which is also the flag without its `--`.
@@ -118,6 +121,7 @@ impl Key {
             Key::KeepRefresh => "keep-refresh",
             Key::AdminTokenFile => "admin-token-file",
             Key::HostInfo => "host-info",
+            Key::ReadAhead => "read-ahead",
         }
     }
 

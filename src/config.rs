@@ -96,6 +96,9 @@ pub struct Config {
     pub admin_token_file: Option<PathBuf>,
     /// The host's name and addresses as a JSON file (`--host-info`), for the status.
     pub host_info: Option<PathBuf>,
+    /// Once a client GETs an image manifest, fill the blobs it names that are not cached
+    /// (`--read-ahead`; see `mirror::read_ahead`).
+    pub read_ahead: bool,
     /// How often a prefetch held back by the upstream's allowance looks again (not a flag;
     /// tests shorten it). See `mirror::allowance::ALLOWANCE_RECHECK`.
     pub allowance_recheck: Duration,
@@ -132,6 +135,7 @@ impl Config {
             keep_refresh: DEFAULT_KEEP_REFRESH,
             admin_token_file: None,
             host_info: None,
+            read_ahead: true,
             allowance_recheck: crate::mirror::allowance::ALLOWANCE_RECHECK,
             state_save_interval: crate::mirror::pulls::SAVE_INTERVAL,
         }

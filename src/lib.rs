@@ -67,7 +67,8 @@
 //!                  derived from disk), walk.rs (an image's manifests and blobs, parsed
 //!                  once), pulls.rs (pull counters, saved rarely), pins.rs
 //!                  (keep list and operator pins), jobs.rs (prefetch jobs and their
-//!                  progress), prefetch.rs, keeper.rs (the keep list's rounds),
+//!                  progress), prefetch.rs, read_ahead.rs (an image's other blobs once
+//!                  a client has its manifest), keeper.rs (the keep list's rounds),
 //!                  allowance.rs (Docker Hub's allowance), evict.rs
 //! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
 //! status.rs        /_regmirror/status, /metrics, /v2/_catalog

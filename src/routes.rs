@@ -227,6 +227,9 @@ async fn dispatch(mirror: &Mirror, req: &Request, route: Route) -> Result<Reply,
             let m = mirror
                 .manifest(&t, &reference, &Accept::parse(&req.accept))
                 .await?;
+            if req.method == Method::Get {
+                mirror.read_ahead(&t, &m.bytes);
+            }
             Ok(Reply::new(Status::OK, Body::Bytes(m.bytes))
                 .header("Content-Type", m.media_type.to_string())
                 .header("Docker-Content-Digest", m.digest.to_string())

@@ -240,15 +240,25 @@ impl Settings {
             .map(|s| PathBuf::from(&s.value));
         c.host_info = self.single(Key::HostInfo).map(|s| PathBuf::from(&s.value));
         if let Some(s) = self.single(Key::Verbose) {
-            c.verbose = parse_bool(&s.value).ok_or_else(|| {
-                format!(
-                    "{} {:?}: expected yes or no (also true/false, on/off, 1/0)",
-                    self.at(s),
-                    s.value
-                )
-            })?;
+            c.verbose = self.yes_no(s)?;
+        }
+        if let Some(s) = self.single(Key::ReadAhead) {
+            c.read_ahead = self.yes_no(s)?;
         }
         Ok(c)
+    }
+}
+
+impl Settings {
+    /// A `yes`/`no` setting's value; the error names where it was given.
+    fn yes_no(&self, s: &Sourced) -> Result<bool, String> {
+        parse_bool(&s.value).ok_or_else(|| {
+            format!(
+                "{} {:?}: expected yes or no (also true/false, on/off, 1/0)",
+                self.at(s),
+                s.value
+            )
+        })
     }
 }
 

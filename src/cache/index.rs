@@ -239,6 +239,14 @@ impl Index {
         self.max = max;
     }
 
+    /// Whether [`Index::reserve`] would admit `size` bytes now (without choosing victims).
+    pub fn could_reserve(&self, size: u64) -> bool {
+        self.reserved
+            .saturating_add(self.pinned)
+            .saturating_add(size)
+            <= self.max
+    }
+
     /// Reserves `size` bytes for a fill, choosing entries to evict first. `None` if it can
     /// never fit: bigger than the budget, or the other fills' reservations leave no room.
     /// Must not be called before the scan is complete (it could not choose victims).
@@ -247,10 +255,10 @@ impl Index {
         // Every cached entry but the pinned ones is evictable, so the request fits iff it
         // fits beside the other reservations and the pinned bytes. Decide that first:
         // never evict for a request then refused.
-        let kept = self.reserved.saturating_add(self.pinned);
-        if kept.saturating_add(size) > self.max {
+        if !self.could_reserve(size) {
             return None;
         }
+        let kept = self.reserved.saturating_add(self.pinned);
         let mut evict = Vec::new();
         if self.cached + self.reserved + size > self.max {
             // Down to the low watermark — or, when the pins leave no room for that, just

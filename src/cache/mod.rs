@@ -248,6 +248,12 @@ impl Cache {
         }
     }
 
+    /// Whether a blob of `size` bytes could be kept now: it fits the budget beside the
+    /// pinned bytes and the other fills' reservations (evicting the rest as needed).
+    pub fn could_keep(&self, size: u64) -> bool {
+        self.index.borrow().could_reserve(size)
+    }
+
     /// Replaces the set of pinned digests (the blobs of pinned images, on disk or not):
     /// never evicted, and counted against the budget.
     pub fn set_pins(&self, pins: HashSet<Digest>) {

@@ -20,7 +20,8 @@
 //! manifests on disk tell, parsed once), `pulls.rs` (per-image pull counters, saved
 //! rarely), `pins.rs` (the keep list and operator pins → digests never evicted),
 //! `jobs.rs` (prefetch jobs and their progress), `prefetch.rs` (fetching an image before
-//! anyone pulls it), `keeper.rs` (the keep list's rounds, SIGHUP), `allowance.rs` (Docker
+//! anyone pulls it), `read_ahead.rs` (filling an image's other blobs once a client has its
+//! manifest), `keeper.rs` (the keep list's rounds, SIGHUP), `allowance.rs` (Docker
 //! Hub's allowance: prefetch holds back, freshness stretches), `evict.rs` (an operator
 //! evicting one image). This file holds the mirror's state.
 
@@ -36,6 +37,7 @@ mod manifests;
 pub mod pins;
 pub mod prefetch;
 pub mod pulls;
+pub mod read_ahead;
 mod referrers;
 mod source;
 mod tags;
@@ -55,7 +57,7 @@ use crate::cache::Cache;
 use crate::error::Error;
 use crate::keep::Entry;
 use crate::metrics::Metrics;
-use crate::reference::{Repository, UpstreamName};
+use crate::reference::{Digest, Repository, UpstreamName};
 use crate::upstream::{Registry, Upstreams};
 use event_listener::Event;
 use flight::Flights;
@@ -113,6 +115,10 @@ pub struct Mirror {
     queue: RefCell<VecDeque<(u64, Entry, jobs::Origin)>>,
     /// Notified when one is queued.
     queued: Event,
+    /// Blobs waiting to be read ahead (`read_ahead.rs`): through which target, digest, size.
+    ahead: RefCell<VecDeque<(Target, Digest, u64)>>,
+    /// Notified when some are queued.
+    ahead_queued: Event,
     /// Upstreams whose tag freshness is stretched now (their allowance is low).
     stretched: RefCell<HashSet<UpstreamName>>,
     /// A start-up check made after start failed (the keep list cannot fit): why.
@@ -134,6 +140,8 @@ pub struct Background {
     pub keep_refresh: Duration,
     /// How often a prefetch held back by the allowance looks again.
     pub allowance_recheck: Duration,
+    /// Fill an image's other blobs once a client has its manifest (`--read-ahead`).
+    pub read_ahead: bool,
 }
 
 impl Background {
@@ -144,6 +152,7 @@ impl Background {
             keep_file: config.keep.clone(),
             keep_refresh: config.keep_refresh,
             allowance_recheck: config.allowance_recheck,
+            read_ahead: config.read_ahead,
         }
     }
 }
@@ -187,6 +196,8 @@ impl Mirror {
             jobs: jobs::Jobs::default(),
             queue: RefCell::new(VecDeque::new()),
             queued: Event::new(),
+            ahead: RefCell::new(VecDeque::new()),
+            ahead_queued: Event::new(),
             stretched: RefCell::new(HashSet::new()),
             fatal: RefCell::new(None),
             fatal_event: Event::new(),
@@ -197,12 +208,13 @@ impl Mirror {
     /// Starts what runs beside the requests, before the executor runs anything (so the
     /// pins are in the index before the start-up scan may evict): the pins as the disk has
     /// them (`keep`: the keep list, read and checked at start), the task saving the pull
-    /// counters, the prefetch worker and the rounds over the pinned images.
+    /// counters, the prefetch and read-ahead workers and the rounds over the pinned images.
     pub fn start_background(self: &Rc<Self>, settings: Background, keep: Vec<Entry>) {
         self.pins.set_keep(keep);
         self.apply_pins();
         let save_every = settings.save_every;
         let refresh = settings.keep_refresh;
+        let read_ahead = settings.read_ahead;
         let _ = self.settings.set(settings);
         let this = Rc::downgrade(self);
         self.executor
@@ -217,6 +229,11 @@ impl Mirror {
             })
             .detach();
         self.executor.spawn(self.clone().prefetch_worker()).detach();
+        if read_ahead {
+            self.executor
+                .spawn(self.clone().read_ahead_worker())
+                .detach();
+        }
         // Keeps the keep list and the operator pins (a round with no pins does nothing).
         self.executor.spawn(self.clone().keeper(refresh)).detach();
     }

@@ -208,6 +208,34 @@ fn add_blobs(w: &mut Walk, seen: &mut HashSet<Digest>, blobs: &[(Digest, u64)]) 
     }
 }
 
+/// The config and layers an image manifest names, config first, each once, with their
+/// descriptors' sizes (0 where a schema 1 manifest gives none); `None` for an index or
+/// anything else.
+pub fn image_blobs(bytes: &[u8]) -> Option<Vec<(Digest, u64)>> {
+    match parse(&NoDisk, bytes) {
+        Parsed::Image { blobs, .. } => {
+            let mut seen = HashSet::new();
+            Some(blobs.into_iter().filter(|(d, _)| seen.insert(*d)).collect())
+        }
+        Parsed::Index(_) | Parsed::Unknown => None,
+    }
+}
+
+/// A disk with nothing on it: parsing without looking up a config's platform.
+struct NoDisk;
+
+impl Disk for NoDisk {
+    fn tag_records(&self) -> Vec<crate::cache::tags::TagEntry> {
+        Vec::new()
+    }
+    fn read_small(&self, _: &Digest, _: usize) -> Option<Vec<u8>> {
+        None
+    }
+    fn blob_size(&self, _: &Digest) -> Option<u64> {
+        None
+    }
+}
+
 /// Parses manifest bytes: an index's entries, or an image's config and layers.
 fn parse(disk: &dyn Disk, bytes: &[u8]) -> Parsed {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
@@ -266,4 +294,29 @@ fn config_platform(disk: &dyn Disk, config: &Digest) -> Option<Platform> {
     let bytes = disk.read_small(config, MAX_MANIFEST_BYTES)?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     Platform::from_json(&v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_blobs;
+
+    #[test]
+    fn image_blobs_are_the_config_then_the_layers_once_and_an_index_has_none() {
+        let (a, b) = (
+            format!("sha256:{}", "a".repeat(64)),
+            format!("sha256:{}", "b".repeat(64)),
+        );
+        let image = format!(
+            r#"{{"schemaVersion":2,"config":{{"digest":"{a}","size":7}},"layers":[{{"digest":"{b}","size":9}},{{"digest":"{a}","size":7}},{{"digest":"bad","size":1}}]}}"#
+        );
+        let got: Vec<(String, u64)> = image_blobs(image.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|(d, s)| (d.to_string(), s))
+            .collect();
+        assert_eq!(got, vec![(a.clone(), 7), (b, 9)]);
+        let index = format!(r#"{{"schemaVersion":2,"manifests":[{{"digest":"{a}","size":7}}]}}"#);
+        assert_eq!(image_blobs(index.as_bytes()), None);
+        assert_eq!(image_blobs(b"not json"), None);
+    }
 }

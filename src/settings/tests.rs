@@ -104,15 +104,24 @@ fn max_size_has_a_floor() {
 }
 
 #[test]
-fn verbose_reads_yes_and_no() {
+fn verbose_and_read_ahead_read_yes_and_no() {
+    assert!(
+        Settings::default().into_config().unwrap().read_ahead,
+        "on by default"
+    );
     for (v, want) in [("yes", true), ("No", false), ("on", true), ("0", false)] {
         let mut s = Settings::default();
         s.flag(Key::Verbose, v);
-        assert_eq!(s.into_config().unwrap().verbose, want, "{v}");
+        s.flag(Key::ReadAhead, v);
+        let c = s.into_config().unwrap();
+        assert_eq!((c.verbose, c.read_ahead), (want, want), "{v}");
     }
-    let mut s = Settings::default();
-    s.flag(Key::Verbose, "maybe");
-    assert!(s.into_config().is_err());
+    for key in [Key::Verbose, Key::ReadAhead] {
+        let mut s = Settings::default();
+        s.flag(key, "maybe");
+        let e = s.into_config().unwrap_err();
+        assert!(e.contains(key.name()) && e.contains("yes or no"), "{e}");
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The mirror under test, in-process: `app::spawn` on port 0 in front of a
-//! [`FakeUpstream`], with its cache in a temporary directory, plus the client-side steps
+//! [`FakeUpstream`], with its cache in a temporary directory and read-ahead off, plus the client-side steps
 //! the integration tests share (pull an image and check every byte).
 
 use super::client::get;
@@ -43,6 +43,9 @@ pub fn spawn_in(
         UpstreamUrl::parse(&fake.url()).unwrap(),
     );
     c.upstream_timeout = Duration::from_secs(2);
+    // Off unless a test turns it on (tests/read_ahead.rs): every other test's upstream log
+    // then shows only what its own requests caused.
+    c.read_ahead = false;
     tweak(&mut c);
     app::spawn(c)
 }
