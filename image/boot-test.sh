@@ -233,10 +233,17 @@ status_host() {  # regmirror reads that file (--host-info) and shows it in its s
                  and any(.addresses[]; .interface == "eth0" and .address == "10.0.2.15/24")' >/dev/null
 }
 check "boot 1: /_regmirror/status shows the name and the address" status_host
+status_memory() {  # the ARM binary's own memory on the guest's kernel (printed: a figure for the note)
+    nsx curl -fsS --max-time 10 "http://$MIRROR_ADDR/_regmirror/status" | jq -r '.memory
+        | select(.resident_bytes > 0 and .anonymous_bytes < .resident_bytes and .peak_bytes >= .resident_bytes)
+        | "resident \(.resident_bytes / 1048576 * 10 | floor / 10) MiB (anonymous \(.anonymous_bytes / 1048576 * 10 | floor / 10) MiB), peak \(.peak_bytes / 1048576 * 10 | floor / 10) MiB"' | grep MiB
+}
+check "boot 1: /_regmirror/status reports regmirror's memory on the Pi image, idle" status_memory
 check "boot 1: pull multi-arch index through the Pi image (digests match)" \
     pull_verify library/alpine latest "$WORK/out1" ""
 check "boot 1: pull Docker v2 image through the Pi image (digests match)" \
     pull_verify library/busybox v2 "$WORK/out2" ""
+check "boot 1: regmirror's memory on the Pi image after two pulls" status_memory
 
 restart_after_kill() {
     type_console $'\nkillall -9 regmirror'

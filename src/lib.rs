@@ -71,6 +71,7 @@
 //!                  a client has its manifest), keeper.rs (the keep list's rounds),
 //!                  allowance.rs (Docker Hub's allowance), evict.rs
 //! manifest.rs      sniffing a stored manifest's type, Accept negotiation, default platform
+//! memory.rs        the process's resident memory (/proc/self/status) for status and metrics
 //! status.rs        /_regmirror/status, /metrics, /v2/_catalog
 //! page/            the status page at `/` and a page per image: server-rendered HTML,
 //!                  inline CSS and SVG (mod.rs: routes and layout; overview.rs, upstreams.rs,
@@ -118,6 +119,7 @@ pub mod logger;
 pub mod ls;
 pub mod manifest;
 pub mod media_type;
+pub mod memory;
 pub mod metrics;
 pub mod mirror;
 pub mod page;

@@ -87,6 +87,12 @@ pub fn status(mirror: &Mirror) -> String {
         "saved_bytes": m.saved_bytes.get(),
         "evictions": m.evictions.get(),
         "evicted_bytes": m.evicted_bytes.get(),
+        "memory": crate::memory::now().map(|mem| json!({
+            "resident_bytes": mem.resident,
+            "anonymous_bytes": mem.anonymous,
+            "file_bytes": mem.file,
+            "peak_bytes": mem.peak,
+        })),
     })
     .to_string()
 }
@@ -94,6 +100,7 @@ pub fn status(mirror: &Mirror) -> String {
 /// `/metrics`
 pub fn metrics(mirror: &Mirror) -> String {
     let c = mirror.cache.stats();
+    let mem = crate::memory::now().unwrap_or_default();
     let mut out = mirror.metrics.render(&[
         ("regmirror_cache_bytes", "bytes of cached blobs", c.cached),
         (
@@ -121,6 +128,21 @@ pub fn metrics(mirror: &Mirror) -> String {
             "regmirror_disk_free_bytes",
             "free bytes on the cache's filesystem",
             disk_free(mirror).unwrap_or(0),
+        ),
+        (
+            "process_resident_memory_bytes",
+            "resident memory (VmRSS)",
+            mem.resident,
+        ),
+        (
+            "regmirror_resident_anonymous_bytes",
+            "of the resident memory, anonymous pages: heap and stacks (the rest is the binary's code, shared with the page cache)",
+            mem.anonymous,
+        ),
+        (
+            "regmirror_resident_peak_bytes",
+            "the most resident memory so far (VmHWM)",
+            mem.peak,
         ),
     ]);
     let mut available = Vec::new();

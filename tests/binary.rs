@@ -79,13 +79,45 @@ fn serve_starts_empties_tmp_and_answers_v2() {
         status["upstreams"][0]["url"], "http://127.0.0.1:9",
         "--upstream replaced Docker Hub: {status}"
     );
+    // The process's own memory, as /proc/PID/status has it for the binary.
+    let proc_status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let rss = |text: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line[6..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+            * 1024
+    };
+    let mem = &status["memory"];
+    let resident = mem["resident_bytes"]
+        .as_u64()
+        .expect("memory.resident_bytes");
+    let outside = rss(&proc_status);
+    assert!(
+        resident.abs_diff(outside) <= 1 << 20,
+        "status says {resident} B resident, /proc says {outside}: {mem}"
+    );
+    let (anon, file) = (mem["anonymous_bytes"].as_u64(), mem["file_bytes"].as_u64());
+    assert!(anon.unwrap() > 0 && file.unwrap() > 0, "{mem}");
+    assert!(mem["peak_bytes"].as_u64() >= Some(resident), "{mem}");
+    let page = server.get("/").text();
+    assert!(
+        page.contains("<dt>Memory</dt><dd><span data-k=\"resident-bytes\""),
+        "{page}"
+    );
     let metrics = server.get("/metrics");
     assert_eq!(metrics.status, 200);
-    assert!(
-        metrics.text().contains("regmirror_requests_hit_total"),
-        "{}",
-        metrics.text()
-    );
+    for name in [
+        "regmirror_requests_hit_total",
+        "process_resident_memory_bytes ",
+        "regmirror_resident_anonymous_bytes ",
+        "regmirror_resident_peak_bytes ",
+    ] {
+        assert!(metrics.text().contains(name), "{name}: {}", metrics.text());
+    }
 
     // Every request gets an access-log line on stderr.
     assert!(

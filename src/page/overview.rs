@@ -38,6 +38,14 @@ pub fn summary(mirror: &Mirror) -> String {
         num("pinned-bytes", c.pinned, &bytes(c.pinned)),
         num("partial-bytes", c.partial, &bytes(c.partial)),
     );
+    if let Some(mem) = crate::memory::now() {
+        let _ = write!(
+            out,
+            "<div><dt>Memory</dt><dd>{} <span class=\"muted\">({} heap and stacks)</span></dd></div>",
+            num("resident-bytes", mem.resident, &bytes(mem.resident)),
+            bytes(mem.anonymous),
+        );
+    }
     if !c.indexed {
         out.push_str("<div><dt>Index</dt><dd>still reading the disk…</dd></div>");
     }
