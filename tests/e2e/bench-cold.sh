@@ -8,7 +8,12 @@
 #   - a cold skopeo pull of library/big through regmirror vs the same pull from upstream
 #   - 8 simultaneous cold pulls through regmirror vs one pull from upstream, and the same 8
 #     pulls straight from upstream (what the clients alone cost here)
-# Results go to R[cold,…]; rows to print are in bench_cold_rows.
+#   - the cold GET and the skopeo pull again with the mirror on a core of its own (client and
+#     upstream on CPU 0, the mirror on CPU 1), as when the mirror is a box of its own
+#   - beside each server's own CPU, the whole machine's (/proc/stat), which the loopback
+#     TCP stack cannot move from one process to another
+# Results go to R[cold,…] and R[pin,…]; rows to print are in bench_cold_rows and
+# bench_pinned_rows.
 
 BENCH_PAIRS=${BENCH_PAIRS:-5}          # pairs of the single-blob GET
 BENCH_PULL_PAIRS=${BENCH_PULL_PAIRS:-3} # pairs of the skopeo pulls (one and eight)
@@ -23,8 +28,26 @@ cpu_s() { cat /proc/"$1"/task/*/schedstat 2> /dev/null | awk '{ s += $1 } END { 
 # median: of the numbers on stdin, one a line.
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print "-" }'; }
 
-# curl_s URL: seconds for one GET of URL to /dev/null (fails on an HTTP error).
-curl_s() { nsx timeout -k 5 120 curl -fsS -o /dev/null -w '%{time_total}' "$1"; }
+# curl_s URL: seconds for one GET of URL to /dev/null (fails on an HTTP error); pinned to
+# CLIENT_CPUS when set.
+curl_s() {
+  local -a pin=()
+  [[ -z ${CLIENT_CPUS:-} ]] || pin=(taskset -c "$CLIENT_CPUS")
+  nsx "${pin[@]}" timeout -k 5 120 curl -fsS -o /dev/null -w '%{time_total}' "$1"
+}
+
+# busy_s: CPU seconds the whole machine has spent busy so far (/proc/stat: user, nice,
+# system, irq, softirq; 10 ms ticks). On loopback the kernel does much of a transfer's
+# work — the receiving side's TCP too — in whichever process happens to be sending, so
+# one process's CPU can shift to another's without the work changing; the machine's total
+# does not.
+busy_s() { awk '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8) / 100 }' /proc/stat; }
+
+# minus A B: A - B.
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a - b }'; }
+
+# pin_upstream CPUS: moves every thread of the upstream registry to CPUS.
+pin_upstream() { taskset -a -p -c "$1" "$UP_PID" > /dev/null; }
 
 # ratio A B [FMT]: A / B.
 ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b > 0 && a != "-") printf f, a / b; else print "-" }'; }
@@ -33,31 +56,35 @@ ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b > 0 && a != "
 per_gb() { awk -v c="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", c / (b / 1e9); else print "-" }'; }
 
 # cold_get MIRROR_CMD CACHE: start the mirror on an empty CACHE, one GET of the big layer;
-# sets COLD_T (seconds), COLD_CPU (the mirror's CPU seconds over the GET and its commit) and
+# sets COLD_T (seconds), COLD_CPU (the mirror's CPU seconds over the GET and its commit),
+# COLD_BUSY (the whole machine's: upstream, mirror and curl, plus 0.3 s of idle) and
 # COLD_SCHED: how the main thread spent the GET — on a CPU, runnable but waiting for one,
 # asleep (waiting for I/O: a stall) — from /proc/PID/task/PID/schedstat. For regmirror
 # that thread does all the work; for distribution it is one of many and means little.
 # The mirror is left running (MIRROR_PID).
 cold_get() {
-  local MIRROR=$1 c0 on0 q0 on1 q1 _
+  local MIRROR=$1 c0 on0 q0 on1 q1 b0 _
   rm -rf "$2"
   mirror_start "$2" --tag-ttl 1h > /dev/null || return 1
   c0=$(cpu_s "$MIRROR_PID")
   read -r on0 q0 _ < "/proc/$MIRROR_PID/task/$MIRROR_PID/schedstat"
+  b0=$(busy_s)
   COLD_T=$(curl_s "http://$MIRROR_ADDR/v2/library/big/blobs/$BIG_LAYER") || return 1
   read -r on1 q1 _ < "/proc/$MIRROR_PID/task/$MIRROR_PID/schedstat"
   COLD_SCHED=$(awk -v t="$COLD_T" -v on=$((on1 - on0)) -v q=$((q1 - q0)) \
     'BEGIN { a = t - on / 1e9 - q / 1e9; if (a < 0) a = 0; printf "%.3f %.3f %.3f", on / 1e9, q / 1e9, a }')
   sleep 0.3 # the commit's fsync comes after the last byte
   COLD_CPU=$(awk -v a="$c0" -v b="$(cpu_s "$MIRROR_PID")" 'BEGIN { printf "%.4f", b - a }')
+  COLD_BUSY=$(minus "$(busy_s)" "$b0")
 }
 
-# warm_cpu PID URL: CPU seconds PID spends serving WARM_GETS GETs of URL.
+# warm_cpu PID URL: CPU seconds PID spends serving WARM_GETS GETs of URL, and the whole
+# machine's (server and curl): "SERVER MACHINE".
 warm_cpu() {
-  local c0 i
-  c0=$(cpu_s "$1")
+  local c0 b0 i
+  c0=$(cpu_s "$1") b0=$(busy_s)
   for ((i = 0; i < WARM_GETS; i++)); do curl_s "$2" > /dev/null || return 1; done
-  awk -v a="$c0" -v b="$(cpu_s "$1")" 'BEGIN { printf "%.4f", b - a }'
+  echo "$(minus "$(cpu_s "$1")" "$c0") $(minus "$(busy_s)" "$b0")"
 }
 
 # nginx_start ROOT: nginx in the netns serving ROOT on NGINX_ADDR, one process (no master),
@@ -94,7 +121,7 @@ bench_cold() {
   mkdir -p "$dir"
   SCENARIO=cold
   local son sq sa
-  local -a gon=() gq=() ga=() gd=() gr=() gc=() gx=() gxc=() rr=() rx=() wr=() wn=() pd=() pr=() p8=() d8=() pb=() r1=() r8=() rd8=() r88=()
+  local -a gon=() gq=() ga=() gd=() gr=() gc=() gb=() gx=() gxc=() gxb=() rr=() rx=() wr=() wn=() pd=() pr=() p8=() d8=() pb=() r1=() r8=() rd8=() r88=()
   log "bench: cold single-blob GET, $BENCH_PAIRS rounds (direct, regmirror, distribution)"
   for ((rep = 1; rep <= BENCH_PAIRS; rep++)); do
     t=$(curl_s "http://$UP_ADDR/v2/library/big/blobs/$BIG_LAYER") || { R[cold,error]="direct GET failed"; return 0; }
@@ -104,13 +131,13 @@ bench_cold() {
     for m in $a $b; do
       if [[ $m == regmirror ]]; then
         cold_get "$REGMIRROR" "$dir/cache-rm" || { R[cold,error]="regmirror cold GET failed"; mirror_stop; return 0; }
-        gr+=("$COLD_T") gc+=("$COLD_CPU")
+        gr+=("$COLD_T") gc+=("$COLD_CPU") gb+=("$COLD_BUSY")
         read -r son sq sa <<< "$COLD_SCHED"
         gon+=("$son") gq+=("$sq") ga+=("$sa")
         rr+=("$(ratio "${gd[-1]}" "$COLD_T")")
       else
         cold_get "$DISTRIBUTION" "$dir/cache-dist" || { R[cold,error]="distribution cold GET failed"; mirror_stop; return 0; }
-        gx+=("$COLD_T") gxc+=("$COLD_CPU")
+        gx+=("$COLD_T") gxc+=("$COLD_CPU") gxb+=("$COLD_BUSY")
       fi
       mirror_stop
     done
@@ -125,21 +152,30 @@ bench_cold() {
   R[cold,sched]="$(printf '%s\n' "${gon[@]}" | median) s on a CPU · $(printf '%s\n' "${gq[@]}" | median) s waiting for one · $(printf '%s\n' "${ga[@]}" | median) s asleep"
   R[cold,fill_cpu_gb]=$(per_gb "$(printf '%s\n' "${gc[@]}" | median)" "$BIG_SIZE")
   R[cold,dist_fill_cpu_gb]=$(per_gb "$(printf '%s\n' "${gxc[@]}" | median)" "$BIG_SIZE")
+  R[cold,fill_busy]=$(printf '%s\n' "${gb[@]}" | median)
+  R[cold,dist_fill_busy]=$(printf '%s\n' "${gxb[@]}" | median)
 
   # Warm: regmirror on the cache the last cold GET filled, nginx on the same file.
   log "bench: warm CPU per GB, regmirror vs nginx sendfile ($WARM_GETS GETs each, 3 rounds)"
   local MIRROR=$REGMIRROR hex=${BIG_LAYER#sha256:}
   mirror_start "$dir/cache-rm" --tag-ttl 1h || { R[cold,error]="regmirror did not restart"; return 0; }
   nginx_start "$dir/cache-rm/blobs/sha256" || { R[cold,error]="nginx did not start"; mirror_stop; return 0; }
+  local wm=() wnm=() cpu busy
   for rep in 1 2 3; do
-    wr+=("$(warm_cpu "$MIRROR_PID" "http://$MIRROR_ADDR/v2/library/big/blobs/$BIG_LAYER")")
-    wn+=("$(warm_cpu "$NGINX_PID" "http://$NGINX_ADDR/${hex:0:2}/$hex")")
+    read -r cpu busy < <(warm_cpu "$MIRROR_PID" "http://$MIRROR_ADDR/v2/library/big/blobs/$BIG_LAYER")
+    wr+=("$cpu") wm+=("$busy")
+    read -r cpu busy < <(warm_cpu "$NGINX_PID" "http://$NGINX_ADDR/${hex:0:2}/$hex")
+    wn+=("$cpu") wnm+=("$busy")
   done
   stop_pid "$NGINX_PID"
   mirror_stop
-  R[cold,serve_cpu_gb]=$(per_gb "$(printf '%s\n' "${wr[@]}" | median)" $((WARM_GETS * BIG_SIZE)))
-  R[cold,nginx_cpu_gb]=$(per_gb "$(printf '%s\n' "${wn[@]}" | median)" $((WARM_GETS * BIG_SIZE)))
+  local served=$((WARM_GETS * BIG_SIZE))
+  R[cold,serve_cpu_gb]=$(per_gb "$(printf '%s\n' "${wr[@]}" | median)" $served)
+  R[cold,nginx_cpu_gb]=$(per_gb "$(printf '%s\n' "${wn[@]}" | median)" $served)
   R[cold,serve_vs_nginx]=$(ratio "${R[cold,serve_cpu_gb]}" "${R[cold,nginx_cpu_gb]}")
+  R[cold,serve_busy_gb]=$(per_gb "$(printf '%s\n' "${wm[@]}" | median)" $served)
+  R[cold,nginx_busy_gb]=$(per_gb "$(printf '%s\n' "${wnm[@]}" | median)" $served)
+  R[cold,serve_busy_vs_nginx]=$(ratio "${R[cold,serve_busy_gb]}" "${R[cold,nginx_busy_gb]}")
   rm -rf "$dir"/cache-*
 
   log "bench: cold skopeo pulls, $BENCH_PULL_PAIRS rounds (one direct, one through regmirror, eight through regmirror)"
@@ -192,6 +228,66 @@ bench_cold() {
   R[cold,pull_blob_s]=$(ratio "$(printf '%s\n' "${pb[@]}" | median)" 1000)
 }
 
+# bench_pinned DIR: the cold GET and the cold skopeo pull again with the mirror on a core of
+# its own — the mirror pinned to CPU 1, the client and the upstream to CPU 0, for the direct
+# pull too. Unpinned, the three share both cores and every cycle the fill spends is one the
+# client does not get; in an office the mirror is a box of its own (a Pi Zero has one core
+# for it). The client and the upstream share CPU 0 in both runs alike, so the ratio is what
+# the mirror adds. Results go to R[pin,…].
+bench_pinned() {
+  local dir=$1 rep m a b t0
+  if (($(nproc) < 2)); then
+    R[pin,error]="one CPU: nothing to pin"
+    return 0
+  fi
+  mkdir -p "$dir"
+  SCENARIO=pinned
+  local -a gr=() gx=() rx=() pd=() pr=() r1=()
+  local CLIENT_CPUS=0 # skopeo_copy and curl_s pin the client with it
+  log "bench: pinned (client and upstream on CPU 0, the mirror on CPU 1): cold GET $BENCH_PAIRS rounds, skopeo $BENCH_PULL_PAIRS rounds"
+  pin_upstream 0
+  for ((rep = 1; rep <= BENCH_PAIRS; rep++)); do
+    if ((rep % 2)); then a=regmirror b=distribution; else a=distribution b=regmirror; fi
+    for m in $a $b; do
+      if [[ $m == regmirror ]]; then
+        cold_get "taskset -c 1 $REGMIRROR" "$dir/cache-rm" || R[pin,error]="regmirror cold GET failed"
+        gr+=("$COLD_T")
+      else
+        cold_get "taskset -c 1 $DISTRIBUTION" "$dir/cache-dist" || R[pin,error]="distribution cold GET failed"
+        gx+=("$COLD_T")
+      fi
+      mirror_stop
+    done
+    [[ -z ${R[pin,error]:-} ]] || break
+    rx+=("$(ratio "${gx[-1]}" "${gr[-1]}")")
+  done
+  rm -rf "$dir"/cache-*
+  for ((rep = 1; rep <= BENCH_PULL_PAIRS; rep++)); do
+    [[ -z ${R[pin,error]:-} ]] || break
+    t0=$(ms_now)
+    MIRROR_ADDR=$UP_ADDR skopeo_copy library/big:latest "$dir/out" --all > "$dir/pin-direct.log" 2>&1 ||
+      { R[pin,error]="direct skopeo pull failed"; break; }
+    pd+=("$(($(ms_now) - t0))")
+    local MIRROR="taskset -c 1 $REGMIRROR"
+    mirror_start "$dir/cache1" --tag-ttl 1h || { R[pin,error]="regmirror did not start"; break; }
+    t0=$(ms_now)
+    skopeo_copy library/big:latest "$dir/out" --all > "$dir/pin-one.log" 2>&1 || R[pin,error]="pull failed"
+    pr+=("$(($(ms_now) - t0))")
+    mirror_stop
+    rm -rf "$dir/out" "$dir/cache1"
+    r1+=("$(ratio "${pr[-1]}" "${pd[-1]}")")
+  done
+  pin_upstream "0-$(($(nproc) - 1))"
+  R[pin,get_rm_s]=$(printf '%.3f\n' "${gr[@]}" | median)
+  R[pin,get_dist_s]=$(printf '%.3f\n' "${gx[@]}" | median)
+  R[pin,get_rm_vs_dist]=$(printf '%s\n' "${rx[@]}" | median)
+  R[pin,get_rm_vs_dist_all]="${rx[*]}"
+  R[pin,pull_direct_s]=$(ratio "$(printf '%s\n' "${pd[@]}" | median)" 1000)
+  R[pin,pull_rm_s]=$(ratio "$(printf '%s\n' "${pr[@]}" | median)" 1000)
+  R[pin,pull_rm_vs_direct]=$(printf '%s\n' "${r1[@]}" | median)
+  R[pin,pull_rm_vs_direct_all]="${r1[*]}"
+}
+
 # bench_cold_rows: the results as a Markdown table.
 bench_cold_rows() {
   local mib=$((BIG_SIZE / 1048576))
@@ -200,7 +296,9 @@ bench_cold_rows() {
   echo "| cold GET: regmirror's speed ÷ straight from upstream | ${R[cold,get_rm_vs_direct]:--}× |"
   echo "| cold GET through regmirror: its one thread's time (medians; asleep = stalled on I/O) | ${R[cold,sched]:--} |"
   echo "| server CPU-s per GB filled (cold GET, one client) | regmirror ${R[cold,fill_cpu_gb]:--} · distribution ${R[cold,dist_fill_cpu_gb]:--} |"
+  echo "| the whole machine's CPU-s for that cold GET (upstream, mirror, curl; median) | regmirror ${R[cold,fill_busy]:--} · distribution ${R[cold,dist_fill_busy]:--} |"
   echo "| server CPU-s per GB served (warm, $WARM_GETS GETs, median of 3) | regmirror ${R[cold,serve_cpu_gb]:--} · nginx sendfile ${R[cold,nginx_cpu_gb]:--} (ratio ${R[cold,serve_vs_nginx]:--}) |"
+  echo "| the whole machine's CPU-s per GB served (server and curl: on loopback the kernel's TCP work lands in either) | regmirror ${R[cold,serve_busy_gb]:--} · nginx sendfile ${R[cold,nginx_busy_gb]:--} (ratio **${R[cold,serve_busy_vs_nginx]:--}**) |"
   echo "| cold skopeo pull of big: seconds (median of $BENCH_PULL_PAIRS) | direct ${R[cold,pull_direct_s]:--} · regmirror ${R[cold,pull_rm_s]:--} |"
   echo "| that pull through regmirror: its blob GETs' durations added up (s; skopeo's \`dir:\` copy asks for one blob after another) | ${R[cold,pull_blob_s]:--} of ${R[cold,pull_rm_s]:--} |"
   echo "| cold skopeo pull: regmirror ÷ direct, time (target ≤ 1.1; per pair: ${R[cold,pull_rm_vs_direct_all]:--}) | **${R[cold,pull_rm_vs_direct]:--}×** |"
@@ -212,4 +310,13 @@ bench_cold_rows() {
   for k in error pull_failed pull8_failed direct8_failed; do
     [[ -z ${R[cold,$k]:-} ]] || echo "| note: $k | ${R[cold,$k]} |"
   done
+}
+
+# bench_pinned_rows: bench_pinned's results as Markdown table rows.
+bench_pinned_rows() {
+  echo "| pinned, the mirror on a core of its own (CPU 1; client and upstream on CPU 0): cold GET seconds (median of $BENCH_PAIRS) | regmirror ${R[pin,get_rm_s]:--} · distribution ${R[pin,get_dist_s]:--} |"
+  echo "| pinned: cold GET, regmirror's speed ÷ distribution's proxy's (per pair: ${R[pin,get_rm_vs_dist_all]:--}) | **${R[pin,get_rm_vs_dist]:--}×** |"
+  echo "| pinned: cold skopeo pull of big, seconds (median of $BENCH_PULL_PAIRS) | direct ${R[pin,pull_direct_s]:--} · regmirror ${R[pin,pull_rm_s]:--} |"
+  echo "| pinned: cold skopeo pull, regmirror ÷ direct, time (target ≤ 1.1; per pair: ${R[pin,pull_rm_vs_direct_all]:--}) | **${R[pin,pull_rm_vs_direct]:--}×** |"
+  [[ -z ${R[pin,error]:-} ]] || echo "| note: pinned | ${R[pin,error]} |"
 }

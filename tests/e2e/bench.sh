@@ -19,8 +19,10 @@
 #     - idle VmRSS after start on the warm cache; cached 100 MiB blob throughput with 1 and
 #       16 parallel curls; VmHWM of a freshly started mirror under 32 parallel GETs
 #   cold — ratios, in pairs (bench-cold.sh): cold 100 MiB GET vs direct and vs distribution;
-#     CPU-s/GB filled and served, warm vs nginx sendfile; skopeo cold pull vs direct; 8 cold
-#     pulls vs one direct
+#     CPU-s/GB filled and served (the server's and the whole machine's), warm vs nginx
+#     sendfile; skopeo cold pull vs direct; 8 cold pulls vs one direct
+#   pinned — (bench-cold.sh) the cold GET vs distribution and the skopeo pull vs direct with
+#     the mirror on a core of its own (CPU 1; client and upstream on CPU 0)
 #   restart, sha, softfill, load — (bench-bounds.sh): restart to the first HIT with 10 000 /
 #     100 000 blobs; SHA-256 CPU-s/GB native and soft (Pi 4), and a cold fill's CPU-s/GB by
 #     regmirror built with the soft backend; RSS and /v2/ latency under 500 idle,
@@ -43,7 +45,7 @@ SOCK_DIR=/tmp/rm-bench-$$
 
 REGMIRROR=${REGMIRROR:-$REPO_ROOT/target/release/regmirror}
 DISTRIBUTION=$E2E_DIR/mirror-distribution.sh
-BENCH_ONLY=${BENCH_ONLY:-regmirror,distribution,cold,restart,sha,softfill,load}
+BENCH_ONLY=${BENCH_ONLY:-regmirror,distribution,cold,pinned,restart,sha,softfill,load}
 BENCH_REPS=${BENCH_REPS:-3}      # repetitions of the single-curl throughput run (median)
 MIRROR_VERBOSE=0                 # no per-request debug logging while measuring
 SKOPEO_TIMEOUT=300
@@ -190,6 +192,7 @@ main() {
   part regmirror && bench_one regmirror "$REGMIRROR"
   part distribution && bench_one distribution "$DISTRIBUTION"
   part cold && bench_cold
+  part pinned && bench_pinned "$RUN/pinned"
   part restart && bench_restart
   part sha && bench_sha
   part softfill && bench_softfill
@@ -226,11 +229,12 @@ main() {
     done
     echo "(skopeo wall times include the TLS probe row: skopeo tries https on the port first)"
   fi
-  if part cold || part restart || part sha || part softfill || part load; then
+  if part cold || part pinned || part restart || part sha || part softfill || part load; then
     echo
     echo "| figure | value |"
     echo "|---|---|"
     if part cold; then bench_cold_rows; fi
+    if part pinned; then bench_pinned_rows; fi
     if part restart || part sha || part softfill || part load; then bench_bounds_rows; fi
   fi
   echo "logs: $LOGS"

@@ -150,12 +150,15 @@ check_dir_copy() {
 }
 
 # skopeo_copy REPO:TAG OUTDIR [extra args]: pull from the mirror ($MIRROR_ADDR) into dir:.
-# --preserve-digests: skopeo must fail rather than rewrite a manifest.
+# --preserve-digests: skopeo must fail rather than rewrite a manifest. CLIENT_CPUS (a
+# taskset list) pins skopeo to those CPUs.
 skopeo_copy() {
     local ref=$1 out=$2; shift 2
+    local -a pin=()
+    [[ -z ${CLIENT_CPUS:-} ]] || pin=(taskset -c "$CLIENT_CPUS")
     rm -rf "$out"
     timeout -k 10 "${SKOPEO_TIMEOUT:-$CLIENT_TIMEOUT}" nsenter --net="/run/netns/$NS" -- \
-        skopeo --insecure-policy copy --preserve-digests --retry-times 0 --src-tls-verify=false "$@" \
+        "${pin[@]}" skopeo --insecure-policy copy --preserve-digests --retry-times 0 --src-tls-verify=false "$@" \
         "docker://$MIRROR_ADDR/$ref" "dir:$out"
 }
 
