@@ -5,12 +5,15 @@
 #   - SHA-256 CPU-s per GB with the sha2 regmirror uses: this machine's backend, and the
 #     portable software one a Pi 4 runs (tests/tools/sha-cost, built both ways); and the CPU
 #     per GB of a cold fill by regmirror itself built with the soft backend
+#   - idle RSS (anonymous and file pages), also of the static binary the packages ship
 #   - load bounds (issue 6): RSS with 500 idle connections, 500 slowloris ones (a byte a
 #     second), 64 clients each reading a cached blob at 10 KB/s, and /v2/ latency during
 #     each (tests/e2e/load.py), beside the bound the buffer sizes give
 # Results go to R[bounds,…]; rows to print are in bench_bounds_rows.
 
 LOAD_SECONDS=${LOAD_SECONDS:-15}   # each load run
+# The static amd64 binary (cross/build.sh amd64), measured idle beside the release build.
+REGMIRROR_STATIC=${REGMIRROR_STATIC:-$REPO_ROOT/target/cross/x86_64-unknown-linux-gnu/regmirror}
 SHA_MIB=${SHA_MIB:-1024}           # bytes hashed per SHA-256 figure
 
 # Per-connection memory, from the code (src/server/connection.rs's module doc; the sizes of
@@ -91,11 +94,14 @@ bench_load() {
     mirror_start "$dir/cache" --tag-ttl 1h || { R[bounds,load_error]="did not restart"; return 0; }
     sleep 1
     if [[ $mode == idle ]]; then
-      R[bounds,idle_rss]=$(mb "$(kib_of "$MIRROR_PID" VmRSS)")
-      # What of it is the process's own (heap, stacks) rather than clean pages of the binary
+      R[bounds,rest_rss]=$(mb "$(kib_of "$MIRROR_PID" VmRSS)")
+      # At rest (rest_*; idle_* are the 500-idle-connections load's). What of it is the
+      # process's own (heap, stacks) rather than clean pages of the binary
       # and of libc, which the kernel shares and may drop.
-      R[bounds,idle_private]=$(mb "$(awk '/^Private_Dirty:/ { print $2 }' "/proc/$MIRROR_PID/smaps_rollup")")
-      R[bounds,idle_pss]=$(mb "$(awk '/^Pss:/ { print $2 }' "/proc/$MIRROR_PID/smaps_rollup")")
+      R[bounds,rest_private]=$(mb "$(awk '/^Private_Dirty:/ { print $2 }' "/proc/$MIRROR_PID/smaps_rollup")")
+      R[bounds,rest_pss]=$(mb "$(awk '/^Pss:/ { print $2 }' "/proc/$MIRROR_PID/smaps_rollup")")
+      R[bounds,rest_anon]=$(mb "$(kib_of "$MIRROR_PID" RssAnon)")
+      R[bounds,rest_file]=$(mb "$(kib_of "$MIRROR_PID" RssFile)")
     fi
     log "bench: load $mode for $LOAD_SECONDS s"
     local -a args=(--conns 500)
@@ -114,6 +120,18 @@ bench_load() {
     R[bounds,${mode}_failed]=$(kv probes_failed "$out")
     mirror_stop
   done
+  # The static binary the packages and images ship (no libc.so or ld.so mapped beside it).
+  if [[ -x $REGMIRROR_STATIC ]]; then
+    local MIRROR=$REGMIRROR_STATIC
+    if mirror_start "$dir/cache" --tag-ttl 1h; then
+      sleep 1
+      R[bounds,static_rss]=$(mb "$(kib_of "$MIRROR_PID" VmRSS)")
+      R[bounds,static_anon]=$(mb "$(kib_of "$MIRROR_PID" RssAnon)")
+      R[bounds,static_file]=$(mb "$(kib_of "$MIRROR_PID" RssFile)")
+      R[bounds,static_size]=$(mb $(($(stat -c %s "$REGMIRROR_STATIC") / 1024)))
+      mirror_stop
+    fi
+  fi
   rm -rf "$dir/cache"
 }
 
@@ -123,7 +141,9 @@ bench_bounds_rows() {
   for n in 10000 100000; do
     echo "| restart → first HIT with $n cached blobs: s · RSS after the index · peak (MiB) | ${R[bounds,hit_$n]:--} s · ${R[bounds,rss_$n]:--} · ${R[bounds,peak_$n]:--} |"
   done
-  echo "| idle RSS (MiB, fresh process on a warm cache; target ≤ 3) · of it private dirty · PSS | ${R[bounds,idle_rss]:--} · ${R[bounds,idle_private]:--} · ${R[bounds,idle_pss]:--} |"
+  echo "| idle RSS (MiB, fresh process on a warm cache; target ≤ 3) · of it private dirty · PSS | ${R[bounds,rest_rss]:--} · ${R[bounds,rest_private]:--} · ${R[bounds,rest_pss]:--} |"
+  echo "| that idle RSS: anonymous (heap, stacks) · file pages (the binary's code, and libc's: shared, clean) | ${R[bounds,rest_anon]:--} · ${R[bounds,rest_file]:--} |"
+  echo "| idle RSS of the static binary packages and images ship (${REGMIRROR_STATIC#"$REPO_ROOT"/}, ${R[bounds,static_size]:--} MiB; \`cross/build.sh amd64\` makes it): MiB · anonymous · file | ${R[bounds,static_rss]:--} · ${R[bounds,static_anon]:--} · ${R[bounds,static_file]:--} |"
   echo "| regmirror built with sha2's soft backend: CPU-s per GB filled (cold GET, median of 3) | ${R[bounds,softfill_gb]:--} |"
   echo "| SHA-256 CPU-s per GB: this machine's backend · sha2 soft (as a Pi 4 runs) | ${R[bounds,sha_native]:--} (${R[bounds,sha_native_mbs]:--} MB/s) · ${R[bounds,sha_soft]:--} (${R[bounds,sha_soft_mbs]:--} MB/s) |"
   # Per connection, by design: an idle one its task; a slowloris one also the head buffer;

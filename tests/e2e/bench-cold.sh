@@ -12,8 +12,10 @@
 #     upstream on CPU 0, the mirror on CPU 1), as when the mirror is a box of its own
 #   - beside each server's own CPU, the whole machine's (/proc/stat), which the loopback
 #     TCP stack cannot move from one process to another
-# Results go to R[cold,…] and R[pin,…]; rows to print are in bench_cold_rows and
-# bench_pinned_rows.
+#   - the skopeo pulls again with the upstream behind a 1 Gbit/s link (tc), an office's
+#     uplink rather than a loopback upstream faster than any
+# Results go to R[cold,…], R[pin,…] and R[link,…]; rows to print are in bench_cold_rows,
+# bench_pinned_rows and bench_link_rows.
 
 BENCH_PAIRS=${BENCH_PAIRS:-5}          # pairs of the single-blob GET
 BENCH_PULL_PAIRS=${BENCH_PULL_PAIRS:-3} # pairs of the skopeo pulls (one and eight)
@@ -319,4 +321,83 @@ bench_pinned_rows() {
   echo "| pinned: cold skopeo pull of big, seconds (median of $BENCH_PULL_PAIRS) | direct ${R[pin,pull_direct_s]:--} · regmirror ${R[pin,pull_rm_s]:--} |"
   echo "| pinned: cold skopeo pull, regmirror ÷ direct, time (target ≤ 1.1; per pair: ${R[pin,pull_rm_vs_direct_all]:--}) | **${R[pin,pull_rm_vs_direct]:--}×** |"
   [[ -z ${R[pin,error]:-} ]] || echo "| note: pinned | ${R[pin,error]} |"
+}
+
+BENCH_LINK_RATE=${BENCH_LINK_RATE:-1gbit} # the upstream's link in the `link` part (tc rate)
+
+# link_shape PORT RATE: in the netns, what is sent from PORT (the upstream) goes through an
+# HTB class of RATE; everything else through one too fast to matter. Fails where the kernel
+# has no HTB.
+link_shape() {
+  {
+    nsx tc qdisc add dev lo root handle 1: htb default 10 &&
+      nsx tc class add dev lo parent 1: classid 1:10 htb rate 100gbit quantum 200000 &&
+      nsx tc class add dev lo parent 1: classid 1:1 htb rate "$2" ceil "$2" quantum 200000 &&
+      nsx tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport "$1" 0xffff flowid 1:1
+  } 2> /dev/null
+}
+link_unshape() { nsx tc qdisc del dev lo root 2> /dev/null || true; }
+
+# bench_link DIR: the cold skopeo pulls again with the upstream behind a BENCH_LINK_RATE link
+# (an office's uplink, not a loopback upstream faster than any): one pull direct and through
+# regmirror, 8 at once through regmirror and straight from upstream. Results go to R[link,…].
+bench_link() {
+  local dir=$1 rep t0 ms failed
+  local -a pd=() pr=() p8=() d8=() r1=() r8=() r88=()
+  mkdir -p "$dir"
+  SCENARIO=link
+  log "bench: cold skopeo pulls with the upstream behind a $BENCH_LINK_RATE link, $BENCH_PULL_PAIRS rounds"
+  if ! link_shape "${UP_ADDR##*:}" "$BENCH_LINK_RATE"; then
+    link_unshape
+    R[link,error]="the kernel has no tc htb: not measured"
+    return 0
+  fi
+  local MIRROR=$REGMIRROR
+  for ((rep = 1; rep <= BENCH_PULL_PAIRS; rep++)); do
+    t0=$(ms_now)
+    MIRROR_ADDR=$UP_ADDR skopeo_copy library/big:latest "$dir/out" --all > "$dir/direct.log" 2>&1 ||
+      { R[link,error]="direct skopeo pull failed"; break; }
+    pd+=("$(($(ms_now) - t0))")
+    mirror_start "$dir/cache1" --tag-ttl 1h || { R[link,error]="regmirror did not start"; break; }
+    t0=$(ms_now)
+    skopeo_copy library/big:latest "$dir/out" --all > "$dir/one.log" 2>&1 || R[link,error]="pull failed"
+    pr+=("$(($(ms_now) - t0))")
+    mirror_stop
+    rm -rf "$dir/out" "$dir/cache1"
+    mirror_start "$dir/cache8" --tag-ttl 1h || { R[link,error]="regmirror did not start"; break; }
+    read -r ms failed < <(pulls_at_once 8 "$dir" out)
+    ((failed == 0)) || R[link,error]="$failed of 8 pulls through regmirror failed"
+    p8+=("$ms")
+    mirror_stop
+    rm -rf "$dir"/out? "$dir/cache8"
+    read -r ms failed < <(MIRROR_ADDR=$UP_ADDR pulls_at_once 8 "$dir" direct)
+    ((failed == 0)) || R[link,error]="$failed of 8 direct pulls failed"
+    d8+=("$ms")
+    rm -rf "$dir"/out?
+    r1+=("$(ratio "${pr[-1]}" "${pd[-1]}")")
+    r8+=("$(ratio "${p8[-1]}" "${pd[-1]}")")
+    r88+=("$(ratio "${p8[-1]}" "${d8[-1]}")")
+  done
+  link_unshape
+  R[link,pull_direct_s]=$(ratio "$(printf '%s\n' "${pd[@]}" | median)" 1000)
+  R[link,pull_rm_s]=$(ratio "$(printf '%s\n' "${pr[@]}" | median)" 1000)
+  R[link,pull_rm_vs_direct]=$(printf '%s\n' "${r1[@]}" | median)
+  R[link,pull_rm_vs_direct_all]="${r1[*]}"
+  R[link,pull8_rm_s]=$(ratio "$(printf '%s\n' "${p8[@]}" | median)" 1000)
+  R[link,direct8_s]=$(ratio "$(printf '%s\n' "${d8[@]}" | median)" 1000)
+  R[link,pull8_vs_direct]=$(printf '%s\n' "${r8[@]}" | median)
+  R[link,pull8_vs_direct_all]="${r8[*]}"
+  R[link,pull8_vs_direct8]=$(printf '%s\n' "${r88[@]}" | median)
+  R[link,pull8_vs_direct8_all]="${r88[*]}"
+}
+
+# bench_link_rows: bench_link's results as Markdown table rows.
+bench_link_rows() {
+  local l=$BENCH_LINK_RATE
+  echo "| upstream behind a $l link: cold skopeo pull of big, seconds (median of $BENCH_PULL_PAIRS) | direct ${R[link,pull_direct_s]:--} · regmirror ${R[link,pull_rm_s]:--} |"
+  echo "| upstream behind a $l link: cold skopeo pull, regmirror ÷ direct, time (target ≤ 1.1; per pair: ${R[link,pull_rm_vs_direct_all]:--}) | **${R[link,pull_rm_vs_direct]:--}×** |"
+  echo "| upstream behind a $l link: 8 simultaneous cold pulls, seconds (median) | through regmirror ${R[link,pull8_rm_s]:--} · straight from upstream ${R[link,direct8_s]:--} |"
+  echo "| upstream behind a $l link: 8 cold pulls through regmirror ÷ one direct pull (target ≤ 1.15; per pair: ${R[link,pull8_vs_direct_all]:--}) | **${R[link,pull8_vs_direct]:--}×** |"
+  echo "| upstream behind a $l link: 8 cold pulls through regmirror ÷ the same 8 straight from upstream (per pair: ${R[link,pull8_vs_direct8_all]:--}) | ${R[link,pull8_vs_direct8]:--}× |"
+  [[ -z ${R[link,error]:-} ]] || echo "| note: link | ${R[link,error]} |"
 }

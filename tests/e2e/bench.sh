@@ -23,6 +23,8 @@
 #     sendfile; skopeo cold pull vs direct; 8 cold pulls vs one direct
 #   pinned — (bench-cold.sh) the cold GET vs distribution and the skopeo pull vs direct with
 #     the mirror on a core of its own (CPU 1; client and upstream on CPU 0)
+#   link — (bench-cold.sh) the cold skopeo pulls (one, and 8 at once) vs direct with the
+#     upstream behind a BENCH_LINK_RATE link (default 1gbit; tc htb on what its port sends)
 #   restart, sha, softfill, load — (bench-bounds.sh): restart to the first HIT with 10 000 /
 #     100 000 blobs; SHA-256 CPU-s/GB native and soft (Pi 4), and a cold fill's CPU-s/GB by
 #     regmirror built with the soft backend; RSS and /v2/ latency under 500 idle,
@@ -45,7 +47,7 @@ SOCK_DIR=/tmp/rm-bench-$$
 
 REGMIRROR=${REGMIRROR:-$REPO_ROOT/target/release/regmirror}
 DISTRIBUTION=$E2E_DIR/mirror-distribution.sh
-BENCH_ONLY=${BENCH_ONLY:-regmirror,distribution,cold,pinned,restart,sha,softfill,load}
+BENCH_ONLY=${BENCH_ONLY:-regmirror,distribution,cold,pinned,link,restart,sha,softfill,load}
 BENCH_REPS=${BENCH_REPS:-3}      # repetitions of the single-curl throughput run (median)
 MIRROR_VERBOSE=0                 # no per-request debug logging while measuring
 SKOPEO_TIMEOUT=300
@@ -193,6 +195,7 @@ main() {
   part distribution && bench_one distribution "$DISTRIBUTION"
   part cold && bench_cold
   part pinned && bench_pinned "$RUN/pinned"
+  part link && bench_link "$RUN/link"
   part restart && bench_restart
   part sha && bench_sha
   part softfill && bench_softfill
@@ -229,12 +232,13 @@ main() {
     done
     echo "(skopeo wall times include the TLS probe row: skopeo tries https on the port first)"
   fi
-  if part cold || part pinned || part restart || part sha || part softfill || part load; then
+  if part cold || part pinned || part link || part restart || part sha || part softfill || part load; then
     echo
     echo "| figure | value |"
     echo "|---|---|"
     if part cold; then bench_cold_rows; fi
     if part pinned; then bench_pinned_rows; fi
+    if part link; then bench_link_rows; fi
     if part restart || part sha || part softfill || part load; then bench_bounds_rows; fi
   fi
   echo "logs: $LOGS"
