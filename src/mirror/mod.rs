@@ -262,6 +262,21 @@ impl Mirror {
     }
 }
 
+/// The first item of a worker's `queue`, waiting while it is empty (`queued` is notified
+/// after every push).
+async fn next_queued<T>(queue: &RefCell<VecDeque<T>>, queued: &Event) -> T {
+    loop {
+        let next = queue.borrow_mut().pop_front();
+        if let Some(item) = next {
+            return item;
+        }
+        let listener = queued.listen();
+        if queue.borrow().is_empty() {
+            listener.await;
+        }
+    }
+}
+
 /// Looks up the upstream a request names (`?ns=`, a path prefix, or Docker Hub).
 pub fn resolve_upstream(upstreams: &Upstreams, name: &UpstreamName) -> Result<Rc<Registry>, Error> {
     upstreams

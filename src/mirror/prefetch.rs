@@ -61,14 +61,7 @@ impl Mirror {
     /// The worker: takes queued prefetches one at a time, for as long as the mirror lives.
     pub(super) async fn prefetch_worker(self: Rc<Self>) {
         loop {
-            let next = self.queue.borrow_mut().pop_front();
-            let Some((id, entry, origin)) = next else {
-                let listener = self.queued.listen();
-                if self.queue.borrow().is_empty() {
-                    listener.await;
-                }
-                continue;
-            };
+            let (id, entry, origin) = super::next_queued(&self.queue, &self.queued).await;
             let outcome = self.prefetch_one(id, &entry, origin).await;
             if let Err(why) = &outcome {
                 log::warn!("prefetch of {}: {why}", entry.image);

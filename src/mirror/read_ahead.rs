@@ -57,14 +57,7 @@ impl Mirror {
     /// The worker: fills the queued blobs one at a time, for as long as the mirror lives.
     pub(super) async fn read_ahead_worker(self: Rc<Self>) {
         loop {
-            let next = self.ahead.borrow_mut().pop_front();
-            let Some((t, d, size)) = next else {
-                let listener = self.ahead_queued.listen();
-                if self.ahead.borrow().is_empty() {
-                    listener.await;
-                }
-                continue;
-            };
+            let (t, d, size) = super::next_queued(&self.ahead, &self.ahead_queued).await;
             if self.cache.blob_size(&d).is_some() || !self.cache.could_keep(size) {
                 continue;
             }

@@ -118,6 +118,26 @@ EOF
   wait_http "http://$NGINX_ADDR/" 10 "$NGINX_PID"
 }
 
+# pull_pair DIR KEY: one cold skopeo pull of library/big straight from upstream, then one
+# through $MIRROR on a fresh cache (DIR/cache1); sets PAIR to "DIRECT_MS MIRROR_MS". A failed
+# pull or start sets R[KEY,error] and returns 1. The mirror's log stays in MIRROR_LOG.
+pull_pair() {
+  local dir=$1 key=$2 t0 direct
+  t0=$(ms_now)
+  MIRROR_ADDR=$UP_ADDR skopeo_copy library/big:latest "$dir/out" --all > "$dir/direct.log" 2>&1 ||
+    { R[$key,error]="direct skopeo pull failed"; return 1; }
+  direct=$(($(ms_now) - t0))
+  rm -rf "$dir/out"
+  mirror_start "$dir/cache1" --tag-ttl 1h || { R[$key,error]="regmirror did not start"; return 1; }
+  t0=$(ms_now)
+  skopeo_copy library/big:latest "$dir/out" --all > "$dir/one.log" 2>&1 ||
+    R[$key,error]="a pull through regmirror failed"
+  PAIR="$direct $(($(ms_now) - t0))"
+  mirror_stop
+  rm -rf "$dir/out" "$dir/cache1"
+  [[ -z ${R[$key,error]:-} ]]
+}
+
 bench_cold() {
   local dir=$RUN/cold rep a b m t pulls8 i t0 failed ms
   mkdir -p "$dir"
@@ -182,21 +202,13 @@ bench_cold() {
 
   log "bench: cold skopeo pulls, $BENCH_PULL_PAIRS rounds (one direct, one through regmirror, eight through regmirror)"
   for ((rep = 1; rep <= BENCH_PULL_PAIRS; rep++)); do
-    t0=$(ms_now)
-    MIRROR_ADDR=$UP_ADDR skopeo_copy library/big:latest "$dir/out" --all > "$dir/direct.log" 2>&1 ||
-      { R[cold,error]="direct skopeo pull failed"; return 0; }
-    pd+=("$(($(ms_now) - t0))")
-    rm -rf "$dir/out"
     local MIRROR=$REGMIRROR
-    mirror_start "$dir/cache1" --tag-ttl 1h || { R[cold,error]="regmirror did not start"; return 0; }
-    t0=$(ms_now)
-    skopeo_copy library/big:latest "$dir/out" --all > "$dir/one.log" 2>&1 || R[cold,pull_failed]=1
-    pr+=("$(($(ms_now) - t0))")
-    mirror_stop
+    pull_pair "$dir" cold || return 0
+    read -r a b <<< "$PAIR"
+    pd+=("$a") pr+=("$b")
     # The mirror's access log: how long its blob GETs took, added up — about the whole
     # pull when the client asks for one blob after another.
     pb+=("$(awk '$4 == "GET" && $5 ~ /\/blobs\// { ms = $(NF - 1); sub(/ms$/, "", ms); s += ms } END { print s + 0 }' "$MIRROR_LOG")")
-    rm -rf "$dir/out" "$dir/cache1"
     mirror_start "$dir/cache8" --tag-ttl 1h || { R[cold,error]="regmirror did not start"; return 0; }
     read -r ms failed < <(pulls_at_once 8 "$dir" out)
     p8+=("$ms")
@@ -237,7 +249,7 @@ bench_cold() {
 # for it). The client and the upstream share CPU 0 in both runs alike, so the ratio is what
 # the mirror adds. Results go to R[pin,…].
 bench_pinned() {
-  local dir=$1 rep m a b t0
+  local dir=$1 rep m a b
   if (($(nproc) < 2)); then
     R[pin,error]="one CPU: nothing to pin"
     return 0
@@ -266,17 +278,10 @@ bench_pinned() {
   rm -rf "$dir"/cache-*
   for ((rep = 1; rep <= BENCH_PULL_PAIRS; rep++)); do
     [[ -z ${R[pin,error]:-} ]] || break
-    t0=$(ms_now)
-    MIRROR_ADDR=$UP_ADDR skopeo_copy library/big:latest "$dir/out" --all > "$dir/pin-direct.log" 2>&1 ||
-      { R[pin,error]="direct skopeo pull failed"; break; }
-    pd+=("$(($(ms_now) - t0))")
     local MIRROR="taskset -c 1 $REGMIRROR"
-    mirror_start "$dir/cache1" --tag-ttl 1h || { R[pin,error]="regmirror did not start"; break; }
-    t0=$(ms_now)
-    skopeo_copy library/big:latest "$dir/out" --all > "$dir/pin-one.log" 2>&1 || R[pin,error]="pull failed"
-    pr+=("$(($(ms_now) - t0))")
-    mirror_stop
-    rm -rf "$dir/out" "$dir/cache1"
+    pull_pair "$dir" pin || break
+    read -r a b <<< "$PAIR"
+    pd+=("$a") pr+=("$b")
     r1+=("$(ratio "${pr[-1]}" "${pd[-1]}")")
   done
   pin_upstream "0-$(($(nproc) - 1))"
@@ -342,7 +347,7 @@ link_unshape() { nsx tc qdisc del dev lo root 2> /dev/null || true; }
 # (an office's uplink, not a loopback upstream faster than any): one pull direct and through
 # regmirror, 8 at once through regmirror and straight from upstream. Results go to R[link,…].
 bench_link() {
-  local dir=$1 rep t0 ms failed
+  local dir=$1 rep a b ms failed
   local -a pd=() pr=() p8=() d8=() r1=() r8=() r88=()
   mkdir -p "$dir"
   SCENARIO=link
@@ -354,16 +359,9 @@ bench_link() {
   fi
   local MIRROR=$REGMIRROR
   for ((rep = 1; rep <= BENCH_PULL_PAIRS; rep++)); do
-    t0=$(ms_now)
-    MIRROR_ADDR=$UP_ADDR skopeo_copy library/big:latest "$dir/out" --all > "$dir/direct.log" 2>&1 ||
-      { R[link,error]="direct skopeo pull failed"; break; }
-    pd+=("$(($(ms_now) - t0))")
-    mirror_start "$dir/cache1" --tag-ttl 1h || { R[link,error]="regmirror did not start"; break; }
-    t0=$(ms_now)
-    skopeo_copy library/big:latest "$dir/out" --all > "$dir/one.log" 2>&1 || R[link,error]="pull failed"
-    pr+=("$(($(ms_now) - t0))")
-    mirror_stop
-    rm -rf "$dir/out" "$dir/cache1"
+    pull_pair "$dir" link || break
+    read -r a b <<< "$PAIR"
+    pd+=("$a") pr+=("$b")
     mirror_start "$dir/cache8" --tag-ttl 1h || { R[link,error]="regmirror did not start"; break; }
     read -r ms failed < <(pulls_at_once 8 "$dir" out)
     ((failed == 0)) || R[link,error]="$failed of 8 pulls through regmirror failed"
