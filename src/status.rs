@@ -87,6 +87,12 @@ pub fn status(mirror: &Mirror) -> String {
         "saved_bytes": m.saved_bytes.get(),
         "evictions": m.evictions.get(),
         "evicted_bytes": m.evicted_bytes.get(),
+        "read_ahead": {
+            "enabled": mirror.read_ahead_enabled(),
+            "queued": mirror.read_ahead_queued(),
+            "blobs": m.read_ahead_blobs.get(),
+            "bytes": m.read_ahead_bytes.get(),
+        },
         "memory": crate::memory::now().map(|mem| json!({
             "resident_bytes": mem.resident,
             "anonymous_bytes": mem.anonymous,

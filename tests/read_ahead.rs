@@ -55,6 +55,17 @@ fn a_manifest_get_fills_every_blob_once_before_the_client_asks() {
         5,
         "the manifest again and every blob: HITs"
     );
+    let kept: u64 = std::iter::once(img.config.len())
+        .chain(img.layers.iter().map(Vec::len))
+        .map(|n| n as u64)
+        .sum();
+    assert_eq!(counter(m.addr, "regmirror_read_ahead_blobs_total"), 4);
+    assert_eq!(counter(m.addr, "regmirror_read_ahead_bytes_total"), kept);
+    let status = get(m.addr, "/_regmirror/status").json();
+    assert_eq!(
+        status["read_ahead"],
+        serde_json::json!({"enabled": true, "queued": 0, "blobs": 4, "bytes": kept})
+    );
     assert_eq!(
         counter(m.addr, "regmirror_requests_miss_total"),
         1,
@@ -123,6 +134,8 @@ fn a_head_an_index_and_read_ahead_no_fetch_no_blob() {
     assert_eq!(r.body, index.as_bytes(), "the index itself was served");
     let off = Mirror::start_with(&fake, |c| c.read_ahead = false);
     assert_eq!(get(off.addr, "/v2/library/app/manifests/3").status, 200);
+    let status = get(off.addr, "/_regmirror/status").json();
+    assert_eq!(status["read_ahead"]["enabled"], false);
     thread::sleep(Duration::from_millis(500));
     assert_eq!(blob_gets(&fake), Vec::<String>::new());
     // The platform's manifest GET (what a client asks next) does read ahead.

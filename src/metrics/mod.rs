@@ -154,6 +154,10 @@ pub struct Metrics {
     pub evicted_bytes: Counter,
     /// Bytes sent to clients from the cache: upstream traffic saved.
     pub saved_bytes: Counter,
+    /// Blobs read ahead: fills started because a client GET their image's manifest.
+    pub read_ahead_blobs: Counter,
+    /// Bytes those fills kept.
+    pub read_ahead_bytes: Counter,
     /// How long fills took, from their start to their commit.
     pub fill_seconds: Histogram,
     /// The traffic per configured upstream.
@@ -188,6 +192,8 @@ impl Metrics {
             evictions: Counter::default(),
             evicted_bytes: Counter::default(),
             saved_bytes: Counter::default(),
+            read_ahead_blobs: Counter::default(),
+            read_ahead_bytes: Counter::default(),
             fill_seconds: Histogram::default(),
             per_upstream: RefCell::new(BTreeMap::new()),
             chart: RefCell::new(Chart::default()),

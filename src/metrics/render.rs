@@ -29,7 +29,7 @@ impl Metrics {
     /// Prometheus text of every counter, the per-upstream families and the fill
     /// histogram, plus the given unlabelled gauges.
     pub fn render(&self, gauges: &[(&str, &str, u64)]) -> String {
-        let counters: [(&str, &str, &Counter); 13] = [
+        let counters: [(&str, &str, &Counter); 15] = [
             ("regmirror_requests_hit_total", "requests served from cache", &self.requests_hit),
             ("regmirror_requests_miss_total", "requests that started an upstream fill", &self.requests_miss),
             ("regmirror_requests_coalesced_total", "requests that joined a fill in progress", &self.requests_coalesced),
@@ -43,6 +43,8 @@ impl Metrics {
             ("regmirror_upstream_bytes_total", "blob bytes received from upstreams", &self.upstream_bytes),
             ("regmirror_evictions_total", "blobs evicted to stay under the budget", &self.evictions),
             ("regmirror_evicted_bytes_total", "bytes freed by evictions", &self.evicted_bytes),
+            ("regmirror_read_ahead_blobs_total", "blobs fetched ahead of the client, once it had their image's manifest", &self.read_ahead_blobs),
+            ("regmirror_read_ahead_bytes_total", "bytes those fetches kept", &self.read_ahead_bytes),
         ];
         let mut out = String::new();
         for (name, help, c) in counters {

@@ -14,6 +14,9 @@
 //! Bounds: one read-ahead fill at a time (one fill buffer and one upstream connection
 //! besides the clients' own), at most [`MAX_READ_AHEAD_QUEUED`] blobs waiting, and a
 //! blob whose descriptor says it cannot fit the budget is left for a client to stream.
+//!
+//! Counted: `regmirror_read_ahead_blobs_total` and `_bytes_total` on `/metrics`, `read_ahead`
+//! in `/_regmirror/status` (with what is waiting).
 
 use super::{fill, Mirror, Target};
 use crate::cache::fill::Phase;
@@ -26,10 +29,20 @@ use std::rc::Rc;
 pub const MAX_READ_AHEAD_QUEUED: usize = 256;
 
 impl Mirror {
+    /// Whether read-ahead is on (`--read-ahead`, once start-up set the background up).
+    pub fn read_ahead_enabled(&self) -> bool {
+        self.settings.get().is_some_and(|s| s.read_ahead)
+    }
+
+    /// Blobs waiting to be read ahead.
+    pub fn read_ahead_queued(&self) -> usize {
+        self.ahead.borrow().len()
+    }
+
     /// Queues, for the read-ahead worker, the blobs of the image manifest `bytes` (served
     /// to a client through `t`) that are not cached; an index or anything else is ignored.
     pub fn read_ahead(&self, t: &Target, bytes: &[u8]) {
-        if !self.settings.get().is_some_and(|s| s.read_ahead) {
+        if !self.read_ahead_enabled() {
             return;
         }
         let Some(blobs) = super::walk::image_blobs(bytes) else {
@@ -64,11 +77,13 @@ impl Mirror {
             match self.cache.lookup(&d) {
                 Ok(Lookup::Lead(permit)) => {
                     log::debug!("read-ahead: {d} ({size} bytes) through {}", t.repo);
+                    self.metrics.read_ahead_blobs.inc();
                     let f = permit.fill();
                     self.executor.spawn(fill::run(permit, t)).detach();
-                    if let Phase::Failed(why) = f.wait(Phase::is_final).await {
+                    match f.wait(Phase::is_final).await {
+                        Phase::Committed { total, .. } => self.metrics.read_ahead_bytes.add(total),
                         // A client asking for it leads a fill of its own and gets the error.
-                        log::debug!("read-ahead of {d} failed: {why:?}");
+                        why => log::debug!("read-ahead of {d} did not keep it: {why:?}"),
                     }
                 }
                 // Cached meanwhile, or a client's request is filling it already.
