@@ -66,6 +66,12 @@ fn a_manifest_get_fills_every_blob_once_before_the_client_asks() {
         status["read_ahead"],
         serde_json::json!({"enabled": true, "queued": 0, "blobs": 4, "bytes": kept})
     );
+    let page = get(m.addr, "/").text();
+    assert!(
+        page.contains(&format!("data-k=\"read-ahead-bytes\" data-v=\"{kept}\""))
+            && page.contains("data-k=\"read-ahead-blobs\" data-v=\"4\""),
+        "the page says what was read ahead"
+    );
     assert_eq!(
         counter(m.addr, "regmirror_requests_miss_total"),
         1,

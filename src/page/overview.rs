@@ -88,6 +88,15 @@ pub fn summary(mirror: &Mirror) -> String {
             &m.evictions.get().to_string()
         ),
     );
+    if mirror.read_ahead_enabled() {
+        let (n, b) = (m.read_ahead_blobs.get(), m.read_ahead_bytes.get());
+        let _ = write!(
+            out,
+            "<p class=\"muted\">Read ahead of the clients: {} in {} blobs (<code>--read-ahead</code>)</p>",
+            num("read-ahead-bytes", b, &bytes(b)),
+            num("read-ahead-blobs", n, &n.to_string()),
+        );
+    }
     out.push_str(&chart(&m.day()));
     out.push_str("</section>");
     out
