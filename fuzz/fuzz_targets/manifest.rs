@@ -5,7 +5,8 @@
 //! one of the four we serve or a Docker schema 1 type; a media type is lowercase, within
 //! its limit and parses to itself; negotiation serves whatever `Accept` allows, refuses only what it does not,
 //! substitutes only for an index asked for by tag, and by digest serves anything but the two
-//! OCI types.
+//! OCI types; the blobs read-ahead takes from it (src/mirror/walk.rs) are each named once and
+//! an index has none.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -34,6 +35,12 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     let _ = manifest::default_platform(bytes, &accept);
+    // What read-ahead fetches for a manifest a client GETs: each blob once, nothing for an index.
+    if let Some(blobs) = regmirror::mirror::walk::image_blobs(bytes) {
+        let unique: std::collections::HashSet<_> = blobs.iter().map(|b| b.0).collect();
+        assert_eq!(unique.len(), blobs.len(), "a blob named twice");
+        assert!(!sniffed.is_index(), "an index has no blobs of its own");
+    }
     let oci = [MediaType::OCI_INDEX, MediaType::OCI_MANIFEST];
     for mt in MANIFEST_TYPES.iter().chain([&sniffed]) {
         for by_tag in [true, false] {

@@ -209,9 +209,12 @@ fn add_blobs(w: &mut Walk, seen: &mut HashSet<Digest>, blobs: &[(Digest, u64)]) 
 }
 
 /// The config and layers an image manifest names, config first, each once, with their
-/// descriptors' sizes (0 where a schema 1 manifest gives none); `None` for an index or
-/// anything else.
+/// descriptors' sizes (0 where a schema 1 manifest gives none); `None` for an index (by
+/// shape or by its declared `mediaType`: what a client is served it as) or anything else.
 pub fn image_blobs(bytes: &[u8]) -> Option<Vec<(Digest, u64)>> {
+    if crate::manifest::sniff(bytes).is_index() {
+        return None;
+    }
     match parse(&NoDisk, bytes) {
         Parsed::Image { blobs, .. } => {
             let mut seen = HashSet::new();
@@ -317,6 +320,11 @@ mod tests {
         assert_eq!(got, vec![(a.clone(), 7), (b, 9)]);
         let index = format!(r#"{{"schemaVersion":2,"manifests":[{{"digest":"{a}","size":7}}]}}"#);
         assert_eq!(image_blobs(index.as_bytes()), None);
+        let declared = image.replace(
+            r#""schemaVersion":2,"#,
+            r#""schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","#,
+        );
+        assert_eq!(image_blobs(declared.as_bytes()), None, "served as an index");
         assert_eq!(image_blobs(b"not json"), None);
     }
 }
