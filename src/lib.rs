@@ -49,7 +49,8 @@
 //!                  at fault
 //! server/          mod.rs: start-up, limits; accept.rs: accept loop, shutdown; slots.rs:
 //!                  connection slots and whom to close for a newcomer; connection.rs: one
-//!                  connection's requests (head buffer, pipelining, bodies, access log);
+//!                  connection's requests (pipelining, access log; connection/input.rs:
+//!                  the head buffer, bounded reads, dropped bodies, lingering);
 //!                  conn.rs: the client socket, plain or TLS (write timeout, sendfile);
 //!                  tls.rs: TLS on the same port (the first byte decides); reply.rs:
 //!                  writing replies; signals.rs: SIGTERM/SIGINT/SIGHUP
@@ -85,7 +86,8 @@
 //!                  tags/list and referrers), fuzz.rs (entry points the fuzz targets in
 //!                  `fuzz/` call into the crate-private parsers)
 //! cache/           store.rs (files, commit, scan), partial.rs (partial blobs kept for a
-//!                  resume), index.rs (budget, recency), rebuild.rs (the start-up scan
+//!                  resume), index.rs (budget, recency; index/evict.rs:
+//!                  reservations, choosing victims), rebuild.rs (the start-up scan
 //!                  that rebuilds the index), permit.rs (the permit a fill writes
 //!                  through; permit/settle.rs: how it ends; books.rs: the cache's side of
 //!                  it — eviction, commit), fill.rs (the fill its readers

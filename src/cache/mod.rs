@@ -2,7 +2,7 @@
 //! in-flight fills and the tag records together, behind methods.
 //!
 //! `store.rs` owns paths and crash-safe commits, `partial.rs` the partial blobs kept for a
-//! resume, `index.rs` decides evictions, `permit.rs` is the permit a fill writes through
+//! resume, `index.rs` decides evictions (`index/evict.rs` which), `permit.rs` is the permit a fill writes through
 //! (`books.rs`: what the cache does for it — eviction, commit, the end of a fill),
 //! `fill.rs` the fill its readers follow, `checked.rs` the hash that decides how far they
 //! may read, `relay.rs` the bounded window through which readers share a stream that

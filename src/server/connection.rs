@@ -1,4 +1,5 @@
-//! One client connection: read request heads into one buffer of [`MAX_HEAD_BYTES`]
+//! One client connection: read request heads into one buffer of
+//! [`MAX_HEAD_BYTES`](crate::http::MAX_HEAD_BYTES)
 //! (bytes past a head stay for the next, pipelined request), answer each request in
 //! order, write the access-log line, and close when the client or the protocol says so.
 //!
@@ -11,7 +12,7 @@
 //! the connection stays usable; anything else is answered and the connection closed.
 //!
 //! Memory per connection: its task (≈2 KiB: the handler's and reply writer's futures are
-//! boxed only while they run); the head buffer ([`MAX_HEAD_BYTES`]), allocated only while a
+//! boxed only while they run); the head buffer (`input.rs`), allocated only while a
 //! head is being read or pipelined bytes wait, freed while the connection is idle; a
 //! reply's head (a few hundred bytes); and, only while relaying an uncached stream,
 //! `reply::STREAM_BUF` (64 KiB). Measured (release, `tests/e2e/load.py`): 500 idle
@@ -19,108 +20,27 @@
 
 use super::conn::Conn;
 use super::reply::{self, Framing};
-use super::slots::{Closing, Slot, State};
+use super::slots::{Slot, State};
 use super::tls::{HANDSHAKE_FAILURE_ALERT, TLS_HANDSHAKE};
 use super::Limits;
 use crate::error::{Error, Subject};
-use crate::http::{parse_head, BodyLength, Head, HeadError, Method, Parsed, MAX_HEAD_BYTES};
+use crate::http::{parse_head, BodyLength, Head, HeadError, Method, Parsed};
 use crate::metrics::Answered;
 use crate::mirror::Mirror;
 use crate::routes;
-use futures_lite::{future, AsyncReadExt};
 use futures_rustls::TlsAcceptor;
-use smol::Timer;
-use std::future::Future;
-use std::io;
+use input::{bounded, discard, linger, Cut, Input};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Largest request body read (and dropped) to keep a connection open after refusing an
 /// upload; larger or chunked bodies close the connection instead. Docker's push probes
 /// send none or tiny ones.
 pub const MAX_DISCARDED_BODY: u64 = 64 * 1024;
 
-/// After refusing a request whose bytes we did not all read, how long we go on reading
-/// (and dropping) them after our FIN, so that the close does not reset the connection
-/// before the client has read our answer.
-const LINGER: Duration = Duration::from_secs(1);
-
-/// At most this many bytes are read (and dropped) while lingering.
-const LINGER_BYTES: usize = 64 * 1024;
-
 /// Longest request target written to the access log; the rest is cut and marked `…`.
 pub const MAX_LOGGED_TARGET: usize = 256;
-
-/// The bytes a client has sent that are not consumed yet: one buffer of
-/// [`MAX_HEAD_BYTES`], empty (and unallocated) between requests.
-struct Input {
-    buf: Vec<u8>,
-    filled: usize,
-}
-
-impl Input {
-    fn new() -> Input {
-        Input {
-            buf: Vec::new(),
-            filled: 0,
-        }
-    }
-
-    fn data(&self) -> &[u8] {
-        &self.buf[..self.filled]
-    }
-
-    fn is_empty(&self) -> bool {
-        self.filled == 0
-    }
-
-    /// Drops the first `n` bytes; frees the buffer when nothing is left.
-    fn consume(&mut self, n: usize) {
-        let n = n.min(self.filled);
-        self.buf.copy_within(n..self.filled, 0);
-        self.filled -= n;
-        if self.filled == 0 {
-            self.buf = Vec::new();
-        }
-    }
-
-    /// Reads what the socket has, into the free end of the buffer; 0 at the end of the
-    /// stream (or when full, which the head parser has refused before).
-    async fn fill(&mut self, conn: &mut Conn) -> io::Result<usize> {
-        if self.buf.is_empty() {
-            self.buf = vec![0; MAX_HEAD_BYTES];
-        }
-        let n = conn.read(&mut self.buf[self.filled..]).await?;
-        self.filled += n;
-        Ok(n)
-    }
-}
-
-/// Why a bounded wait ended early.
-enum Cut {
-    TimedOut,
-    Closing,
-    Io,
-}
-
-/// Runs `f` until it finishes, `deadline` passes, or the connection is told to close.
-async fn bounded<T>(
-    f: impl Future<Output = io::Result<T>>,
-    deadline: Instant,
-    closing: &Closing,
-) -> Result<T, Cut> {
-    let f = async { f.await.map_err(|_| Cut::Io) };
-    let timer = async {
-        Timer::at(deadline).await;
-        Err(Cut::TimedOut)
-    };
-    let closed = async {
-        closing.wait().await;
-        Err(Cut::Closing)
-    };
-    future::or(f, future::or(timer, closed)).await
-}
 
 /// Serves one connection until it closes; `slot` is released when this returns.
 pub async fn serve(
@@ -317,27 +237,6 @@ async fn answer(
     }
 }
 
-/// Reads and drops `n` body bytes: first those already buffered, then from the socket.
-async fn discard(
-    conn: &mut Conn,
-    input: &mut Input,
-    mut n: u64,
-    deadline: Instant,
-    closing: &Closing,
-) -> Result<(), Cut> {
-    loop {
-        let have = (input.filled as u64).min(n);
-        input.consume(have as usize);
-        n -= have;
-        if n == 0 {
-            return Ok(());
-        }
-        if bounded(input.fill(conn), deadline, closing).await? == 0 {
-            return Err(Cut::Io);
-        }
-    }
-}
-
 /// Answers a request we could not read (or that never finished), then closes.
 async fn refuse(conn: &mut Conn, input: &mut Input, peer: SocketAddr, e: Error) {
     log::info!(
@@ -371,24 +270,6 @@ async fn refuse_tls(conn: &mut Conn, input: &mut Input, peer: SocketAddr) {
     }
 }
 
-/// Sends our FIN, then reads and drops what the client still sends, for at most
-/// [`LINGER`] and [`LINGER_BYTES`], so the close resets nothing the client has not read.
-async fn linger(conn: &mut Conn, input: &mut Input) {
-    if conn.shutdown_write().is_err() {
-        return;
-    }
-    let deadline = Instant::now() + LINGER;
-    let never = Closing::default();
-    let mut dropped = 0;
-    while dropped < LINGER_BYTES {
-        input.consume(input.filled);
-        match bounded(input.fill(conn), deadline, &never).await {
-            Ok(n) if n > 0 => dropped += n,
-            _ => return,
-        }
-    }
-}
-
 /// `text` for a log line: at most `max` bytes (cut marked with `…`), control characters
 /// escaped so a request cannot forge log lines.
 pub fn loggable(text: &str, max: usize) -> String {
@@ -407,5 +288,6 @@ pub fn loggable(text: &str, max: usize) -> String {
     out
 }
 
+mod input;
 #[cfg(test)]
 mod tests;

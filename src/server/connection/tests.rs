@@ -2,6 +2,7 @@
 //! log's text.
 
 use super::*;
+use std::time::Duration;
 
 /// What an idle connection costs besides its socket: its task's future. The handler's
 /// and the reply writer's futures are boxed while they run, so this stays small.
