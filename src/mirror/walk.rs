@@ -8,6 +8,7 @@
 
 use crate::cache::Cache;
 use crate::image_ref::Platform;
+use crate::media_type::MediaType;
 use crate::reference::Digest;
 use crate::upstream::MAX_MANIFEST_BYTES;
 use std::collections::{HashMap, HashSet};
@@ -110,22 +111,21 @@ impl Manifests {
 
     /// Manifest `d` parsed; `None` when it is not on disk (not remembered: it may come).
     fn get(&mut self, disk: &dyn Disk, d: &Digest) -> Option<Parsed> {
-        if let Some(p) = self.parsed.get_mut(d) {
-            // A single manifest's platform is known once its config is on disk.
-            if let Parsed::Image {
-                config: Some(c),
-                platform: platform @ None,
-                ..
-            } = p
-            {
-                *platform = config_platform(disk, c);
-            }
-            return Some(p.clone());
+        if !self.parsed.contains_key(d) {
+            let bytes = disk.read_small(d, MAX_MANIFEST_BYTES)?;
+            self.parsed.insert(*d, parse(&bytes));
         }
-        let bytes = disk.read_small(d, MAX_MANIFEST_BYTES)?;
-        let parsed = parse(disk, &bytes);
-        self.parsed.insert(*d, parsed.clone());
-        Some(parsed)
+        let p = self.parsed.get_mut(d)?;
+        // A single manifest's platform is known once its config is on disk.
+        if let Parsed::Image {
+            config: Some(c),
+            platform: platform @ None,
+            ..
+        } = p
+        {
+            *platform = config_platform(disk, c);
+        }
+        Some(p.clone())
     }
 
     /// Forgets every manifest but those in `keep` (no longer reachable from a tag).
@@ -212,10 +212,16 @@ fn add_blobs(w: &mut Walk, seen: &mut HashSet<Digest>, blobs: &[(Digest, u64)]) 
 /// descriptors' sizes (0 where a schema 1 manifest gives none); `None` for an index (by
 /// shape or by its declared `mediaType`: what a client is served it as) or anything else.
 pub fn image_blobs(bytes: &[u8]) -> Option<Vec<(Digest, u64)>> {
-    if crate::manifest::sniff(bytes).is_index() {
+    let v = serde_json::from_slice::<serde_json::Value>(bytes).ok()?;
+    let declared = v.get("mediaType").and_then(|m| m.as_str());
+    if v.get("manifests").is_some()
+        || declared
+            .and_then(MediaType::parse)
+            .is_some_and(|t| t.is_index())
+    {
         return None;
     }
-    match parse(&NoDisk, bytes) {
+    match parse_value(&v) {
         Parsed::Image { blobs, .. } => {
             let mut seen = HashSet::new();
             Some(blobs.into_iter().filter(|(d, _)| seen.insert(*d)).collect())
@@ -224,26 +230,17 @@ pub fn image_blobs(bytes: &[u8]) -> Option<Vec<(Digest, u64)>> {
     }
 }
 
-/// A disk with nothing on it: parsing without looking up a config's platform.
-struct NoDisk;
-
-impl Disk for NoDisk {
-    fn tag_records(&self) -> Vec<crate::cache::tags::TagEntry> {
-        Vec::new()
-    }
-    fn read_small(&self, _: &Digest, _: usize) -> Option<Vec<u8>> {
-        None
-    }
-    fn blob_size(&self, _: &Digest) -> Option<u64> {
-        None
+/// Parses manifest bytes: an index's entries, or an image's config and layers (a schema 2
+/// image's platform is left for [`Manifests::get`] to read from its config).
+fn parse(bytes: &[u8]) -> Parsed {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(v) => parse_value(&v),
+        Err(_) => Parsed::Unknown,
     }
 }
 
-/// Parses manifest bytes: an index's entries, or an image's config and layers.
-fn parse(disk: &dyn Disk, bytes: &[u8]) -> Parsed {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-        return Parsed::Unknown;
-    };
+/// [`parse`] of a JSON value.
+fn parse_value(v: &serde_json::Value) -> Parsed {
     let descriptor = |d: &serde_json::Value| -> Option<(Digest, u64)> {
         let digest = Digest::parse(d.get("digest")?.as_str()?).ok()?;
         Some((digest, d.get("size").and_then(|s| s.as_u64()).unwrap_or(0)))
@@ -284,11 +281,10 @@ fn parse(disk: &dyn Disk, bytes: &[u8]) -> Parsed {
     }
     let mut blobs: Vec<(Digest, u64)> = config.into_iter().collect();
     blobs.extend(layers.into_iter().flatten().filter_map(descriptor));
-    let config = config.map(|c| c.0);
     Parsed::Image {
         blobs,
-        platform: config.as_ref().and_then(|c| config_platform(disk, c)),
-        config,
+        config: config.map(|c| c.0),
+        platform: None,
     }
 }
 
