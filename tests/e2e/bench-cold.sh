@@ -138,6 +138,16 @@ pull_pair() {
   [[ -z ${R[$key,error]:-} ]]
 }
 
+# pull_results KEY: R[KEY,pull_direct_s], R[KEY,pull_rm_s] (median seconds) and
+# R[KEY,pull_rm_vs_direct] (median ratio, and _all: every pair's) from the caller's arrays
+# pd, pr (milliseconds, direct and through regmirror) and r1 (their ratios).
+pull_results() {
+  R[$1,pull_direct_s]=$(ratio "$(printf '%s\n' "${pd[@]}" | median)" 1000)
+  R[$1,pull_rm_s]=$(ratio "$(printf '%s\n' "${pr[@]}" | median)" 1000)
+  R[$1,pull_rm_vs_direct]=$(printf '%s\n' "${r1[@]}" | median)
+  R[$1,pull_rm_vs_direct_all]="${r1[*]}"
+}
+
 bench_cold() {
   local dir=$RUN/cold rep a b m t pulls8 i t0 failed ms
   mkdir -p "$dir"
@@ -227,12 +237,9 @@ bench_cold() {
     r8+=("$(ratio "${p8[-1]}" "${pd[-1]}")")
   done
   pulls8=$(printf '%s\n' "${p8[@]}" | median)
-  R[cold,pull_direct_s]=$(ratio "$(printf '%s\n' "${pd[@]}" | median)" 1000)
-  R[cold,pull_rm_s]=$(ratio "$(printf '%s\n' "${pr[@]}" | median)" 1000)
+  pull_results cold
   R[cold,pull8_rm_s]=$(ratio "$pulls8" 1000)
-  R[cold,pull_rm_vs_direct]=$(printf '%s\n' "${r1[@]}" | median)
   R[cold,pull8_vs_direct]=$(printf '%s\n' "${r8[@]}" | median)
-  R[cold,pull_rm_vs_direct_all]="${r1[*]}"
   R[cold,pull8_vs_direct_all]="${r8[*]}"
   R[cold,direct8_s]=$(ratio "$(printf '%s\n' "${d8[@]}" | median)" 1000)
   R[cold,direct8_vs_direct]=$(printf '%s\n' "${rd8[@]}" | median)
@@ -289,10 +296,7 @@ bench_pinned() {
   R[pin,get_dist_s]=$(printf '%.3f\n' "${gx[@]}" | median)
   R[pin,get_rm_vs_dist]=$(printf '%s\n' "${rx[@]}" | median)
   R[pin,get_rm_vs_dist_all]="${rx[*]}"
-  R[pin,pull_direct_s]=$(ratio "$(printf '%s\n' "${pd[@]}" | median)" 1000)
-  R[pin,pull_rm_s]=$(ratio "$(printf '%s\n' "${pr[@]}" | median)" 1000)
-  R[pin,pull_rm_vs_direct]=$(printf '%s\n' "${r1[@]}" | median)
-  R[pin,pull_rm_vs_direct_all]="${r1[*]}"
+  pull_results pin
 }
 
 # bench_cold_rows: the results as a Markdown table.
@@ -377,10 +381,7 @@ bench_link() {
     r88+=("$(ratio "${p8[-1]}" "${d8[-1]}")")
   done
   link_unshape
-  R[link,pull_direct_s]=$(ratio "$(printf '%s\n' "${pd[@]}" | median)" 1000)
-  R[link,pull_rm_s]=$(ratio "$(printf '%s\n' "${pr[@]}" | median)" 1000)
-  R[link,pull_rm_vs_direct]=$(printf '%s\n' "${r1[@]}" | median)
-  R[link,pull_rm_vs_direct_all]="${r1[*]}"
+  pull_results link
   R[link,pull8_rm_s]=$(ratio "$(printf '%s\n' "${p8[@]}" | median)" 1000)
   R[link,direct8_s]=$(ratio "$(printf '%s\n' "${d8[@]}" | median)" 1000)
   R[link,pull8_vs_direct]=$(printf '%s\n' "${r8[@]}" | median)
