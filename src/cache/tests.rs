@@ -31,6 +31,29 @@ fn lead(cache: &Rc<Cache>, d: &Digest) -> Permit {
     }
 }
 
+/// Leads a fill of `d` and begins it for `n` bytes with room to keep it.
+fn begun(cache: &Rc<Cache>, d: &Digest, n: u64) -> Permit {
+    let mut permit = lead(cache, d);
+    future::block_on(permit.begin(Some(n), &origin(Some(n))))
+        .unwrap()
+        .unwrap();
+    permit
+}
+
+/// Fails a fill as a cut upstream connection does (its partial file is kept).
+fn cut(permit: Permit) {
+    permit.fail(FillFailure::Upstream(
+        crate::error::UpstreamError::Unavailable("cut".into()),
+    ));
+}
+
+/// A blob of `len` bytes cycling through `0..period`, and its digest.
+fn patterned(len: u64, period: u64) -> (Vec<u8>, Digest) {
+    let blob: Vec<u8> = (0..len).map(|i| (i % period) as u8).collect();
+    let d = Digest::of(&blob);
+    (blob, d)
+}
+
 fn follow(cache: &Rc<Cache>, d: &Digest) -> Rc<Fill> {
     match cache.lookup(d).unwrap() {
         Lookup::Follow(f) => f,
@@ -166,10 +189,7 @@ fn a_digest_mismatch_restarts_in_a_new_file_and_cuts_old_readers() {
     let blob = b"the right bytes".to_vec();
     let d = Digest::of(&blob);
     let n = blob.len() as u64;
-    let mut permit = lead(&cache, &d);
-    future::block_on(permit.begin(Some(n), &origin(Some(n))))
-        .unwrap()
-        .unwrap();
+    let mut permit = begun(&cache, &d, n);
     let fill = permit.fill();
     let mut early = fill.follow().unwrap();
     permit.write(b"the wrong bytes").unwrap();
@@ -192,22 +212,14 @@ fn a_digest_mismatch_restarts_in_a_new_file_and_cuts_old_readers() {
 #[test]
 fn a_partial_blob_is_kept_counted_and_resumed_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let blob: Vec<u8> = (0..3 * permit::KEEP_PARTIAL_MIN)
-        .map(|i| (i % 7) as u8)
-        .collect();
-    let d = Digest::of(&blob);
+    let (blob, d) = patterned(3 * permit::KEEP_PARTIAL_MIN, 7);
     let n = blob.len() as u64;
     let half = (n / 2) as usize;
     {
         let cache = open(dir.path(), Some(10 * n));
-        let mut permit = lead(&cache, &d);
-        future::block_on(permit.begin(Some(n), &origin(Some(n))))
-            .unwrap()
-            .unwrap();
+        let mut permit = begun(&cache, &d, n);
         permit.write(&blob[..half]).unwrap();
-        permit.fail(FillFailure::Upstream(
-            crate::error::UpstreamError::Unavailable("cut".into()),
-        ));
+        cut(permit);
         assert_eq!(cache.stats().partial, half as u64, "kept and counted");
     }
     let cache = open(dir.path(), Some(10 * n));
@@ -247,29 +259,21 @@ fn allocated(path: &Path) -> u64 {
 #[test]
 fn a_fill_preallocates_its_blob_and_a_kept_partial_holds_only_its_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let blob: Vec<u8> = (0..8 * permit::KEEP_PARTIAL_MIN)
-        .map(|i| (i % 11) as u8)
-        .collect();
-    let d = Digest::of(&blob);
+    let (blob, d) = patterned(8 * permit::KEEP_PARTIAL_MIN, 11);
     let (n, half) = (blob.len() as u64, blob.len() / 2);
     let part = dir.path().join("tmp").join(format!("{}.part", d.hex()));
     // A kept partial may hold a page or so more than its bytes.
     let slack = 64 * 1024;
     {
         let cache = open(dir.path(), Some(10 * n));
-        let mut permit = lead(&cache, &d);
-        future::block_on(permit.begin(Some(n), &origin(Some(n))))
-            .unwrap()
-            .unwrap();
+        let mut permit = begun(&cache, &d, n);
         permit.write(&blob[..half]).unwrap();
         if allocated(&part) < n {
             eprintln!("this filesystem does not preallocate: nothing to check");
             return;
         }
         assert_eq!(std::fs::metadata(&part).unwrap().len(), half as u64);
-        permit.fail(FillFailure::Upstream(
-            crate::error::UpstreamError::Unavailable("cut".into()),
-        ));
+        cut(permit);
         assert_eq!(cache.stats().partial, half as u64, "kept");
         assert!(
             allocated(&part) <= half as u64 + slack,
@@ -277,10 +281,7 @@ fn a_fill_preallocates_its_blob_and_a_kept_partial_holds_only_its_bytes() {
             allocated(&part)
         );
         // Resumed, preallocated again; then the process dies without a word (kill -9).
-        let mut permit = lead(&cache, &d);
-        future::block_on(permit.begin(Some(n), &origin(Some(n))))
-            .unwrap()
-            .unwrap();
+        let permit = begun(&cache, &d, n);
         assert!(allocated(&part) >= n);
         std::mem::forget(permit);
     }
