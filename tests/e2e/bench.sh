@@ -21,9 +21,9 @@
 #   cold — ratios, in pairs (bench-cold.sh): cold 100 MiB GET vs direct and vs distribution;
 #     CPU-s/GB filled and served (the server's and the whole machine's), warm vs nginx
 #     sendfile; skopeo cold pull vs direct; 8 cold pulls vs one direct
-#   pinned — (bench-cold.sh) the cold GET vs distribution and the skopeo pull vs direct with
+#   pinned — (bench-apart.sh) the cold GET vs distribution and the skopeo pull vs direct with
 #     the mirror on a core of its own (CPU 1; client and upstream on CPU 0)
-#   link — (bench-cold.sh) the cold skopeo pulls (one, and 8 at once) vs direct with the
+#   link — (bench-apart.sh) the cold skopeo pulls (one, and 8 at once) vs direct with the
 #     upstream behind a BENCH_LINK_RATE link (default 1gbit; tc htb on what its port sends)
 #   restart, sha, softfill, load — (bench-bounds.sh): restart to the first HIT with 10 000 /
 #     100 000 blobs; SHA-256 CPU-s/GB native and soft (Pi 4), and a cold fill's CPU-s/GB by
@@ -35,6 +35,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=tests/e2e/bench-cold.sh
 source "$(dirname "${BASH_SOURCE[0]}")/bench-cold.sh"
+# shellcheck source=tests/e2e/bench-apart.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-apart.sh"
 # shellcheck source=tests/e2e/bench-bounds.sh
 source "$(dirname "${BASH_SOURCE[0]}")/bench-bounds.sh"
 
